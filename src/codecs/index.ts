@@ -1,0 +1,140 @@
+/**
+ * Chunk and frame codecs (docs/format.md, section 6), in a registry whose native modules load on first
+ * use: a command that never decompresses lz4 never loads lz4-napi.
+ *
+ * Why these libraries: Node 20's zlib has no zstd, so `zstd-napi` (the reference C library, compiled
+ * by node-gyp) provides it with caller-owned buffers, which lets us decompress straight into a buffer
+ * of the known raw length. `lz4-napi` (lz4_flex) ships prebuilt binaries and its block format with a
+ * size prefix is exactly what section 6 specifies.
+ */
+import { createRequire } from 'node:module';
+import { HexzError, corrupt } from '../errors.js';
+
+export const CODEC_IDS = { none: 0, zstd: 1, lz4: 2 } as const;
+export type CodecName = keyof typeof CODEC_IDS;
+export type CodecId = (typeof CODEC_IDS)[CodecName];
+
+/** Default zstd level: level 3 is zstd's own default, the best speed/ratio point for 64 KiB chunks. */
+export const DEFAULT_ZSTD_LEVEL = 3;
+
+export interface Codec {
+  readonly id: CodecId;
+  readonly name: CodecName;
+  /** Encode `src`. The result is a fresh buffer the caller owns. */
+  compress(src: Uint8Array, level?: number): Uint8Array;
+  /** Decode `src`, which must expand to exactly `rawLength` bytes (else `CORRUPT`). */
+  decompress(src: Uint8Array, rawLength: number): Uint8Array;
+}
+
+const require = createRequire(import.meta.url);
+
+/** Upper bound on what any codec may be asked to produce; guards hostile size prefixes. */
+const MAX_RAW_LENGTH = 1 << 30;
+
+const none: Codec = {
+  id: 0,
+  name: 'none',
+  compress: (src) => src,
+  decompress(src, rawLength) {
+    if (src.byteLength !== rawLength) {
+      throw corrupt('chunk', `stored ${src.byteLength} bytes, expected ${rawLength} (codec none)`);
+    }
+    return src;
+  },
+};
+
+interface ZstdBinding {
+  CCtx: new () => { compress(dst: Uint8Array, src: Uint8Array, level: number): number };
+  DCtx: new () => { decompress(dst: Uint8Array, src: Uint8Array): number };
+  compressBound(n: number): number;
+}
+
+function makeZstd(): Codec {
+  const binding = require('zstd-napi/binding') as ZstdBinding;
+  const cctx = new binding.CCtx();
+  const dctx = new binding.DCtx();
+  let scratch = Buffer.allocUnsafe(0);
+  return {
+    id: 1,
+    name: 'zstd',
+    compress(src, level = DEFAULT_ZSTD_LEVEL) {
+      const bound = binding.compressBound(src.byteLength);
+      if (scratch.byteLength < bound) scratch = Buffer.allocUnsafe(Math.max(bound, 1 << 18));
+      const n = cctx.compress(scratch, src, level);
+      // Deliberate copy: the scratch buffer is reused for the next chunk.
+      return Buffer.from(scratch.subarray(0, n));
+    },
+    decompress(src, rawLength) {
+      checkRawLength(rawLength);
+      const dst = Buffer.allocUnsafe(rawLength);
+      let n: number;
+      try {
+        n = dctx.decompress(dst, src);
+      } catch (err) {
+        throw corrupt('chunk', `zstd: ${(err as Error).message}`);
+      }
+      if (n !== rawLength) throw corrupt('chunk', `zstd produced ${n} bytes, expected ${rawLength}`);
+      return dst;
+    },
+  };
+}
+
+interface Lz4Binding {
+  compressSync(data: Buffer): Buffer;
+  uncompressSync(data: Uint8Array): Buffer;
+}
+
+function makeLz4(): Codec {
+  const lz4 = require('lz4-napi') as Lz4Binding;
+  return {
+    id: 2,
+    name: 'lz4',
+    compress(src) {
+      return lz4.compressSync(Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+    },
+    decompress(src, rawLength) {
+      checkRawLength(rawLength);
+      // Check the size prefix ourselves: the library would allocate whatever a corrupt prefix says.
+      if (src.byteLength < 4) throw corrupt('chunk', 'lz4 data shorter than its size prefix');
+      const prefix = new DataView(src.buffer, src.byteOffset, 4).getUint32(0, true);
+      if (prefix !== rawLength) throw corrupt('chunk', `lz4 size prefix ${prefix}, expected ${rawLength}`);
+      let out: Buffer;
+      try {
+        out = lz4.uncompressSync(src);
+      } catch (err) {
+        throw corrupt('chunk', `lz4: ${(err as Error).message}`);
+      }
+      if (out.byteLength !== rawLength) throw corrupt('chunk', `lz4 produced ${out.byteLength} bytes, expected ${rawLength}`);
+      return out;
+    },
+  };
+}
+
+function checkRawLength(rawLength: number): void {
+  if (!Number.isInteger(rawLength) || rawLength < 0 || rawLength > MAX_RAW_LENGTH) {
+    throw corrupt('chunk', `implausible raw length ${rawLength}`);
+  }
+}
+
+const factories: Record<CodecId, () => Codec> = { 0: () => none, 1: makeZstd, 2: makeLz4 };
+const loaded = new Map<CodecId, Codec>();
+
+/** The codec with this id; `CORRUPT` for ids the format does not define. */
+export function codecById(id: number): Codec {
+  let codec = loaded.get(id as CodecId);
+  if (!codec) {
+    const factory = factories[id as CodecId];
+    if (!factory) throw corrupt('chunk reference', `unknown codec id ${id}`);
+    codec = factory();
+    loaded.set(id as CodecId, codec);
+  }
+  return codec;
+}
+
+/** The codec with this name; `INVALID_ARGUMENT` for unknown names. */
+export function codecByName(name: string): Codec {
+  if (!(name in CODEC_IDS)) {
+    throw new HexzError('INVALID_ARGUMENT', `unknown compression "${name}" (use zstd, lz4 or none)`);
+  }
+  return codecById(CODEC_IDS[name as CodecName]);
+}

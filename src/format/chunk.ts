@@ -1,0 +1,69 @@
+/**
+ * Encoding and decoding of one chunk's stored bytes (docs/format.md, section 6): codec, optional
+ * AES-256-GCM sealing, and verification of the plaintext against the chunk id.
+ */
+import { codecById } from '../codecs/index.js';
+import { corrupt, type ErrorContext } from '../errors.js';
+import { createKeyedHasher, hash } from '../hash.js';
+import { openChunk, sealChunk, type ArchiveKeys } from '../crypto/keys.js';
+import { bytesEqual, toHex } from './bytes.js';
+import type { ChunkRef } from './chunk-index.js';
+
+/** Chunk id function of an archive: BLAKE3, keyed with idKey when encrypted. */
+export function chunkIdFunction(keys?: Pick<ArchiveKeys, 'idKey'>): (plain: Uint8Array) => Uint8Array {
+  return keys ? createKeyedHasher(keys.idKey) : hash;
+}
+
+/** True when every byte is zero (memcmp against a zero page, not a JS loop). */
+const ZERO_PAGE = Buffer.alloc(64 * 1024);
+export function isAllZero(b: Uint8Array): boolean {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  for (let at = 0; at < buf.byteLength; at += ZERO_PAGE.byteLength) {
+    const n = Math.min(ZERO_PAGE.byteLength, buf.byteLength - at);
+    if (buf[at] !== 0 || !buf.subarray(at, at + n).equals(n === ZERO_PAGE.byteLength ? ZERO_PAGE : ZERO_PAGE.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+export interface EncodedChunk {
+  codec: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * Encode a chunk for storage: compress with the codec unless that does not shrink it (then store it
+ * raw, codec 0), then seal when keys are given.
+ */
+export function encodeChunk(plain: Uint8Array, id: Uint8Array, codecId: number, level: number, keys?: ArchiveKeys): EncodedChunk {
+  let codec = codecId;
+  let bytes = codecId === 0 ? plain : codecById(codecId).compress(plain, level);
+  if (codec !== 0 && bytes.byteLength >= plain.byteLength) {
+    codec = 0;
+    bytes = plain;
+  }
+  if (keys) bytes = sealChunk(keys, id, codec, bytes);
+  return { codec, bytes };
+}
+
+/**
+ * Decode stored bytes to the verified plaintext. Throws `AUTH_FAILED` (encrypted, tampered) or
+ * `CORRUPT` (codec error, wrong length, id mismatch) with the chunk named in the context.
+ */
+export function decodeChunk(
+  stored: Uint8Array,
+  ref: Pick<ChunkRef, 'id' | 'codec' | 'raw'>,
+  idOf: (plain: Uint8Array) => Uint8Array,
+  keys?: ArchiveKeys,
+  context: ErrorContext = {},
+): Uint8Array {
+  const ctx = { ...context, chunk: toHex(ref.id) };
+  const codecBytes = keys ? openChunk(keys, ref.id, stored, ctx) : stored;
+  let plain: Uint8Array;
+  try {
+    plain = codecById(ref.codec).decompress(codecBytes, ref.raw);
+  } catch (err) {
+    throw corrupt('chunk', (err as Error).message, ctx);
+  }
+  if (!bytesEqual(idOf(plain), ref.id)) throw corrupt('chunk', 'content does not match its id', ctx);
+  return plain;
+}

@@ -1,0 +1,55 @@
+/**
+ * Fixed numbers of the .hxz v1 format. Each is defined in docs/format.md; the section is named beside it.
+ */
+
+/** The one format version this code reads and writes (section 11). */
+export const FORMAT_VERSION = 1;
+
+/** Header magic `\x89HXZ\r\n\x1a\n` (section 2). */
+export const HEADER_MAGIC = Uint8Array.of(0x89, 0x48, 0x58, 0x5a, 0x0d, 0x0a, 0x1a, 0x0a);
+/** Trailer magic `\x89HXZEND\n` (section 3). */
+export const TRAILER_MAGIC = Uint8Array.of(0x89, 0x48, 0x58, 0x5a, 0x45, 0x4e, 0x44, 0x0a);
+
+export const HEADER_SIZE = 64;
+export const TRAILER_SIZE = 128;
+
+/** Size of the suffix read that opens an archive (section 1): big enough for small archives' whole index. */
+export const OPEN_TAIL_BYTES = 64 * 1024;
+
+/** Header/trailer flag bits (sections 2, 3). */
+export const FLAG_ENCRYPTED = 1;
+
+/** Frame kinds (section 4). */
+export const FRAME_ROOT = 1;
+export const FRAME_CHUNK_PAGE = 2;
+export const FRAME_FILE_PAGE = 3;
+export const FRAME_HEADER_SIZE = 8;
+
+/** Size of one chunk reference (section 7.1) and one chunk-index page entry in the root (section 5). */
+export const CHUNK_REF_SIZE = 64;
+export const CHUNK_PAGE_ENTRY_SIZE = 56;
+
+/** Chunk reference flag bits (section 7.1). */
+export const REF_FLAG_HOLE = 1;
+
+/** Page sizing policy (section 7): aim for about this many pages per table… */
+export const TARGET_PAGES_PER_TABLE = 4096;
+/** …with chunk-index pages between these bounds (64 KiB to 4 MiB of references)… */
+export const MIN_REFS_PER_PAGE = 1024;
+export const MAX_REFS_PER_PAGE = 65536;
+/** …and file-table pages of at least this many bytes. */
+export const MIN_FILE_PAGE_BYTES = 64 * 1024;
+
+/** Largest hole a single reference may describe (section 6). */
+export const MAX_HOLE_BYTES = 2 ** 31;
+
+/** Path limits (section 7.2). */
+export const MAX_PATH_BYTES = 4096;
+
+/** Metadata JSON limit (section 5). */
+export const MAX_METADATA_BYTES = 1 << 20;
+
+/** Key derivation ids (section 3, 9). */
+export const KDF_NONE = 0;
+export const KDF_RAW = 1;
+export const KDF_SCRYPT = 2;

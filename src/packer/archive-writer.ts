@@ -1,0 +1,224 @@
+/**
+ * Lays out an archive front to back (docs/format.md, section 1) into a `StorageWriter`: header, chunk
+ * data with chunk-index pages flushed as they fill, then file-table pages, root and trailer. Nothing
+ * is ever written twice or out of order, so the output can stream into an S3 multipart upload.
+ */
+import type { StorageWriter } from '../../storage/types.js';
+import type { ChunkingParams } from '../chunker/fastcdc.js';
+import { HexzError } from '../errors.js';
+import { hash } from '../hash.js';
+import type { ArchiveKeys } from '../crypto/keys.js';
+import { ByteWriter } from '../format/bytes.js';
+import { writeChunkRef, ZERO_ID, type ChunkRef } from '../format/chunk-index.js';
+import {
+  FLAG_ENCRYPTED,
+  FORMAT_VERSION,
+  FRAME_CHUNK_PAGE,
+  FRAME_FILE_PAGE,
+  FRAME_ROOT,
+  MAX_HOLE_BYTES,
+  MIN_FILE_PAGE_BYTES,
+  TARGET_PAGES_PER_TABLE,
+} from '../format/constants.js';
+import { encodeFilePage, entryEncodedSize, type FileEntry } from '../format/file-table.js';
+import { encodeFrame } from '../format/frame.js';
+import { encodeHeader, encodeTrailer, type KdfParams } from '../format/header.js';
+import { encodeRoot, type ArchiveMetadata, type BaseEntry, type ChunkPageEntry, type FilePageEntry } from '../format/root.js';
+
+/** Output is handed to the storage writer in pieces of about this size (fewer syscalls / S3 parts). */
+const FLUSH_BYTES = 8 * 1024 * 1024;
+
+export interface ArchiveWriterOptions {
+  uuid: Uint8Array;
+  keys?: ArchiveKeys;
+  kdf: KdfParams;
+  refsPerPage: number;
+  bases: BaseEntry[];
+}
+
+export interface FinishFields {
+  chunking: ChunkingParams;
+  defaultCodec: number;
+  defaultLevel: number;
+  metadata: ArchiveMetadata;
+}
+
+type RefInput = Omit<ChunkRef, 'logical'>;
+
+export class ArchiveWriter {
+  /** Absolute offset of the next byte. */
+  position = 0;
+  /** Logical bytes referenced so far. */
+  logical = 0;
+  refCount = 0;
+  storedChunkCount = 0;
+  storedChunkBytes = 0;
+  holeBytes = 0;
+  selfLogicalBytes = 0;
+  readonly baseLogicalBytes: number[];
+
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
+  private page = new ByteWriter(64 * 1024);
+  private pageCount = 0;
+  private pageFirstLogical = 0;
+  private pendingHole = 0;
+  private readonly chunkPages: ChunkPageEntry[] = [];
+
+  constructor(
+    private readonly sink: StorageWriter,
+    private readonly opts: ArchiveWriterOptions,
+  ) {
+    this.baseLogicalBytes = opts.bases.map(() => 0);
+    const flags = opts.keys ? FLAG_ENCRYPTED : 0;
+    this.append(encodeHeader({ version: FORMAT_VERSION, flags, uuid: opts.uuid }));
+  }
+
+  private append(bytes: Uint8Array): number {
+    const at = this.position;
+    this.out.push(bytes);
+    this.outBytes += bytes.byteLength;
+    this.position += bytes.byteLength;
+    return at;
+  }
+
+  /** Hand buffered output to the storage writer once enough has accumulated (backpressure point). */
+  async drain(force = false): Promise<void> {
+    if (this.outBytes === 0 || (!force && this.outBytes < FLUSH_BYTES)) return;
+    const parts = this.out;
+    this.out = [];
+    this.outBytes = 0;
+    await this.sink.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  }
+
+  /** Store a chunk's encoded bytes; returns their offset. */
+  appendChunk(bytes: Uint8Array): number {
+    this.storedChunkCount++;
+    this.storedChunkBytes += bytes.byteLength;
+    return this.append(bytes);
+  }
+
+  /** Reference a stored chunk (here or in a base) as the next logical bytes. */
+  addRef(ref: RefInput): void {
+    this.flushHole();
+    this.emit(ref);
+  }
+
+  /** The next `raw` logical bytes are zero. Adjacent holes merge into one reference. */
+  addHole(raw: number): void {
+    if (this.pendingHole + raw > MAX_HOLE_BYTES) this.flushHole();
+    this.pendingHole += raw;
+  }
+
+  /** Start a file: its logical offset and first reference are the current ones. */
+  beginFile(entry: FileEntry): void {
+    this.flushHole();
+    entry.logical = this.logical;
+    entry.firstRef = this.refCount;
+  }
+
+  /** End a file: its size and reference count follow from what was added since `beginFile`. */
+  endFile(entry: FileEntry): void {
+    this.flushHole();
+    entry.size = this.logical - entry.logical;
+    entry.refCount = this.refCount - entry.firstRef;
+    if (entry.size === 0) {
+      entry.logical = 0;
+      entry.firstRef = 0;
+    }
+  }
+
+  private flushHole(): void {
+    if (this.pendingHole === 0) return;
+    const raw = this.pendingHole;
+    this.pendingHole = 0;
+    this.emit({ id: ZERO_ID, offset: 0, stored: 0, raw, owner: 0, codec: 0, hole: true });
+  }
+
+  private emit(ref: RefInput): void {
+    if (this.pageCount === 0) this.pageFirstLogical = this.logical;
+    writeChunkRef(this.page, { ...ref, logical: this.logical });
+    if (ref.hole) this.holeBytes += ref.raw;
+    else if (ref.owner === 0) this.selfLogicalBytes += ref.raw;
+    else this.baseLogicalBytes[ref.owner - 1] += ref.raw;
+    this.logical += ref.raw;
+    this.refCount++;
+    if (++this.pageCount === this.opts.refsPerPage) this.flushChunkPage();
+  }
+
+  private frame(kind: number, body: Uint8Array): Uint8Array {
+    return encodeFrame(kind, body, { uuid: this.opts.uuid, keys: this.opts.keys });
+  }
+
+  private flushChunkPage(): void {
+    if (this.pageCount === 0) return;
+    const stored = this.frame(FRAME_CHUNK_PAGE, this.page.finish());
+    const offset = this.append(stored);
+    this.chunkPages.push({ firstLogical: this.pageFirstLogical, offset, length: stored.byteLength, count: this.pageCount, hash: hash(stored) });
+    this.page = new ByteWriter(64 * 1024);
+    this.pageCount = 0;
+  }
+
+  /**
+   * Write the last chunk page, the file table, root and trailer, and commit. `entries` must be in
+   * file-table order with files' chunk ranges filled in by begin/endFile.
+   */
+  async finish(entries: FileEntry[], fields: FinishFields): Promise<{ size: number; rootHash: Uint8Array }> {
+    this.flushHole();
+    this.flushChunkPage();
+
+    const totalEstimate = entries.reduce((n, e) => n + entryEncodedSize(e), 0);
+    const pageBytes = Math.max(MIN_FILE_PAGE_BYTES, Math.ceil(totalEstimate / TARGET_PAGES_PER_TABLE));
+    const filePages: FilePageEntry[] = [];
+    for (let i = 0; i < entries.length; ) {
+      let bytes = 0;
+      let j = i;
+      while (j < entries.length && (j === i || bytes + entryEncodedSize(entries[j]) <= pageBytes)) bytes += entryEncodedSize(entries[j++]);
+      const stored = this.frame(FRAME_FILE_PAGE, encodeFilePage(entries.slice(i, j)));
+      const offset = this.append(stored);
+      filePages.push({ firstPath: entries[i].path, offset, length: stored.byteLength, count: j - i, hash: hash(stored) });
+      i = j;
+      await this.drain();
+    }
+
+    const logicalSize = entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0);
+    if (logicalSize !== this.logical) {
+      throw new HexzError('INTERNAL', `file sizes add up to ${logicalSize} but ${this.logical} bytes were chunked`);
+    }
+    const bases = this.opts.bases.map((b, i) => ({ ...b, logicalBytes: this.baseLogicalBytes[i] }));
+    const rootBody = encodeRoot({
+      logicalSize,
+      fileCount: entries.length,
+      refCount: this.refCount,
+      storedChunkCount: this.storedChunkCount,
+      storedChunkBytes: this.storedChunkBytes,
+      selfLogicalBytes: this.selfLogicalBytes,
+      holeBytes: this.holeBytes,
+      chunking: fields.chunking,
+      defaultCodec: fields.defaultCodec,
+      defaultLevel: fields.defaultLevel,
+      bases,
+      metadata: fields.metadata,
+      chunkPages: this.chunkPages,
+      filePages,
+    });
+    const rootStored = this.frame(FRAME_ROOT, rootBody);
+    const rootOffset = this.append(rootStored);
+    const rootHash = hash(rootStored);
+    this.append(
+      encodeTrailer({
+        version: FORMAT_VERSION,
+        flags: this.opts.keys ? FLAG_ENCRYPTED : 0,
+        uuid: this.opts.uuid,
+        rootOffset,
+        rootLength: rootStored.byteLength,
+        rootHash,
+        kdf: this.opts.kdf,
+        keyCheck: this.opts.keys?.keyCheck ?? new Uint8Array(16),
+      }),
+    );
+    await this.drain(true);
+    await this.sink.commit();
+    return { size: this.position, rootHash };
+  }
+}

@@ -1,0 +1,551 @@
+/**
+ * The archive reader: open with ≤ 2 reads, then answer stat/list/read from lazily loaded, cached index
+ * pages and chunks. It never knows which storage backend it reads from.
+ *
+ * Reading a byte range: binary search the root for the chunk-index page, binary search the page for the
+ * references, load each chunk through the shared block cache (coalesced into few requests, verified
+ * once on entry), and slice — a range inside one chunk is returned without copying.
+ *
+ * Bytes returned by `read` and streams are read-only views into cached chunks: do not modify them.
+ */
+import { Readable } from 'node:stream';
+import { BlockCache, sharedCache } from '../../cache/block-cache.js';
+import { coalesceReads } from '../../cache/coalesce.js';
+import { INITIAL_READAHEAD, MAX_READAHEAD, Readahead } from '../../cache/readahead.js';
+import { openStorage, type StorageOptions } from '../../storage/index.js';
+import type { Storage, StorageStat } from '../../storage/types.js';
+import { HexzError, throwIfAborted, type ErrorContext } from '../errors.js';
+import { compareBytes, toHex } from '../format/bytes.js';
+import { ChunkIndexPage, type ChunkRef } from '../format/chunk-index.js';
+import { chunkIdFunction, decodeChunk } from '../format/chunk.js';
+import { FRAME_CHUNK_PAGE, FRAME_FILE_PAGE } from '../format/constants.js';
+import { decodeFilePage, normalizePath, sortKey, type FileEntry } from '../format/file-table.js';
+import { decodeFrame } from '../format/frame.js';
+import { formatUuid, type Trailer } from '../format/header.js';
+import type { Root } from '../format/root.js';
+import type { ArchiveKeys, KeySource } from '../crypto/keys.js';
+import { openBase, type BaseResolution } from './bases.js';
+import { readRoot, readStructure, readTrailer, unlock, type Tail } from './open.js';
+
+export interface OpenArchiveOptions extends BaseResolution {
+  /** Settings for the storage backends (S3 endpoint, HTTP timeouts…). */
+  storage?: StorageOptions;
+  /** Block cache; the process-wide shared cache by default. */
+  cache?: BlockCache;
+  /** Key of an encrypted archive. */
+  key?: KeySource;
+  /** Wrap every storage this archive opens (metering); applied before coalescing. */
+  wrapStorage?: (s: Storage) => Storage;
+  signal?: AbortSignal;
+}
+
+export interface ReadRangeOptions {
+  signal?: AbortSignal;
+  /** Per-handle sequential detector: when given, sequential reads prefetch ahead. */
+  readahead?: Readahead;
+}
+
+export interface ListOptions {
+  recursive?: boolean;
+  /** Opaque cursor from the previous page. */
+  cursor?: string;
+  limit?: number;
+}
+
+/** Summary of an archive for `hexz info` and the gateway. */
+export interface ArchiveInfo {
+  url: string;
+  uuid: string;
+  formatVersion: number;
+  encrypted: boolean;
+  keyDerivation: 'none' | 'key' | 'scrypt';
+  archiveSize: number;
+  etag?: string;
+  created?: string;
+  creator?: string;
+  source: { name?: string; type: 'directory' | 'file' };
+  compression: { codec?: string; level?: number };
+  chunking: Root['chunking'];
+  fileCount: number;
+  logicalSize: number;
+  chunkRefs: number;
+  storedChunks: number;
+  storedChunkBytes: number;
+  uniqueRawBytes?: number;
+  holeBytes: number;
+  selfLogicalBytes: number;
+  codecs?: Record<string, { chunks: number; rawBytes: number; storedBytes: number }>;
+  /** Logical bytes per stored unique byte among this archive's own chunks. */
+  dedupRatio?: number;
+  /** Raw bytes per stored byte of this archive's own chunks. */
+  compressionRatio?: number;
+  bases: Array<{ uuid: string; hint: string; url?: string; direct: boolean; logicalBytes: number }>;
+  user: Record<string, string>;
+}
+
+const ZEROS = Buffer.alloc(1024 * 1024);
+const ROOT_DIR_MODE = 0o755;
+
+/** Plaintext of a hole: a view of a shared zero page when it fits (read-only!). */
+function zeros(n: number): Uint8Array {
+  return n <= ZEROS.byteLength ? ZEROS.subarray(0, n) : Buffer.alloc(n);
+}
+
+interface FilePage {
+  entries: FileEntry[];
+  keys: Buffer[];
+}
+
+/** An open archive. Create with `openArchive`. */
+export class Archive {
+  private readonly filePageKeys: Buffer[];
+  private readonly idOf: (plain: Uint8Array) => Uint8Array;
+  private readonly baseStorages: Storage[];
+  private closed = false;
+
+  /** @internal use `openArchive` */
+  constructor(
+    readonly url: string,
+    readonly storage: Storage,
+    readonly stat: StorageStat,
+    readonly trailer: Trailer,
+    readonly root: Root,
+    private readonly tail: Tail,
+    readonly cache: BlockCache,
+    readonly keys: ArchiveKeys | undefined,
+    baseStorages: Storage[],
+    private readonly ownsStorage: boolean,
+  ) {
+    this.filePageKeys = root.filePages.map((p) => sortKey(p.firstPath));
+    this.idOf = chunkIdFunction(keys);
+    this.baseStorages = baseStorages;
+  }
+
+  get uuid(): string {
+    return formatUuid(this.trailer.uuid);
+  }
+
+  get encrypted(): boolean {
+    return this.keys !== undefined;
+  }
+
+  /** The index hash that deltas of this archive record (the root hash). */
+  get rootHash(): Uint8Array {
+    return this.trailer.rootHash;
+  }
+
+  /** True for a single-file archive (one entry, `disk`). */
+  get isSingleFile(): boolean {
+    return this.root.metadata.source?.type === 'file';
+  }
+
+  /** Storages of the bases, by owner slot − 1. */
+  get bases(): readonly Storage[] {
+    return this.baseStorages;
+  }
+
+  private ctx(extra: ErrorContext = {}): ErrorContext {
+    return { archive: this.url, ...extra };
+  }
+
+  info(): ArchiveInfo {
+    const r = this.root;
+    const m = r.metadata;
+    const stats = (m.stats ?? {}) as { uniqueRawBytes?: number; codecs?: ArchiveInfo['codecs'] };
+    const kdf = this.trailer.kdf.kind;
+    return {
+      url: this.url,
+      uuid: this.uuid,
+      formatVersion: this.trailer.version,
+      encrypted: this.encrypted,
+      keyDerivation: kdf === 0 ? 'none' : kdf === 1 ? 'key' : 'scrypt',
+      archiveSize: this.stat.size,
+      etag: this.stat.etag,
+      created: m.created,
+      creator: m.creator,
+      source: { name: m.source?.name, type: m.source?.type === 'file' ? 'file' : 'directory' },
+      compression: { codec: m.compression?.codec, level: m.compression?.level },
+      chunking: r.chunking,
+      fileCount: r.fileCount,
+      logicalSize: r.logicalSize,
+      chunkRefs: r.refCount,
+      storedChunks: r.storedChunkCount,
+      storedChunkBytes: r.storedChunkBytes,
+      uniqueRawBytes: stats.uniqueRawBytes,
+      holeBytes: r.holeBytes,
+      selfLogicalBytes: r.selfLogicalBytes,
+      codecs: stats.codecs,
+      dedupRatio: stats.uniqueRawBytes ? r.selfLogicalBytes / stats.uniqueRawBytes : undefined,
+      compressionRatio: stats.uniqueRawBytes && r.storedChunkBytes ? stats.uniqueRawBytes / r.storedChunkBytes : undefined,
+      bases: r.bases.map((b, i) => ({
+        uuid: formatUuid(b.uuid),
+        hint: b.hint,
+        url: this.baseStorages[i]?.url,
+        direct: b.direct,
+        logicalBytes: b.logicalBytes,
+      })),
+      user: m.user ?? {},
+    };
+  }
+
+  // ---- index pages ------------------------------------------------------------------------------
+
+  private async chunkPage(i: number): Promise<ChunkIndexPage> {
+    const p = this.root.chunkPages[i];
+    return this.cache.get(
+      `p${toHex(p.hash)}`,
+      async () => {
+        const ctx = this.ctx({ structure: `chunk-index page ${i}`, offset: p.offset });
+        const stored = await readStructure(this.storage, this.tail, p.offset, p.length);
+        const body = decodeFrame(stored, FRAME_CHUNK_PAGE, p.hash, { uuid: this.trailer.uuid, keys: this.keys }, ctx);
+        const page = new ChunkIndexPage(body, p.firstLogical, p.count, this.root.bases.length, ctx);
+        const next = this.root.chunkPages[i + 1];
+        const expectedEnd = next ? next.firstLogical : this.root.logicalSize;
+        if (page.endLogical !== expectedEnd) {
+          throw new HexzError('CORRUPT', `corrupt chunk-index page ${i}: ends at ${page.endLogical}, expected ${expectedEnd}`, ctx);
+        }
+        return page;
+      },
+      (page) => page.body.byteLength,
+    );
+  }
+
+  private async filePage(i: number): Promise<FilePage> {
+    const p = this.root.filePages[i];
+    return this.cache.get(
+      `p${toHex(p.hash)}`,
+      async () => {
+        const ctx = this.ctx({ structure: `file-table page ${i}`, offset: p.offset });
+        const stored = await readStructure(this.storage, this.tail, p.offset, p.length);
+        const body = decodeFrame(stored, FRAME_FILE_PAGE, p.hash, { uuid: this.trailer.uuid, keys: this.keys }, ctx);
+        const entries = decodeFilePage(body, p.count, ctx);
+        if (entries[0].path !== p.firstPath) throw new HexzError('CORRUPT', `corrupt file-table page ${i}: first path differs from the root`, ctx);
+        return { entries, keys: entries.map((e) => sortKey(e.path)) };
+      },
+      (page) => page.entries.length * 160,
+    );
+  }
+
+  /** Index of the last file page whose first key ≤ key, or -1. */
+  private filePageFor(key: Buffer): number {
+    let lo = 0;
+    let hi = this.filePageKeys.length - 1;
+    let ans = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareBytes(this.filePageKeys[mid], key) <= 0) {
+        ans = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return ans;
+  }
+
+  /** Index of the chunk page containing logical offset x. */
+  private chunkPageFor(x: number): number {
+    const pages = this.root.chunkPages;
+    let lo = 0;
+    let hi = pages.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (pages[mid].firstLogical <= x) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  // ---- file table -------------------------------------------------------------------------------
+
+  /** The synthetic entry of the archive's top directory. */
+  private rootEntry(): FileEntry {
+    const created = Date.parse(this.root.metadata.created ?? '');
+    return {
+      path: '',
+      type: 'directory',
+      mode: ROOT_DIR_MODE,
+      mtimeNs: BigInt(Number.isFinite(created) ? created : 0) * 1_000_000n,
+      size: 0,
+      logical: 0,
+      firstRef: 0,
+      refCount: 0,
+    };
+  }
+
+  /** The entry at `path`, or undefined. `""` (or `/`) is the top directory. */
+  async lookup(path: string): Promise<FileEntry | undefined> {
+    const p = normalizePath(path);
+    if (p === '') return this.rootEntry();
+    const key = sortKey(p);
+    const pi = this.filePageFor(key);
+    if (pi < 0) return undefined;
+    const page = await this.filePage(pi);
+    let lo = 0;
+    let hi = page.keys.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareBytes(page.keys[mid], key);
+      if (c === 0) return page.entries[mid];
+      if (c < 0) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
+  /** The entry at `path`; `PATH_NOT_FOUND` if there is none. */
+  async entry(path: string): Promise<FileEntry> {
+    const e = await this.lookup(path);
+    if (!e) throw new HexzError('PATH_NOT_FOUND', `no such path in archive: ${path}`, this.ctx({ path }));
+    return e;
+  }
+
+  /** Entries whose key is in [lo, hi) and greater than `after`, in table order. */
+  private async *scan(lo: Buffer, hi: Buffer | undefined, after?: Buffer): AsyncGenerator<FileEntry> {
+    const start = after && compareBytes(after, lo) >= 0 ? after : lo;
+    let pi = Math.max(0, this.filePageFor(start));
+    for (; pi < this.root.filePages.length; pi++) {
+      if (hi && compareBytes(this.filePageKeys[pi], hi) >= 0) return;
+      const page = await this.filePage(pi);
+      for (let i = 0; i < page.entries.length; i++) {
+        const k = page.keys[i];
+        if (compareBytes(k, lo) < 0 || (after && compareBytes(k, after) <= 0)) continue;
+        if (hi && compareBytes(k, hi) >= 0) return;
+        yield page.entries[i];
+      }
+    }
+  }
+
+  /**
+   * One page of a directory listing, in table order (by name; recursive listings give the direct
+   * children first, then deeper levels grouped by directory). `cursor` continues a previous page.
+   */
+  async list(dir: string, opts: ListOptions = {}): Promise<{ entries: FileEntry[]; cursor?: string }> {
+    const d = normalizePath(dir);
+    const e = await this.entry(d);
+    if (e.type !== 'directory') throw new HexzError('NOT_A_DIRECTORY', `not a directory: ${d}`, this.ctx({ path: d }));
+    const limit = Math.max(1, opts.limit ?? Number.MAX_SAFE_INTEGER);
+    const after = opts.cursor ? sortKey(decodeCursor(opts.cursor)) : undefined;
+    const ranges: Array<[Buffer, Buffer | undefined]> = [];
+    if (opts.recursive && d === '') ranges.push([Buffer.alloc(0), undefined]);
+    else {
+      ranges.push([Buffer.from(`${d}\0`), Buffer.from(`${d}\x01`)]);
+      if (opts.recursive) ranges.push([Buffer.from(`${d}/`), Buffer.from(`${d}0`)]);
+    }
+    const entries: FileEntry[] = [];
+    for (const [lo, hi] of ranges) {
+      for await (const entry of this.scan(lo, hi, after)) {
+        if (entries.length === limit) return { entries, cursor: encodeCursor(entries[entries.length - 1].path) };
+        entries.push(entry);
+      }
+    }
+    return { entries };
+  }
+
+  /** Every entry of the file table, in table order. */
+  async *walk(): AsyncGenerator<FileEntry> {
+    for (let pi = 0; pi < this.root.filePages.length; pi++) {
+      yield* (await this.filePage(pi)).entries;
+    }
+  }
+
+  // ---- chunks -----------------------------------------------------------------------------------
+
+  /** Chunk references overlapping the logical range [start, end). */
+  async *refsIn(start: number, end: number): AsyncGenerator<ChunkRef> {
+    if (end <= start || this.root.chunkPages.length === 0) return;
+    for (let pi = this.chunkPageFor(start); pi < this.root.chunkPages.length; pi++) {
+      if (this.root.chunkPages[pi].firstLogical >= end) return;
+      const page = await this.chunkPage(pi);
+      for (let i = page.firstLogical <= start ? page.find(start) : 0; i < page.count; i++) {
+        const ref = page.ref(i);
+        if (ref.logical >= end) return;
+        yield ref;
+      }
+    }
+  }
+
+  /** All chunk references of a file, in order. */
+  fileRefs(entry: FileEntry): AsyncGenerator<ChunkRef> {
+    return this.refsIn(entry.logical, entry.logical + entry.size);
+  }
+
+  private ownerStorage(owner: number): Storage {
+    if (owner === 0) return this.storage;
+    const s = this.baseStorages[owner - 1];
+    if (!s) throw new HexzError('BASE_MISSING', `base ${owner} of ${this.url} is not open`, this.ctx());
+    return s;
+  }
+
+  /** Read and verify a chunk from storage, bypassing the cache (verify). */
+  async fetchChunk(ref: ChunkRef): Promise<Uint8Array> {
+    if (ref.hole) return zeros(ref.raw);
+    const storage = this.ownerStorage(ref.owner);
+    const stored = await storage.read(ref.offset, ref.stored);
+    return decodeChunk(stored, ref, this.idOf, this.keys, { archive: storage.url, offset: ref.offset });
+  }
+
+  /** The plaintext of a chunk, through the cache (verified once when it enters). */
+  loadChunk(ref: ChunkRef): Promise<Uint8Array> {
+    if (ref.hole) return Promise.resolve(zeros(ref.raw));
+    return this.cache.get(`c${toHex(ref.id)}`, () => this.fetchChunk(ref), (b) => b.byteLength);
+  }
+
+  // ---- content ----------------------------------------------------------------------------------
+
+  private async fileEntry(target: string | FileEntry): Promise<FileEntry> {
+    const e = typeof target === 'string' ? await this.entry(target) : target;
+    if (e.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${e.path || '/'}`, this.ctx({ path: e.path }));
+    return e;
+  }
+
+  private checkRange(e: FileEntry, offset: number, length: number): void {
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > e.size) {
+      throw new HexzError('OUT_OF_RANGE', `range ${offset}+${length} is outside ${e.path} (${e.size} bytes)`, this.ctx({ path: e.path, offset, length, size: e.size }));
+    }
+  }
+
+  /**
+   * `length` bytes of a file at `offset`. Exact or a typed error; never short. The result may be a
+   * read-only view into the cache.
+   */
+  async read(target: string | FileEntry, offset: number, length: number, opts: ReadRangeOptions = {}): Promise<Uint8Array> {
+    const e = await this.fileEntry(target);
+    this.checkRange(e, offset, length);
+    if (length === 0) return new Uint8Array(0);
+    const start = e.logical + offset;
+    const end = start + length;
+    const refs: ChunkRef[] = [];
+    for await (const r of this.refsIn(start, end)) refs.push(r);
+    const chunks = await Promise.all(refs.map((r) => this.loadChunk(r)));
+    throwIfAborted(opts.signal, this.ctx({ path: e.path }));
+    if (opts.readahead) {
+      const ahead = opts.readahead.observe(offset, length);
+      if (ahead) this.prefetch(e, ahead.start, Math.min(ahead.end, e.size));
+    }
+    if (refs.length === 1) return chunks[0].subarray(start - refs[0].logical, end - refs[0].logical);
+    const out = Buffer.allocUnsafe(length);
+    for (let i = 0; i < refs.length; i++) {
+      const r = refs[i];
+      const from = Math.max(start, r.logical);
+      const to = Math.min(end, r.logical + r.raw);
+      out.set(chunks[i].subarray(from - r.logical, to - r.logical), from - start);
+    }
+    return out;
+  }
+
+  /** Warm the cache for [start, end) of a file, in the background; errors are left for real reads. */
+  prefetch(e: FileEntry, start: number, end: number): void {
+    if (end <= start) return;
+    void (async () => {
+      for await (const r of this.refsIn(e.logical + start, e.logical + end)) {
+        if (this.closed) return;
+        this.loadChunk(r).catch(() => {});
+      }
+    })().catch(() => {});
+  }
+
+  /**
+   * A stream of a file's bytes `[start, end]` (inclusive, like fs.createReadStream). It prefetches a
+   * window that grows from 1 MiB to 32 MiB, applies backpressure, and stops loading when destroyed.
+   */
+  createReadStream(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal; highWaterMark?: number } = {}): Readable {
+    const gen = this.streamChunks(target, opts);
+    return Readable.from(gen, { objectMode: false, highWaterMark: opts.highWaterMark ?? 1024 * 1024 });
+  }
+
+  /** The generator behind createReadStream: yields views of cached chunks. */
+  async *streamChunks(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+    const e = await this.fileEntry(target);
+    const first = opts.start ?? 0;
+    const last = opts.end ?? e.size - 1;
+    if (e.size === 0 && first === 0 && opts.end === undefined) return;
+    this.checkRange(e, first, last - first + 1);
+    const start = e.logical + first;
+    const end = e.logical + last + 1;
+    const refs = this.refsIn(start, end);
+    const queue: Array<{ ref: ChunkRef; data: Promise<Uint8Array> }> = [];
+    let queued = 0;
+    let window = INITIAL_READAHEAD;
+    let exhausted = false;
+    try {
+      for (;;) {
+        while (!exhausted && queued < window) {
+          const n = await refs.next();
+          if (n.done) {
+            exhausted = true;
+            break;
+          }
+          const data = this.loadChunk(n.value);
+          data.catch(() => {}); // awaited below; this only silences rejections of abandoned loads
+          queue.push({ ref: n.value, data });
+          queued += n.value.raw;
+        }
+        const item = queue.shift();
+        if (!item) return;
+        queued -= item.ref.raw;
+        const bytes = await item.data;
+        throwIfAborted(opts.signal, this.ctx({ path: e.path }));
+        const from = Math.max(start, item.ref.logical) - item.ref.logical;
+        const to = Math.min(end, item.ref.logical + item.ref.raw) - item.ref.logical;
+        // Large holes come as a fresh zero buffer; hand them out in 1 MiB views of the zero page instead.
+        if (item.ref.hole && to - from > ZEROS.byteLength) {
+          for (let at = from; at < to; at += ZEROS.byteLength) yield ZEROS.subarray(0, Math.min(ZEROS.byteLength, to - at));
+        } else {
+          yield bytes.subarray(from, to);
+        }
+        window = Math.min(MAX_READAHEAD, window * 2);
+      }
+    } finally {
+      await refs.return(undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...(this.ownsStorage ? [this.storage.close()] : []), ...this.baseStorages.map((s) => s.close())]);
+  }
+}
+
+function encodeCursor(path: string): string {
+  return Buffer.from(path, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const path = Buffer.from(cursor, 'base64url').toString('utf8');
+  try {
+    return normalizePath(path);
+  } catch {
+    throw new HexzError('INVALID_ARGUMENT', 'invalid listing cursor');
+  }
+}
+
+/**
+ * Open an archive from a path, URL or an already-open storage. Costs one suffix read (two for large
+ * roots), plus one trailer read per base of a thin archive. Bases are found relative to the archive's
+ * own URL unless `baseDir`/`baseMap`/`resolveBase` say otherwise.
+ */
+export async function openArchive(source: string | URL | Storage, opts: OpenArchiveOptions = {}): Promise<Archive> {
+  const owns = typeof source === 'string' || source instanceof URL;
+  let raw = owns ? await openStorage(source as string | URL, opts.storage) : (source as Storage);
+  if (owns && opts.wrapStorage) raw = opts.wrapStorage(raw);
+  const storage = coalesceReads(raw);
+  const baseStorages: Storage[] = [];
+  try {
+    const { trailer, tail, stat } = await readTrailer(storage, undefined, { signal: opts.signal });
+    const keys = await unlock(trailer, opts.key, storage.url);
+    const root = await readRoot(storage, trailer, tail, keys, { signal: opts.signal });
+    for (let i = 0; i < root.bases.length; i++) {
+      const base = await openBase(storage.url, root.bases[i], i + 1, {
+        ...opts,
+        encrypted: keys !== undefined,
+        keyCheck: keys ? trailer.keyCheck : undefined,
+      });
+      baseStorages.push(coalesceReads(base));
+    }
+    return new Archive(storage.url, storage, stat, trailer, root, tail, opts.cache ?? sharedCache(), keys, baseStorages, owns);
+  } catch (err) {
+    await Promise.all(baseStorages.map((s) => s.close()));
+    if (owns) await storage.close();
+    throw err;
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * Local files: one descriptor per object with positional reads; writes go to a temporary file in the
+ * same directory, fsynced and renamed into place on commit, so a crash or Ctrl-C never leaves a partial
+ * archive under the final name.
+ *
+ * An open descriptor keeps reading the same inode even if the path is replaced by a rename, so a
+ * reader never mixes two versions of a local archive.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { HexzError, throwIfAborted, toHexzError } from '../src/errors.js';
+import { normalizePath } from '../src/format/file-table.js';
+import { checkRange, type ReadOptions, type Storage, type StorageObject, type StorageRoot, type StorageStat, type StorageWriter } from './types.js';
+
+function fileError(err: unknown, url: string, what: string): HexzError {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  if (code === 'ENOENT') return new HexzError('ARCHIVE_NOT_FOUND', `${what}: no such file ${fileURLToPath(url)}`, { url, backend: 'file' }, { cause: err });
+  if (code === 'EISDIR') return new HexzError('INVALID_ARGUMENT', `${what}: ${fileURLToPath(url)} is a directory`, { url, backend: 'file' }, { cause: err });
+  const e = toHexzError(err, { url, backend: 'file' });
+  if (e.code === 'INTERNAL') return new HexzError('STORAGE_IO', `${what} ${fileURLToPath(url)}: ${e.message}`, { url, backend: 'file' }, { cause: err });
+  return e;
+}
+
+function statOf(s: { size: number; ino: number; mtimeMs: number; mtime: Date }): StorageStat {
+  return { size: s.size, etag: `"${s.ino.toString(16)}-${s.size.toString(16)}-${Math.floor(s.mtimeMs * 1000).toString(16)}"`, lastModified: s.mtime };
+}
+
+class FileStorage implements Storage {
+  readonly backend = 'file';
+  private statCache?: StorageStat;
+
+  constructor(
+    readonly url: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  async stat(): Promise<StorageStat> {
+    if (!this.statCache) {
+      try {
+        this.statCache = statOf(await this.fh.stat());
+      } catch (err) {
+        throw fileError(err, this.url, 'stat');
+      }
+    }
+    return this.statCache;
+  }
+
+  async read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array> {
+    const { size } = await this.stat();
+    checkRange(offset, length, size, this.url);
+    throwIfAborted(opts?.signal, { url: this.url });
+    const buf = Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.fh.read(buf, done, length - done, offset + done));
+      } catch (err) {
+        throw fileError(err, this.url, 'read');
+      }
+      if (n === 0) {
+        throw new HexzError('ARCHIVE_CHANGED', `${fileURLToPath(this.url)} shrank while being read`, { url: this.url, offset, length, backend: 'file' });
+      }
+      done += n;
+    }
+    throwIfAborted(opts?.signal, { url: this.url });
+    return buf;
+  }
+
+  async readTail(length: number, opts?: ReadOptions): Promise<{ bytes: Uint8Array; stat: StorageStat }> {
+    const stat = await this.stat();
+    const n = Math.min(length, stat.size);
+    return { bytes: await this.read(stat.size - n, n, opts), stat };
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close().catch(() => {});
+  }
+}
+
+/** Open a local file (path or file:// URL) for reading. */
+export async function openFileStorage(url: string): Promise<Storage> {
+  let fh: FileHandle;
+  try {
+    fh = await fs.open(fileURLToPath(url), fsConstants.O_RDONLY);
+    const s = await fh.stat();
+    if (s.isDirectory()) {
+      await fh.close();
+      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    }
+  } catch (err) {
+    throw fileError(err, url, 'open');
+  }
+  return new FileStorage(url, fh);
+}
+
+class FileWriter implements StorageWriter {
+  readonly backend = 'file';
+  bytesWritten = 0;
+  private done = false;
+
+  constructor(
+    readonly url: string,
+    private readonly finalPath: string,
+    private readonly tempPath: string,
+    private readonly fh: FileHandle,
+  ) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    try {
+      while (off < bytes.byteLength) {
+        const { bytesWritten } = await this.fh.write(bytes, off, bytes.byteLength - off);
+        off += bytesWritten;
+      }
+    } catch (err) {
+      throw fileError(err, this.url, 'write');
+    }
+    this.bytesWritten += bytes.byteLength;
+  }
+
+  async commit(): Promise<StorageStat> {
+    try {
+      await this.fh.sync();
+      await this.fh.close();
+      await fs.rename(this.tempPath, this.finalPath);
+      this.done = true;
+      // fsync the directory so the rename itself survives a crash.
+      const dir = await fs.open(path.dirname(this.finalPath), fsConstants.O_RDONLY);
+      await dir.sync().catch(() => {});
+      await dir.close();
+      return statOf(await fs.stat(this.finalPath));
+    } catch (err) {
+      await this.abort(err);
+      throw fileError(err, this.url, 'commit');
+    }
+  }
+
+  async abort(_reason?: unknown): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.fh.close().catch(() => {});
+    await fs.unlink(this.tempPath).catch(() => {});
+  }
+}
+
+/** Create a writer for a local file; the file appears only on commit. */
+export async function createFileWriter(url: string, opts: { overwrite?: boolean } = {}): Promise<StorageWriter> {
+  const finalPath = fileURLToPath(url);
+  const dir = path.dirname(finalPath);
+  if (!opts.overwrite) {
+    const exists = await fs.lstat(finalPath).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new HexzError('EXISTS', `${finalPath} already exists (use --force to replace it)`, { url });
+  }
+  const tempPath = path.join(dir, `.${path.basename(finalPath)}.${randomBytes(6).toString('hex')}.tmp`);
+  let fh: FileHandle;
+  try {
+    await fs.mkdir(dir, { recursive: true });
+    fh = await fs.open(tempPath, 'wx', 0o644);
+  } catch (err) {
+    throw fileError(err, url, 'create');
+  }
+  return new FileWriter(url, finalPath, tempPath, fh);
+}
+
+class FileRoot implements StorageRoot {
+  readonly backend = 'file';
+  constructor(
+    readonly url: string,
+    private readonly dir: string,
+  ) {}
+
+  urlOf(key: string): string {
+    const clean = normalizePath(key);
+    return pathToFileURL(path.join(this.dir, clean)).href;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await fs.access(this.dir, fsConstants.R_OK);
+    } catch (err) {
+      throw fileError(err, this.url, 'storage root');
+    }
+  }
+
+  async list(opts: { prefix?: string; cursor?: string; limit?: number; signal?: AbortSignal } = {}): Promise<{ objects: StorageObject[]; cursor?: string }> {
+    const prefix = opts.prefix ?? '';
+    const limit = opts.limit ?? 1000;
+    const found: StorageObject[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      throwIfAborted(opts.signal);
+      let dirents;
+      try {
+        dirents = await fs.readdir(path.join(this.dir, rel), { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && rel === '') return;
+        throw fileError(err, this.url, 'list');
+      }
+      for (const d of dirents) {
+        if (d.name.startsWith('.')) continue; // temp files of writers in progress, dotfiles
+        const key = rel ? `${rel}/${d.name}` : d.name;
+        if (d.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
+        } else if (d.isFile() && key.startsWith(prefix)) {
+          const s = await fs.stat(path.join(this.dir, key)).catch(() => undefined);
+          if (s) found.push({ key, ...statOf(s) });
+        }
+      }
+    };
+    await walk('');
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const start = opts.cursor ? found.findIndex((o) => o.key > opts.cursor!) : 0;
+    const page = start < 0 ? [] : found.slice(start, start + limit);
+    const more = start >= 0 && start + limit < found.length;
+    return { objects: page, cursor: more ? page[page.length - 1].key : undefined };
+  }
+}
+
+/** A local directory as a storage root (created if missing when `create` is set). */
+export async function openFileRoot(url: string, opts: { create?: boolean } = {}): Promise<StorageRoot> {
+  const dir = fileURLToPath(url);
+  if (opts.create) await fs.mkdir(dir, { recursive: true });
+  return new FileRoot(url.endsWith('/') ? url : `${url}/`, dir);
+}

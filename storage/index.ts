@@ -1,0 +1,139 @@
+/**
+ * The one place that names storage backends. Everything else calls `openStorage(url)`,
+ * `createWriter(url)` or `openStorageRoot(url)` and sees only the interfaces in ./types.ts.
+ * Backends are imported lazily: a local `hexz ls` never loads the AWS SDK.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { HexzError } from '../src/errors.js';
+import type { Storage, StorageRoot, StorageWriter } from './types.js';
+
+export * from './types.js';
+
+/** S3 settings, from flags/env at the edge (see docs/operations.md). */
+export interface S3Options {
+  /** Custom endpoint for S3-compatible stores (MinIO, Ceph, R2…); implies path-style addressing. */
+  endpoint?: string;
+  region?: string;
+  forcePathStyle?: boolean;
+}
+
+/** HTTP settings. */
+export interface HttpOptions {
+  /** Per-request timeout in milliseconds. */
+  timeoutMs?: number;
+  /** Retries on connection errors and 5xx. */
+  retries?: number;
+  /** Extra request headers (e.g. Authorization). */
+  headers?: Record<string, string>;
+}
+
+export interface StorageOptions {
+  s3?: S3Options;
+  http?: HttpOptions;
+}
+
+export interface WriterOptions extends StorageOptions {
+  /** Replace an existing object (local files refuse by default). */
+  overwrite?: boolean;
+}
+
+const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
+
+/**
+ * Canonical URL of a user-given location: URLs pass through, local paths become absolute `file://`
+ * URLs. `-` is not a location (stdin/stdout are handled by the CLI).
+ */
+export function toStorageUrl(location: string | URL): string {
+  if (location instanceof URL) return location.href;
+  if (SCHEME.test(location)) return location;
+  return pathToFileURL(path.resolve(location)).href;
+}
+
+function schemeOf(url: string): string {
+  return (SCHEME.exec(url)?.[1] ?? '').toLowerCase();
+}
+
+function unsupported(url: string): HexzError {
+  return new HexzError('UNSUPPORTED', `unsupported storage URL ${url} (use a path, file://, https://, s3:// or memory://)`, { url });
+}
+
+/** Open an object for range reads. */
+export async function openStorage(location: string | URL, opts: StorageOptions = {}): Promise<Storage> {
+  const url = toStorageUrl(location);
+  switch (schemeOf(url)) {
+    case 'file':
+      return (await import('./file.js')).openFileStorage(url);
+    case 'memory':
+      return (await import('./memory.js')).openMemoryStorage(url);
+    case 'http':
+    case 'https':
+      return (await import('./http.js')).openHttpStorage(url, opts.http);
+    case 's3':
+      return (await import('./s3.js')).openS3Storage(url, opts.s3);
+    default:
+      throw unsupported(url);
+  }
+}
+
+/** Create a writer; the object becomes visible only when the writer commits. */
+export async function createWriter(location: string | URL, opts: WriterOptions = {}): Promise<StorageWriter> {
+  const url = toStorageUrl(location);
+  switch (schemeOf(url)) {
+    case 'file':
+      return (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite });
+    case 'memory':
+      return (await import('./memory.js')).createMemoryWriter(url);
+    case 's3':
+      return (await import('./s3.js')).createS3Writer(url, opts.s3);
+    case 'http':
+    case 'https':
+      throw new HexzError('UNSUPPORTED', `cannot write to ${url}: HTTP storage is read-only (write to a path or s3://)`, { url });
+    default:
+      throw unsupported(url);
+  }
+}
+
+/** Open a directory or prefix holding many archives (the gateway's store). */
+export async function openStorageRoot(location: string | URL, opts: StorageOptions & { create?: boolean } = {}): Promise<StorageRoot> {
+  const url = toStorageUrl(location);
+  switch (schemeOf(url)) {
+    case 'file':
+      return (await import('./file.js')).openFileRoot(url, { create: opts.create });
+    case 'memory':
+      return (await import('./memory.js')).openMemoryRoot(url);
+    case 's3':
+      return (await import('./s3.js')).openS3Root(url, opts.s3);
+    case 'http':
+    case 'https':
+      throw new HexzError('UNSUPPORTED', `cannot list ${url}: HTTP has no listing (serve from a directory or s3://)`, { url });
+    default:
+      throw unsupported(url);
+  }
+}
+
+/**
+ * The location hint of `target` as seen from `from` (docs/format.md, "Base entry"): relative when both
+ * share scheme and authority, absolute otherwise.
+ */
+export function relativeLocation(from: string, target: string): string {
+  const a = new URL(from);
+  const b = new URL(target);
+  if (a.protocol !== b.protocol || a.host !== b.host || a.protocol === 'memory:') return target;
+  const fromDir = a.pathname.replace(/[^/]*$/, '');
+  const rel = path.posix.relative(fromDir, b.pathname);
+  return rel
+    .split('/')
+    .map((seg) => (seg === '..' ? seg : encodeURIComponent(decodeURIComponent(seg))))
+    .join('/');
+}
+
+/** Resolve a location hint against the URL of the archive that recorded it. */
+export function resolveLocation(from: string, hint: string): string {
+  if (SCHEME.test(hint)) return hint;
+  const base = new URL(from);
+  if (base.protocol === 'memory:') return hint;
+  const dir = base.pathname.replace(/[^/]*$/, '');
+  const resolved = path.posix.normalize(path.posix.join(dir, hint));
+  return `${base.protocol}//${base.host}${resolved}`;
+}

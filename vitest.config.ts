@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+import { fileURLToPath } from 'node:url';
+
+// Tests exercise the built output in dist/ (what users run): the packer spawns worker threads from
+// compiled .js files, which only exist after `npm run build`. `make test` builds first.
+const dist = fileURLToPath(new URL('./dist/', import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [{ find: /^@hexz\/(.*)$/, replacement: `${dist}$1` }],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    reporters: ['default'],
+  },
+});
