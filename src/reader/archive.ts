@@ -84,6 +84,13 @@ export interface ArchiveInfo {
 }
 
 const ZEROS = Buffer.alloc(1024 * 1024);
+
+/** A piece of file content: `bytes` at file offset `offset`; `hole` when they are a view of zeros. */
+export interface ContentPiece {
+  offset: number;
+  bytes: Uint8Array;
+  hole: boolean;
+}
 const ROOT_DIR_MODE = 0o755;
 
 /** Plaintext of a hole: a view of a shared zero page when it fits (read-only!). */
@@ -378,9 +385,14 @@ export class Archive {
   /** Read and verify a chunk from storage, bypassing the cache (verify). */
   async fetchChunk(ref: ChunkRef): Promise<Uint8Array> {
     if (ref.hole) return zeros(ref.raw);
+    return (await this.fetchEncoded(ref)).plain;
+  }
+
+  /** A stored chunk's bytes as stored (compressed, sealed) and its verified plaintext (flatten copies the former). */
+  async fetchEncoded(ref: ChunkRef): Promise<{ stored: Uint8Array; plain: Uint8Array }> {
     const storage = this.ownerStorage(ref.owner);
     const stored = await storage.read(ref.offset, ref.stored);
-    return decodeChunk(stored, ref, this.idOf, this.keys, { archive: storage.url, offset: ref.offset });
+    return { stored, plain: decodeChunk(stored, ref, this.idOf, this.keys, { archive: storage.url, offset: ref.offset }) };
   }
 
   /** The plaintext of a chunk, through the cache (verified once when it enters). */
@@ -448,19 +460,27 @@ export class Archive {
    * window that grows from 1 MiB to 32 MiB, applies backpressure, and stops loading when destroyed.
    */
   createReadStream(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal; highWaterMark?: number } = {}): Readable {
-    const gen = this.streamChunks(target, opts);
-    return Readable.from(gen, { objectMode: false, highWaterMark: opts.highWaterMark ?? 1024 * 1024 });
+    const pieces = this.pieces(target, { start: opts.start, end: opts.end === undefined ? undefined : opts.end + 1, signal: opts.signal });
+    async function* bytes() {
+      for await (const p of pieces) yield p.bytes;
+    }
+    return Readable.from(bytes(), { objectMode: false, highWaterMark: opts.highWaterMark ?? 1024 * 1024 });
   }
 
-  /** The generator behind createReadStream: yields views of cached chunks. */
-  async *streamChunks(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array> {
+  /**
+   * The content of a file's range `[start, end)` as pieces in order: views of cached chunks, or views
+   * of a shared zero page for holes (at most 1 MiB each, `hole: true`, so writers can leave them
+   * sparse). Prefetches a window that grows from 1 MiB to 32 MiB ahead of the consumer; stops loading
+   * when the consumer stops iterating.
+   */
+  async *pieces(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<ContentPiece> {
     const e = await this.fileEntry(target);
     const first = opts.start ?? 0;
-    const last = opts.end ?? e.size - 1;
-    if (e.size === 0 && first === 0 && opts.end === undefined) return;
-    this.checkRange(e, first, last - first + 1);
+    const stop = opts.end ?? e.size;
+    this.checkRange(e, first, stop - first);
+    if (stop === first) return;
     const start = e.logical + first;
-    const end = e.logical + last + 1;
+    const end = e.logical + stop;
     const refs = this.refsIn(start, end);
     const queue: Array<{ ref: ChunkRef; data: Promise<Uint8Array> }> = [];
     let queued = 0;
@@ -474,23 +494,27 @@ export class Archive {
             exhausted = true;
             break;
           }
-          const data = this.loadChunk(n.value);
+          // Holes need no load; a large one would otherwise allocate its whole size.
+          const data = n.value.hole ? Promise.resolve(ZEROS) : this.loadChunk(n.value);
           data.catch(() => {}); // awaited below; this only silences rejections of abandoned loads
           queue.push({ ref: n.value, data });
-          queued += n.value.raw;
+          queued += n.value.hole ? 0 : n.value.raw;
         }
         const item = queue.shift();
         if (!item) return;
-        queued -= item.ref.raw;
+        const { ref } = item;
+        if (!ref.hole) queued -= ref.raw;
         const bytes = await item.data;
         throwIfAborted(opts.signal, this.ctx({ path: e.path }));
-        const from = Math.max(start, item.ref.logical) - item.ref.logical;
-        const to = Math.min(end, item.ref.logical + item.ref.raw) - item.ref.logical;
-        // Large holes come as a fresh zero buffer; hand them out in 1 MiB views of the zero page instead.
-        if (item.ref.hole && to - from > ZEROS.byteLength) {
-          for (let at = from; at < to; at += ZEROS.byteLength) yield ZEROS.subarray(0, Math.min(ZEROS.byteLength, to - at));
+        const from = Math.max(start, ref.logical);
+        const to = Math.min(end, ref.logical + ref.raw);
+        if (ref.hole) {
+          for (let at = from; at < to; at += ZEROS.byteLength) {
+            const n = Math.min(ZEROS.byteLength, to - at);
+            yield { offset: at - e.logical, bytes: ZEROS.subarray(0, n), hole: true };
+          }
         } else {
-          yield bytes.subarray(from, to);
+          yield { offset: from - e.logical, bytes: bytes.subarray(from - ref.logical, to - ref.logical), hole: false };
         }
         window = Math.min(MAX_READAHEAD, window * 2);
       }

@@ -1,0 +1,53 @@
+/** `hexz info ARCHIVE`: see docs/cli.md. */
+import type { ArchiveInfo } from '../../reader/archive.js';
+import type { CommandContext, CommandResult } from '../context.js';
+import { formatBytes, formatRatio, keyValues, table } from '../format.js';
+
+function infoText(i: ArchiveInfo, baseSizes: Array<number | undefined>): string {
+  const codecs = Object.entries(i.codecs ?? {})
+    .map(([name, c]) => `${name} ${c.chunks} chunks`)
+    .join(', ');
+  const lines = keyValues([
+    ['archive', i.url],
+    ['uuid', i.uuid],
+    ['format', `hxz v${i.formatVersion}`],
+    ['created', i.created],
+    ['creator', i.creator],
+    ['source', `${i.source.name ?? '?'} (${i.source.type})`],
+    ['encryption', i.encrypted ? `AES-256-GCM (${i.keyDerivation === 'scrypt' ? 'passphrase, scrypt' : 'key file'})` : 'none'],
+    ['chunking', `FastCDC ${formatBytes(i.chunking.min)} / ${formatBytes(i.chunking.avg)} / ${formatBytes(i.chunking.max)}, normalization ${i.chunking.normalization}, seed ${i.chunking.seed}`],
+    ['compression', `${i.compression.codec ?? '?'}${i.compression.level !== undefined ? ` level ${i.compression.level}` : ''}${codecs ? ` (${codecs})` : ''}`],
+    ['files', i.fileCount],
+    ['logical size', `${formatBytes(i.logicalSize)} (${i.logicalSize} bytes)`],
+    ['holes', i.holeBytes ? formatBytes(i.holeBytes) : undefined],
+    ['chunks', `${i.chunkRefs} references, ${i.storedChunks} stored here`],
+    ['stored', `${formatBytes(i.storedChunkBytes)} of chunks; archive ${formatBytes(i.archiveSize)}`],
+    ['ratios', `dedup ${formatRatio(i.dedupRatio)}, compression ${formatRatio(i.compressionRatio)}, logical/archive ${formatRatio(i.logicalSize / Math.max(1, i.archiveSize))}`],
+    ...Object.entries(i.user).map(([k, v]) => [`meta ${k}`, v] as [string, string]),
+  ]);
+  if (i.bases.length === 0) return lines;
+  const rows: Array<Array<string | number>> = [['', 'archive', 'uuid', 'size', 'logical bytes held']];
+  rows.push(['this', i.url, i.uuid, formatBytes(i.archiveSize), `${formatBytes(i.selfLogicalBytes)} (${pct(i.selfLogicalBytes, i.logicalSize)})`]);
+  i.bases.forEach((b, k) => {
+    rows.push([b.direct ? 'base' : 'ancestor', b.url ?? b.hint, b.uuid, baseSizes[k] === undefined ? '?' : formatBytes(baseSizes[k]!), `${formatBytes(b.logicalBytes)} (${pct(b.logicalBytes, i.logicalSize)})`]);
+  });
+  return `${lines}\n\nchain:\n${table(rows)}`;
+}
+
+function pct(part: number, whole: number): string {
+  return whole ? `${((100 * part) / whole).toFixed(1)}%` : '-';
+}
+
+export async function run(ctx: CommandContext, [location]: string[]): Promise<CommandResult> {
+  const archive = await ctx.open(location);
+  try {
+    const info = archive.info();
+    const baseSizes = await Promise.all(archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined)));
+    return {
+      json: { ...info, bases: info.bases.map((b, k) => ({ ...b, archiveSize: baseSizes[k] })) },
+      text: infoText(info, baseSizes),
+    };
+  } finally {
+    await archive.close();
+  }
+}

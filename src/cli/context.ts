@@ -1,0 +1,67 @@
+/**
+ * What a command gets: the typed configuration, an abort signal wired to Ctrl-C/SIGTERM, and helpers
+ * to open archives and report progress. Commands return a `CommandResult`; printing and exit codes
+ * happen in ./run.ts only.
+ */
+import { BlockCache, sharedCache } from '../../cache/block-cache.js';
+import type { GlobalConfig } from '../config.js';
+import { loadKeySource } from '../crypto/key-files.js';
+import type { KeySource } from '../crypto/keys.js';
+import { openArchive, type Archive, type OpenArchiveOptions } from '../reader/archive.js';
+import { createProgress, type Progress } from './progress.js';
+
+export interface CommandResult {
+  /** Machine-readable result, printed with --json. */
+  json?: unknown;
+  /** Human-readable result, printed otherwise. */
+  text?: string;
+  /** Non-zero when the command ran but found problems (verify). */
+  exitCode?: number;
+}
+
+export class CommandContext {
+  private keyPromise?: Promise<KeySource | undefined>;
+  readonly warnings: string[] = [];
+
+  constructor(
+    readonly config: GlobalConfig,
+    readonly signal: AbortSignal,
+    readonly stdout: NodeJS.WriteStream = process.stdout,
+    readonly stderr: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  /** The process-wide cache, sized by --cache-size. */
+  get cache(): BlockCache {
+    return sharedCache(this.config.cacheBytes);
+  }
+
+  /** The configured key, read on first use (commands on plain archives never touch key files). */
+  key(): Promise<KeySource | undefined> {
+    this.keyPromise ??= loadKeySource(this.config);
+    return this.keyPromise;
+  }
+
+  /** Open an archive with the configured storage options, key, cache and base overrides. */
+  async open(location: string, extra: OpenArchiveOptions = {}): Promise<Archive> {
+    return openArchive(location, {
+      storage: this.config.storage,
+      cache: this.cache,
+      key: await this.key(),
+      ...this.config.bases,
+      signal: this.signal,
+      ...extra,
+    });
+  }
+
+  /** A progress bar on stderr when it is a TTY and output is for humans; a no-op otherwise. */
+  progress(label: string, total: number, unit: 'bytes' | 'count' = 'bytes'): Progress {
+    const enabled = this.config.progress && !this.config.json && !this.config.quiet && Boolean(this.stderr.isTTY);
+    return createProgress(enabled, this.stderr, label, total, unit);
+  }
+
+  /** A warning line on stderr (kept for --json output as well). */
+  warn(message: string): void {
+    this.warnings.push(message);
+    if (!this.config.quiet) this.stderr.write(`hexz: warning: ${message}\n`);
+  }
+}

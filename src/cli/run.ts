@@ -1,0 +1,58 @@
+/**
+ * The one place that prints results, maps errors to exit codes (through ERROR_TABLE) and calls
+ * process.exit. Commands are plain async functions returning a CommandResult.
+ */
+import { globalConfig, type GlobalFlags } from '../config.js';
+import { toHexzError } from '../errors.js';
+import { CommandContext, type CommandResult } from './context.js';
+
+export type CommandFn = (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<CommandResult | void>;
+
+/** Exit code when interrupted (128 + SIGINT), as shells expect. */
+const EXIT_INTERRUPTED = 130;
+
+function flush(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())));
+}
+
+/**
+ * Run one command: build the config from flags and env, wire Ctrl-C/SIGTERM to an AbortSignal, print
+ * the result (JSON with --json), and exit with the code from the error table.
+ */
+export async function runCommand(load: () => Promise<{ run: CommandFn }>, args: string[], flags: GlobalFlags & Record<string, unknown>): Promise<never> {
+  const controller = new AbortController();
+  let interrupted = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupted++;
+    if (interrupted > 1) process.exit(EXIT_INTERRUPTED); // second Ctrl-C: stop now
+    controller.abort(new Error(`received ${sig}`));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // `hexz cat … | head` closes the pipe early: that is a normal end, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
+
+  let code = 0;
+  let json = Boolean(flags.json);
+  try {
+    const config = globalConfig(flags, process.env);
+    json = config.json;
+    const ctx = new CommandContext(config, controller.signal);
+    const { run } = await load();
+    const result = (await run(ctx, args, flags)) ?? {};
+    if (json && result.json !== undefined) process.stdout.write(`${JSON.stringify(result.json, null, 2)}\n`);
+    else if (!json && result.text && !config.quiet) process.stdout.write(`${result.text}\n`);
+    code = result.exitCode ?? 0;
+  } catch (err) {
+    const e = toHexzError(err);
+    code = controller.signal.aborted && (e.code === 'ABORTED' || e.code === 'INTERNAL') ? EXIT_INTERRUPTED : e.kind.exit;
+    if (json) process.stdout.write(`${JSON.stringify({ error: e.toJSON() }, null, 2)}\n`);
+    process.stderr.write(`hexz: error: ${code === EXIT_INTERRUPTED ? 'interrupted' : e.message}\n`);
+    if (process.env.HEXZ_DEBUG && e.stack) process.stderr.write(`${e.stack}\n${e.cause instanceof Error ? e.cause.stack : ''}\n`);
+  }
+  await flush(process.stdout);
+  await flush(process.stderr);
+  process.exit(code);
+}

@@ -1,0 +1,105 @@
+/**
+ * Configuration is read once, at the edge: command-line flags first, then environment variables,
+ * then documented defaults, into one typed object. Library code never reads `process.env`.
+ */
+import { DEFAULT_CACHE_BYTES } from '../cache/block-cache.js';
+import type { StorageOptions } from '../storage/index.js';
+import { HexzError } from './errors.js';
+import type { BaseResolution } from './reader/bases.js';
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/**
+ * Parse a size like `64K`, `256MiB`, `1.5G` or `4096` (bytes). Single-letter and IEC units are powers
+ * of 1024, `KB`/`MB`/`GB` powers of 1000. `INVALID_ARGUMENT` names the option on bad input.
+ */
+export function parseSize(input: string, option = 'size'): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(String(input));
+  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new HexzError('INVALID_ARGUMENT', `${option}: cannot parse size "${input}" (e.g. 64K, 256M, 1G)`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Parse a non-negative integer option. */
+export function parseInteger(input: string, option: string, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(input);
+  if (!Number.isInteger(n) || n < min || n > max) throw new HexzError('INVALID_ARGUMENT', `${option}: expected an integer in [${min}, ${max}], got "${input}"`);
+  return n;
+}
+
+/** Options every command understands (see docs/cli.md, "Global options"). */
+export interface GlobalFlags {
+  json?: boolean;
+  quiet?: boolean;
+  progress?: boolean;
+  cacheSize?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3PathStyle?: boolean;
+  keyFile?: string;
+  passphraseFile?: string;
+  baseDir?: string;
+  baseMap?: string[];
+}
+
+export interface GlobalConfig {
+  json: boolean;
+  quiet: boolean;
+  /** Show progress bars (only ever on a TTY). */
+  progress: boolean;
+  cacheBytes: number;
+  storage: StorageOptions;
+  /** Where the key comes from, if any (read lazily: only commands that need it open the file). */
+  keyFile?: string;
+  passphraseFile?: string;
+  passphrase?: string;
+  bases: BaseResolution;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Merge flags and environment into the typed configuration. */
+export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
+  const endpoint = flags.s3Endpoint ?? env.HEXZ_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  const pathStyleEnv = env.HEXZ_S3_PATH_STYLE;
+  const baseMap: Record<string, string> = {};
+  for (const pair of flags.baseMap ?? []) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw new HexzError('INVALID_ARGUMENT', `--base-map expects UUID=LOCATION, got "${pair}"`);
+    baseMap[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return {
+    json: Boolean(flags.json),
+    quiet: Boolean(flags.quiet),
+    progress: flags.progress !== false && env.HEXZ_PROGRESS !== '0',
+    cacheBytes: parseSize(flags.cacheSize ?? env.HEXZ_CACHE_SIZE ?? `${DEFAULT_CACHE_BYTES}`, '--cache-size'),
+    storage: {
+      s3: {
+        endpoint,
+        region: flags.s3Region ?? env.HEXZ_S3_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION,
+        // Custom endpoints (MinIO, Ceph, s3rver) almost always need path-style addressing.
+        forcePathStyle: flags.s3PathStyle ?? (pathStyleEnv !== undefined ? pathStyleEnv !== '0' : Boolean(endpoint)),
+      },
+      http: {},
+    },
+    keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
+    passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,
+    passphrase: env.HEXZ_PASSPHRASE,
+    bases: { baseDir: flags.baseDir ?? env.HEXZ_BASE_DIR, baseMap: Object.keys(baseMap).length ? baseMap : undefined },
+  };
+}

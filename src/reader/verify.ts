@@ -1,0 +1,140 @@
+/**
+ * `verify`: check every structure and re-hash every chunk an archive references, bases included,
+ * bypassing the cache. Problems are collected (with the file and structure they affect) rather than
+ * stopping at the first, up to a limit.
+ */
+import { HexzError, isHexzError, throwIfAborted, toHexzError } from '../errors.js';
+import { bytesEqual } from '../format/bytes.js';
+import { HEADER_SIZE } from '../format/constants.js';
+import { decodeHeader } from '../format/header.js';
+import type { FileEntry } from '../format/file-table.js';
+import type { Archive } from './archive.js';
+
+export interface VerifyProblem {
+  code: string;
+  message: string;
+  path?: string;
+  structure?: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  archive: string;
+  files: number;
+  /** Chunk references checked. */
+  refs: number;
+  /** Distinct stored chunks re-hashed (this archive's and its bases'). */
+  chunks: number;
+  /** Plaintext bytes re-hashed. */
+  bytes: number;
+  /** Distinct chunks that live in bases. */
+  baseChunks: number;
+  problems: VerifyProblem[];
+  seconds: number;
+}
+
+/** Checks of chunk loads in flight at once (they are coalesced into larger requests). */
+const VERIFY_CONCURRENCY = 16;
+
+export async function verifyArchive(
+  archive: Archive,
+  opts: { signal?: AbortSignal; maxProblems?: number; onProgress?: (done: number, total: number) => void } = {},
+): Promise<VerifyReport> {
+  const t0 = performance.now();
+  const maxProblems = opts.maxProblems ?? 100;
+  const report: VerifyReport = { ok: true, archive: archive.url, files: 0, refs: 0, chunks: 0, bytes: 0, baseChunks: 0, problems: [], seconds: 0 };
+  const problem = (err: unknown, path?: string) => {
+    const e = toHexzError(err);
+    if (report.problems.length < maxProblems) {
+      report.problems.push({ code: e.code, message: e.message, path, structure: e.context.structure as string | undefined });
+    }
+    report.ok = false;
+  };
+
+  // Header: must exist and agree with the trailer.
+  try {
+    const header = decodeHeader(await archive.storage.read(0, HEADER_SIZE));
+    if (!bytesEqual(header.uuid, archive.trailer.uuid) || header.flags !== archive.trailer.flags) {
+      throw new HexzError('CORRUPT', 'corrupt header: UUID or flags differ from the trailer', { structure: 'header' });
+    }
+  } catch (err) {
+    problem(err);
+  }
+
+  const seen = new Set<string>();
+  const inflight = new Set<Promise<void>>();
+  let storedCount = 0;
+  let storedBytes = 0;
+  let logical = 0;
+  let refIndex = 0;
+  const total = archive.root.logicalSize;
+
+  const checkFile = async (e: FileEntry) => {
+    if (e.type !== 'file') return;
+    report.files++;
+    if (e.size > 0 && (e.logical !== logical || e.firstRef !== refIndex)) {
+      problem(new HexzError('CORRUPT', `corrupt file table: ${e.path} starts at logical ${e.logical}/ref ${e.firstRef}, expected ${logical}/${refIndex}`, { structure: 'file table' }), e.path);
+    }
+    let count = 0;
+    let bytes = 0;
+    for await (const ref of archive.fileRefs(e)) {
+      throwIfAborted(opts.signal);
+      count++;
+      bytes += ref.raw;
+      report.refs++;
+      if (ref.hole) continue;
+      const key = `${ref.owner}:${ref.offset}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      if (ref.owner === 0) {
+        storedCount++;
+        storedBytes += ref.stored;
+      } else report.baseChunks++;
+      while (inflight.size >= VERIFY_CONCURRENCY) await Promise.race(inflight);
+      const p: Promise<void> = archive.fetchChunk(ref).then(
+        (plain) => {
+          report.chunks++;
+          report.bytes += plain.byteLength;
+        },
+        (err) => problem(err, e.path),
+      );
+      inflight.add(p);
+      void p.finally(() => inflight.delete(p));
+    }
+    if (count !== e.refCount || bytes !== e.size) {
+      problem(new HexzError('CORRUPT', `corrupt index: ${e.path} has ${count} references covering ${bytes} bytes, file table says ${e.refCount} and ${e.size}`, { structure: 'chunk index' }), e.path);
+    }
+    logical += e.size;
+    refIndex += count;
+    opts.onProgress?.(logical, total);
+  };
+
+  try {
+    for await (const e of archive.walk()) {
+      try {
+        await checkFile(e);
+      } catch (err) {
+        if (isHexzError(err, 'ABORTED')) throw err;
+        problem(err, e.path);
+        logical += e.size;
+        refIndex += e.refCount;
+      }
+      if (report.problems.length >= maxProblems) break;
+    }
+  } catch (err) {
+    if (isHexzError(err, 'ABORTED')) throw err;
+    problem(err);
+  }
+  await Promise.all(inflight);
+  if (report.ok) {
+    const r = archive.root;
+    if (logical !== r.logicalSize || refIndex !== r.refCount) {
+      problem(new HexzError('CORRUPT', `corrupt root: files cover ${logical} bytes in ${refIndex} references, root says ${r.logicalSize} in ${r.refCount}`, { structure: 'root' }));
+    }
+    if (storedCount !== r.storedChunkCount || storedBytes !== r.storedChunkBytes) {
+      problem(new HexzError('CORRUPT', `corrupt root: ${storedCount} stored chunks of ${storedBytes} bytes referenced, root says ${r.storedChunkCount} of ${r.storedChunkBytes}`, { structure: 'root' }));
+    }
+  }
+  report.seconds = (performance.now() - t0) / 1000;
+  return report;
+}
