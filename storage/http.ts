@@ -148,7 +148,7 @@ class HttpStorage implements Storage {
     const headers: Record<string, string> = { ...opts.headers };
     if (target.username || target.password) {
       // Credentials in the URL become Basic auth and are kept out of messages.
-      headers.authorization ??= `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}`;
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'authorization')) headers.authorization = `Basic ${Buffer.from(`${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`).toString('base64')}`;
       target.username = '';
       target.password = '';
     }
