@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -49,6 +50,10 @@ export interface TestHttpServer {
   faults: HttpFaults;
   /** Every request received, in order. */
   requests: LoggedRequest[];
+  /** TCP connections accepted so far (keep-alive reuse keeps this low). */
+  readonly connections: number;
+  /** Clear faults, redirects and the request log. */
+  reset(): void;
   /** Answer `from` (a path like `/old.hxz`) with a redirect to `to` (a path or absolute URL). */
   redirect(from: string, to: string, status?: number): void;
   /** Write a file atomically (temp + rename), so it gets a new ETag like a re-uploaded object. */
@@ -122,13 +127,24 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       return;
     }
     const file = path.join(dir, path.normalize(urlPath).replace(/^(\.\.[/\\])+/, ''));
-    let st;
-    try {
-      st = await fs.stat(file, { bigint: true });
-    } catch {
-      st = undefined;
+    // One descriptor for stat and read, so the ETag always describes the bytes sent even while
+    // `put` renames a new version into place.
+    const fh = await fs.open(file, 'r').catch(() => undefined);
+    if (!fh) {
+      res.writeHead(404).end();
+      return;
     }
-    if (!st || !st.isFile()) {
+    try {
+      await serve(req, res, fh);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse, fh: FileHandle): Promise<void> {
+    const h = req.headers;
+    const st = await fh.stat({ bigint: true });
+    if (!st.isFile()) {
       res.writeHead(404).end();
       return;
     }
@@ -161,14 +177,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       return;
     }
     const body = Buffer.alloc(length);
-    if (length > 0) {
-      const fh = await fs.open(file, 'r');
-      try {
-        await fh.read(body, 0, length, start);
-      } finally {
-        await fh.close();
-      }
-    }
+    if (length > 0) await fh.read(body, 0, length, start);
     if (faults.resetMidBody > 0 && length > 1) {
       faults.resetMidBody--;
       res.writeHead(status, headers);
@@ -178,6 +187,8 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
     res.writeHead(status, headers).end(body);
   }
 
+  let connections = 0;
+  server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -186,6 +197,14 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
     dir,
     faults,
     requests,
+    get connections() {
+      return connections;
+    },
+    reset() {
+      Object.assign(faults, noFaults(), { requireAuth: undefined });
+      redirects.clear();
+      requests.length = 0;
+    },
     redirect(from, to, status = 302) {
       redirects.set(from, { to, status });
     },

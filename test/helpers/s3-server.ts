@@ -7,7 +7,8 @@
  *
  * Two things s3rver 3.7 lacks are added in front of its request handler, in the child:
  * - AbortMultipartUpload (s3rver answers 405): the upload's directory is removed, as S3 drops its parts;
- * - fault injection: `setFaults({ failUploadParts: n })` makes the next n UploadPart requests answer 500.
+ * - fault injection: `setFaults({ failUploadParts: n })` makes the next n UploadPart requests answer
+ *   500, `setFaults({ hangRequests: n })` leaves the next n requests unanswered.
  * Everything else is s3rver's own behaviour, quirks included (suffix ranges return N+1 bytes from the
  * start, If-Match is ignored).
  */
@@ -29,7 +30,11 @@ export interface S3TestServer {
   stop(): Promise<void>;
   /** SIGKILL, keeping the data directory: a crash in the middle of whatever is going on. */
   kill(): Promise<void>;
-  setFaults(faults: { failUploadParts?: number }): Promise<void>;
+  /**
+   * Inject faults: the next `failUploadParts` UploadPart requests answer 500; the next `hangRequests`
+   * requests are never answered. Resolves with the counters left (requests not yet hit by a fault).
+   */
+  setFaults(faults?: { failUploadParts?: number; hangRequests?: number }): Promise<{ failUploadParts: number; hangRequests: number }>;
   /** Ids of multipart uploads s3rver still holds for `bucket` (neither completed nor aborted). */
   pendingUploads(bucket: string): string[];
 }
@@ -40,7 +45,8 @@ const fs = require('fs');
 const path = require('path');
 const cfg = JSON.parse(process.env.HEXZ_S3RVER_CONFIG);
 const S3rver = require(cfg.s3rver);
-const faults = { failUploadParts: 0 };
+const faults = { failUploadParts: 0, hangRequests: 0 };
+const hung = [];
 function xmlError(res, status, code, message) {
   res.writeHead(status, { 'content-type': 'application/xml' });
   res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>' + code + '</Code><Message>' + message + '</Message></Error>');
@@ -53,9 +59,15 @@ function xmlError(res, status, code, message) {
   server.removeAllListeners('request');
   server.on('request', (req, res) => {
     const u = new URL(req.url, 'http://localhost');
-    if (u.pathname === '/__hexz/faults' && req.method === 'POST') {
-      for (const [k, v] of u.searchParams) faults[k] = Number(v);
-      res.end('ok');
+    if (u.pathname === '/__hexz/faults') {
+      if (req.method === 'POST') for (const [k, v] of u.searchParams) faults[k] = Number(v);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(faults));
+      return;
+    }
+    if (faults.hangRequests > 0) {
+      faults.hangRequests--;
+      hung.push(res); // never answered
       return;
     }
     if (req.method === 'DELETE' && u.searchParams.has('uploadId')) {
@@ -165,10 +177,11 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
       if (ownsDir) await fs.rm(dir, { recursive: true, force: true });
     },
     kill,
-    async setFaults(faults) {
+    async setFaults(faults = {}) {
       const q = new URLSearchParams(Object.entries(faults).map(([k, v]) => [k, String(v)]));
-      const res = await fetch(`${endpoint}/__hexz/faults?${q}`, { method: 'POST' });
+      const res = await fetch(`${endpoint}/__hexz/faults?${q}`, { method: Object.keys(faults).length ? 'POST' : 'GET' });
       if (!res.ok) throw new Error(`setting faults failed: ${res.status}`);
+      return (await res.json()) as { failUploadParts: number; hangRequests: number };
     },
     pendingUploads(bucket) {
       try {
