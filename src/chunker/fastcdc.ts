@@ -76,6 +76,11 @@ function topBits(bits: number): number {
 export interface Chunker {
   readonly params: ChunkingParams;
   /**
+   * Length of a chunk that starts in a run of at least this many zero bytes: the scan is
+   * deterministic, so such chunks can be cut without looking at the bytes (sparse files).
+   */
+  readonly zeroCut: number;
+  /**
    * Length of the chunk that starts at `start` in `data[start..end)`, where `end` is the end of the
    * file's bytes known so far. `final` says whether `end` is the end of the file: if it is not and no
    * cut point is found before `end`, returns -1 (more bytes are needed).
@@ -120,6 +125,7 @@ export function createChunker(params: ChunkingParams = DEFAULT_CHUNKING): Chunke
 
   return {
     params,
+    zeroCut,
     cut(data, start, end, final) {
       const available = end - start;
       if (available >= zeroCut) {

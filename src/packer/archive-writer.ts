@@ -106,8 +106,12 @@ export class ArchiveWriter {
 
   /** The next `raw` logical bytes are zero. Adjacent holes merge into one reference. */
   addHole(raw: number): void {
-    if (this.pendingHole + raw > MAX_HOLE_BYTES) this.flushHole();
-    this.pendingHole += raw;
+    while (raw > 0) {
+      if (this.pendingHole === MAX_HOLE_BYTES) this.flushHole();
+      const take = Math.min(raw, MAX_HOLE_BYTES - this.pendingHole);
+      this.pendingHole += take;
+      raw -= take;
+    }
   }
 
   /** Start a file: its logical offset and first reference are the current ones. */

@@ -22,7 +22,7 @@ import { BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
 import { createWriter, relativeLocation, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
-import { createChunker, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
+import { createChunker, DEFAULT_CHUNKING, type Chunker, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
 import { deriveArchiveKeys, masterKey, newKdfParams, type ArchiveKeys, type KeySource } from '../crypto/keys.js';
 import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
@@ -36,8 +36,12 @@ import { openArchive, type Archive } from '../reader/archive.js';
 import type { BaseResolution } from '../reader/bases.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
+import { fileRegions } from './sparse.js';
 import { walkInput, type InputEntry } from './walk.js';
 import { ChunkWorkerPool } from './worker-pool.js';
+
+/** Files smaller than this are read whole even if sparse: probing for holes would cost more than it saves. */
+const SPARSE_MIN_BYTES = 4 * 1024 * 1024;
 
 /** Bytes of input per job sent to a worker: large enough to amortise messaging, small enough to pipeline. */
 const JOB_BYTES = 4 * 1024 * 1024;
@@ -120,7 +124,12 @@ interface Location {
   codec: number;
 }
 
-type JobEvent = { kind: 'begin'; entry: FileEntry } | { kind: 'end'; entry: FileEntry } | { kind: 'chunk'; index: number; length: number };
+type JobEvent =
+  | { kind: 'begin'; entry: FileEntry }
+  | { kind: 'end'; entry: FileEntry }
+  | { kind: 'chunk'; index: number; length: number }
+  /** `count` all-zero chunks of a sparse file's hole, cut without reading them. */
+  | { kind: 'hole'; length: number; count: number };
 
 interface Job {
   seq: number;
@@ -166,8 +175,18 @@ class JobBuilder {
     this.filled += n;
   }
 
+  /** Bytes read into the buffer that belong to a chunk not cut yet. */
+  get pending(): number {
+    return this.filled - this.chunkStart;
+  }
+
+  /** Forget the pending bytes (they are zeros of a hole the caller accounts for otherwise). */
+  dropPending(): void {
+    this.filled = this.chunkStart;
+  }
+
   /** Cut every chunk available in [chunkStart, filled); `final` at the end of a file. */
-  cut(chunker: ReturnType<typeof createChunker>, final: boolean): void {
+  cut(chunker: Chunker, final: boolean): void {
     for (;;) {
       const n = chunker.cut(this.buf, this.chunkStart, this.filled, final);
       if (n <= 0) return;
@@ -292,6 +311,56 @@ async function openInput(e: InputEntry, onWarning?: (m: string) => void): Promis
 }
 
 /**
+ * Feed one file's bytes to the job builder. Data regions are read; holes of sparse files are not:
+ * zeros are filled in only until a chunk starts inside the hole, then the rest of the hole is emitted
+ * as `zeroCut`-sized hole chunks — exactly the chunks the byte scan would cut there.
+ */
+async function readInto(builder: JobBuilder, fh: FileHandle, e: InputEntry, chunker: Chunker, progress: PackProgress, onWarning?: (m: string) => void): Promise<void> {
+  let pos = 0; // bytes of this file placed in the job buffer so far (read or zero-filled)
+  const place = async (n: number, source: 'read' | 'zero'): Promise<number> => {
+    const { buf, at, room } = await builder.space();
+    const want = Math.min(room, n);
+    let got = want;
+    if (source === 'zero') buf.fill(0, at, at + want);
+    else got = (await fh.read(buf, at, want, pos)).bytesRead;
+    pos += got;
+    progress.bytesRead += got;
+    builder.advance(got);
+    builder.cut(chunker, pos >= e.size);
+    return got;
+  };
+  // Only probe for holes where they can pay off: big files with fewer blocks than bytes.
+  const sparse = e.size >= SPARSE_MIN_BYTES && e.allocated < e.size;
+  for await (const region of fileRegions(fh.fd, e.size, sparse)) {
+    if (!region.hole) {
+      while (pos < region.end) {
+        if ((await place(region.end - pos, 'read')) === 0) {
+          onWarning?.(`${e.path} shrank while being read; archived its first ${pos} bytes`);
+          e.size = pos;
+          builder.cut(chunker, true);
+          return;
+        }
+      }
+      continue;
+    }
+    // Zero-fill until the chunk being cut starts inside the hole…
+    while (pos < region.end && pos - builder.pending < region.start) await place(Math.min(region.end - pos, chunker.params.max), 'zero');
+    // …then every chunk that starts with at least zeroCut zeros ahead is a zeroCut-long hole.
+    const chunkStart = pos - builder.pending;
+    const count = Math.floor((region.end - chunkStart) / chunker.zeroCut);
+    if (pos < region.end && count > 0) {
+      builder.dropPending();
+      builder.event({ kind: 'hole', length: count * chunker.zeroCut, count });
+      progress.bytesRead += chunkStart + count * chunker.zeroCut - pos;
+      pos = chunkStart + count * chunker.zeroCut;
+      if (pos >= e.size) builder.cut(chunker, true);
+    }
+    while (pos < region.end) await place(region.end - pos, 'zero');
+  }
+  builder.cut(chunker, true);
+}
+
+/**
  * Pack `input` (a file or directory) into `output` (a path or URL, written atomically). Returns a
  * summary with the dedup accounting. With `bases`, only chunks the base chain lacks are stored.
  */
@@ -359,6 +428,10 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       const classes: Array<Location | null> = [];
       const fresh: number[] = [];
       for (const ev of job.events) {
+        if (ev.kind === 'hole') {
+          stats.chunks += ev.count;
+          stats.holeBytes += ev.length;
+        }
         if (ev.kind !== 'chunk') continue;
         const i = ev.index;
         stats.chunks++;
@@ -399,6 +472,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       let c = 0;
       for (const ev of job.events) {
         if (ev.kind === 'begin') writer.beginFile(ev.entry);
+        else if (ev.kind === 'hole') writer.addHole(ev.length);
         else if (ev.kind === 'end') {
           writer.endFile(ev.entry);
           progress.filesDone++;
@@ -482,21 +556,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       builder.event({ kind: 'begin', entry });
       if (fh) {
         try {
-          let pos = 0;
-          // Read exactly the size seen by the walk: a file growing meanwhile is archived as it was.
-          while (pos < e.size) {
-            const { buf, at, room } = await builder.space();
-            const { bytesRead } = await fh.read(buf, at, Math.min(room, e.size - pos), pos);
-            if (bytesRead === 0) {
-              opts.onWarning?.(`${e.path} shrank while being read; archived its first ${pos} bytes`);
-              break;
-            }
-            pos += bytesRead;
-            progress.bytesRead += bytesRead;
-            builder.advance(bytesRead);
-            builder.cut(chunker, pos >= e.size);
-          }
-          builder.cut(chunker, true);
+          await readInto(builder, fh, e, chunker, progress, opts.onWarning);
         } catch (err) {
           throw toHexzError(err, { path: e.source });
         } finally {

@@ -26,6 +26,8 @@ export interface InputEntry {
   mtimeNs: bigint;
   /** Size at walk time (files). */
   size: number;
+  /** Bytes of disk actually allocated (fewer than `size` for sparse files). */
+  allocated: number;
   target?: string;
 }
 
@@ -46,6 +48,7 @@ function entryOf(archivePath: string, source: string, st: BigIntStats, type: Ent
     mode: Number(st.mode & 0o7777n),
     mtimeNs: st.mtimeNs,
     size: type === 'file' ? Number(st.size) : type === 'symlink' ? Buffer.byteLength(target ?? '') : 0,
+    allocated: Number(st.blocks) * 512,
     target,
   };
 }
