@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { HexzError } from '../errors.js';
+import { MAX_CHUNK_BYTES } from '../format/constants.js';
 
 /** Chunking parameters recorded in every archive (docs/format.md, section 8). */
 export interface ChunkingParams {
@@ -32,7 +33,7 @@ export const DEFAULT_CHUNKING: Readonly<ChunkingParams> = Object.freeze({
 });
 
 /** Largest maximum chunk size the format allows (docs/format.md, section 8). */
-export const MAX_CHUNK_LIMIT = 1 << 24;
+export const MAX_CHUNK_LIMIT = MAX_CHUNK_BYTES;
 
 /**
  * Parameters for an average size, keeping the default min:avg:max ratio of 1:4:16. Used by

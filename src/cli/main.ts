@@ -25,6 +25,8 @@ const program = new Command('hexz')
   .option('--passphrase-file <file>', 'passphrase of encrypted archives (env HEXZ_PASSPHRASE_FILE or HEXZ_PASSPHRASE)')
   .option('--base-dir <dir>', 'look for the bases of thin archives in this directory (env HEXZ_BASE_DIR)')
   .option('--base-map <uuid=location>', 'location of one base by UUID (repeatable)', (v: string, acc: string[] = []) => [...acc, v]);
+// Before any subcommand is defined: settings are inherited when a subcommand is created.
+program.exitOverride();
 
 /** Register a command whose implementation lives in ./commands/<file>.js. */
 function command(spec: string, description: string, load: Loader): Command {
@@ -90,7 +92,6 @@ command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', 
 
 command('unmount <mountpoint>', 'unmount a hexz mount (also clears a stale one)', () => import('./commands/unmount.js'));
 
-program.exitOverride();
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

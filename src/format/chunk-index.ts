@@ -6,7 +6,7 @@
 import { corrupt, type ErrorContext } from '../errors.js';
 import { HASH_BYTES } from '../hash.js';
 import { ByteWriter } from './bytes.js';
-import { CHUNK_REF_SIZE, MAX_REFS_PER_PAGE, MIN_REFS_PER_PAGE, REF_FLAG_HOLE, TARGET_PAGES_PER_TABLE } from './constants.js';
+import { CHUNK_REF_SIZE, MAX_CHUNK_BYTES, MAX_HOLE_BYTES, MAX_REFS_PER_PAGE, MIN_REFS_PER_PAGE, REF_FLAG_HOLE, TARGET_PAGES_PER_TABLE } from './constants.js';
 
 /** One chunk reference: where a run of logical bytes lives. */
 export interface ChunkRef {
@@ -81,8 +81,13 @@ export class ChunkIndexPage {
         if (this.view.getUint32(at + 48, true) !== 0 || owner !== 0 || codec !== 0 || this.u64(at + 40) !== 0) {
           throw fail('hole with a location');
         }
-      } else if (this.view.getUint32(at + 48, true) === 0) {
-        throw fail('stored chunk of zero length');
+        if (raw > MAX_HOLE_BYTES) throw fail(`hole of ${raw} bytes exceeds 2^31`);
+      } else {
+        const stored = this.view.getUint32(at + 48, true);
+        if (stored === 0) throw fail('stored chunk of zero length');
+        // No writer makes chunks above the format's maximum; refusing them bounds what a hostile
+        // archive can make a reader allocate.
+        if (raw > MAX_CHUNK_BYTES || stored > MAX_CHUNK_BYTES + 64) throw fail(`chunk of ${raw} bytes exceeds the 16 MiB maximum`);
       }
       logical += raw;
     }

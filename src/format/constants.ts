@@ -40,6 +40,9 @@ export const MAX_REFS_PER_PAGE = 65536;
 /** …and file-table pages of at least this many bytes. */
 export const MIN_FILE_PAGE_BYTES = 64 * 1024;
 
+/** Largest chunk (plaintext) the format allows: the maximum `max` chunking parameter (section 8). */
+export const MAX_CHUNK_BYTES = 1 << 24;
+
 /** Largest hole a single reference may describe (section 6). */
 export const MAX_HOLE_BYTES = 2 ** 31;
 
