@@ -129,6 +129,8 @@ interface Pinned {
 
 class HttpStorage implements Storage {
   readonly backend = 'http';
+  /** The URL without credentials: it travels into error messages, logs and base-location hints. */
+  readonly url: string;
   private readonly timeoutMs: number;
   private readonly retries: number;
   private readonly headers: Record<string, string>;
@@ -138,10 +140,8 @@ class HttpStorage implements Storage {
   private readonly origin: string;
   private pinned?: Pinned;
 
-  constructor(
-    readonly url: string,
-    opts: HttpOptions,
-  ) {
+  constructor(url: string, opts: HttpOptions) {
+    this.url = redact(url);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS;
     this.retries = Math.max(0, opts.retries ?? DEFAULT_HTTP_RETRIES);
     const target = new URL(url);
@@ -155,10 +155,6 @@ class HttpStorage implements Storage {
     this.target = target;
     this.origin = target.origin;
     this.headers = headers;
-  }
-
-  private get shownUrl(): string {
-    return redact(this.url);
   }
 
   // ---- pinning ------------------------------------------------------------------------------------
@@ -177,8 +173,8 @@ class HttpStorage implements Storage {
       (p.size !== undefined && size !== undefined && size !== p.size) ||
       (p.etag === undefined && p.lastModified !== undefined && lastModified !== undefined && lastModified !== p.lastModified);
     if (changed) {
-      throw new HexzError('ARCHIVE_CHANGED', `${this.shownUrl} changed while it was being read (ETag ${p.etag ?? '-'} → ${etag ?? '-'}, size ${p.size ?? '?'} → ${size ?? '?'})`, {
-        url: this.shownUrl,
+      throw new HexzError('ARCHIVE_CHANGED', `${this.url} changed while it was being read (ETag ${p.etag ?? '-'} → ${etag ?? '-'}, size ${p.size ?? '?'} → ${size ?? '?'})`, {
+        url: this.url,
         backend: 'http',
         expected: p.etag,
         actual: etag,
@@ -272,7 +268,6 @@ class HttpStorage implements Storage {
         });
         const cut = (err?: Error) => finish(new AttemptError(`${redact(target)}: connection lost after ${received}${announced === undefined ? '' : ` of ${announced}`} body bytes${err ? ` (${err.message})` : ''}`, true, 'STORAGE_IO', status, undefined, { cause: err }));
         res.on('error', cut);
-        res.on('aborted', () => cut());
         res.on('close', () => {
           if (!res.complete) cut();
         });
@@ -292,7 +287,7 @@ class HttpStorage implements Storage {
    * replies whose status is in `accept`; maps every other outcome to a typed HexzError.
    */
   private async request(method: 'GET' | 'HEAD', range: string | undefined, accept: readonly number[], signal: AbortSignal | undefined, maxUnranged = MAX_UNRANGED_BODY): Promise<Reply> {
-    const ctx = { url: this.shownUrl, backend: 'http' };
+    const ctx = { url: this.url, backend: 'http' };
     let last: AttemptError | undefined;
     for (let attempt = 0; attempt <= this.retries; attempt++) {
       throwIfAborted(signal, ctx);
@@ -311,14 +306,14 @@ class HttpStorage implements Storage {
       } catch (err) {
         if (err instanceof HexzError) throw err;
         if (signal?.aborted || (err as Error)?.name === 'AbortError') throw new HexzError('ABORTED', 'aborted', ctx, { cause: err });
-        if (!(err instanceof AttemptError)) throw new HexzError('STORAGE_IO', `${method} ${this.shownUrl}: ${(err as Error)?.message ?? err}`, ctx, { cause: err });
+        if (!(err instanceof AttemptError)) throw new HexzError('STORAGE_IO', `${method} ${this.url}: ${(err as Error)?.message ?? err}`, ctx, { cause: err });
         last = err;
         if (!err.retryable) break;
       }
     }
     const attempts = `${this.retries + 1} attempt${this.retries === 0 ? '' : 's'}`;
     const what = last?.status ? `last status ${last.status}` : (last?.message ?? 'unknown error');
-    const message = last?.retryable ? `${method} ${this.shownUrl} failed after ${attempts} (${what})` : (last?.message ?? `${method} ${this.shownUrl} failed`);
+    const message = last?.retryable ? `${method} ${this.url} failed after ${attempts} (${what})` : (last?.message ?? `${method} ${this.url} failed`);
     throw new HexzError(last?.code ?? 'STORAGE_IO', message, { ...ctx, status: last?.status, attempts: this.retries + 1 }, { cause: last });
   }
 
@@ -342,11 +337,11 @@ class HttpStorage implements Storage {
       }
       const location = reply.headers.location;
       if (!location) throw new AttemptError(`${redact(target)} answered ${reply.status} without a Location`, false, 'STORAGE_IO', reply.status);
-      if (hop >= MAX_REDIRECTS) throw new AttemptError(`${this.shownUrl}: more than ${MAX_REDIRECTS} redirects`, false, 'STORAGE_IO', reply.status);
+      if (hop >= MAX_REDIRECTS) throw new AttemptError(`${this.url}: more than ${MAX_REDIRECTS} redirects`, false, 'STORAGE_IO', reply.status);
       permanent &&= reply.status === 301 || reply.status === 308;
       target = new URL(location, target);
       if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-        throw new AttemptError(`${this.shownUrl} redirects to unsupported ${target.protocol} URL`, false, 'STORAGE_IO', reply.status);
+        throw new AttemptError(`${this.url} redirects to unsupported ${target.protocol} URL`, false, 'STORAGE_IO', reply.status);
       }
     }
   }
@@ -354,21 +349,21 @@ class HttpStorage implements Storage {
   /** Typed error (or a retryable AttemptError) for a status the caller did not accept. */
   private statusError(reply: Reply, method: string, range: string | undefined): Error {
     const s = reply.status;
-    const ctx = { url: this.shownUrl, backend: 'http', status: s };
-    if (s === 404 || s === 410) return new HexzError('ARCHIVE_NOT_FOUND', `${this.shownUrl} not found (HTTP ${s})`, ctx);
-    if (s === 401 || s === 403) return new HexzError('STORAGE_DENIED', `${this.shownUrl} refused access (HTTP ${s}); check HttpOptions.headers / credentials`, ctx);
+    const ctx = { url: this.url, backend: 'http', status: s };
+    if (s === 404 || s === 410) return new HexzError('ARCHIVE_NOT_FOUND', `${this.url} not found (HTTP ${s})`, ctx);
+    if (s === 401 || s === 403) return new HexzError('STORAGE_DENIED', `${this.url} refused access (HTTP ${s}); check HttpOptions.headers / credentials`, ctx);
     if (s === 412) {
-      return new HexzError('ARCHIVE_CHANGED', `${this.shownUrl} changed while it was being read (If-Match ${this.pinned?.etag} failed)`, { ...ctx, expected: this.pinned?.etag });
+      return new HexzError('ARCHIVE_CHANGED', `${this.url} changed while it was being read (If-Match ${this.pinned?.etag} failed)`, { ...ctx, expected: this.pinned?.etag });
     }
-    if (s === 429 || s >= 500) return new AttemptError(`${method} ${this.shownUrl}: HTTP ${s}`, true, 'STORAGE_IO', s, retryAfterMs(reply.headers['retry-after'] as string | undefined));
-    return new HexzError('STORAGE_IO', `${method} ${this.shownUrl}${range ? ` (Range ${range})` : ''}: unexpected HTTP ${s}`, ctx);
+    if (s === 429 || s >= 500) return new AttemptError(`${method} ${this.url}: HTTP ${s}`, true, 'STORAGE_IO', s, retryAfterMs(reply.headers['retry-after'] as string | undefined));
+    return new HexzError('STORAGE_IO', `${method} ${this.url}${range ? ` (Range ${range})` : ''}: unexpected HTTP ${s}`, ctx);
   }
 
   private unranged(reply: Reply): HexzError {
     return new HexzError(
       'UNSUPPORTED',
-      `${this.shownUrl} ignores HTTP Range requests (it answered 200 with the whole ${reply.tooLarge}-byte object); serve archives from a server with Range support`,
-      { url: this.shownUrl, backend: 'http', size: reply.tooLarge },
+      `${this.url} ignores HTTP Range requests (it answered 200 with the whole ${reply.tooLarge}-byte object); serve archives from a server with Range support`,
+      { url: this.url, backend: 'http', size: reply.tooLarge },
     );
   }
 
@@ -387,7 +382,7 @@ class HttpStorage implements Storage {
       const cr = parseContentRange(probe.headers['content-range'] as string | undefined);
       const size = probe.status === 200 ? probe.body.byteLength : cr?.total;
       if (size === undefined || probe.tooLarge !== undefined) {
-        throw new HexzError('UNSUPPORTED', `cannot learn the size of ${this.shownUrl}: no Content-Length on HEAD and no Content-Range on GET`, { url: this.shownUrl, backend: 'http' });
+        throw new HexzError('UNSUPPORTED', `cannot learn the size of ${this.url}: no Content-Length on HEAD and no Content-Range on GET`, { url: this.url, backend: 'http' });
       }
       this.pin(probe, size);
     }
@@ -395,12 +390,12 @@ class HttpStorage implements Storage {
   }
 
   async read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array> {
-    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0) checkRange(offset, length, 0, this.shownUrl);
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0) checkRange(offset, length, 0, this.url);
     const known = this.knownSize();
-    if (known !== undefined) checkRange(offset, length, known, this.shownUrl);
+    if (known !== undefined) checkRange(offset, length, known, this.url);
     if (length === 0) {
       // Nothing to fetch, but a zero-length read past the end is still out of range.
-      if (known === undefined) checkRange(offset, 0, (await this.stat(opts)).size, this.shownUrl);
+      if (known === undefined) checkRange(offset, 0, (await this.stat(opts)).size, this.url);
       return new Uint8Array(0);
     }
     const last = offset + length - 1;
@@ -408,29 +403,29 @@ class HttpStorage implements Storage {
     const cr = parseContentRange(reply.headers['content-range'] as string | undefined);
     if (reply.status === 416) {
       if (cr?.total !== undefined) this.pin(reply, cr.total);
-      checkRange(offset, length, cr?.total ?? (await this.stat(opts)).size, this.shownUrl);
-      throw new HexzError('STORAGE_IO', `${this.shownUrl} refused range ${offset}-${last} although it lies inside the object`, { url: this.shownUrl, backend: 'http', offset, length, status: 416 });
+      checkRange(offset, length, cr?.total ?? (await this.stat(opts)).size, this.url);
+      throw new HexzError('STORAGE_IO', `${this.url} refused range ${offset}-${last} although it lies inside the object`, { url: this.url, backend: 'http', offset, length, status: 416 });
     }
     if (reply.status === 200) {
       if (reply.tooLarge !== undefined) throw this.unranged(reply);
       // The server ignored Range and sent everything; small enough to slice.
       this.pin(reply, reply.body.byteLength);
-      checkRange(offset, length, reply.body.byteLength, this.shownUrl);
+      checkRange(offset, length, reply.body.byteLength, this.url);
       return reply.body.subarray(offset, offset + length);
     }
     if (!cr || cr.start === undefined || cr.end === undefined) {
-      throw new HexzError('STORAGE_IO', `${this.shownUrl}: 206 response without a valid Content-Range`, { url: this.shownUrl, backend: 'http', offset, length });
+      throw new HexzError('STORAGE_IO', `${this.url}: 206 response without a valid Content-Range`, { url: this.url, backend: 'http', offset, length });
     }
     this.pin(reply, cr.total);
-    if (cr.total !== undefined) checkRange(offset, length, cr.total, this.shownUrl); // range clipped at EOF
+    if (cr.total !== undefined) checkRange(offset, length, cr.total, this.url); // range clipped at EOF
     if (cr.start > offset || cr.end < last || reply.body.byteLength !== cr.end - cr.start + 1) {
-      throw new HexzError('STORAGE_IO', `${this.shownUrl} answered bytes ${cr.start}-${cr.end} (${reply.body.byteLength} bytes) for range ${offset}-${last}`, { url: this.shownUrl, backend: 'http', offset, length });
+      throw new HexzError('STORAGE_IO', `${this.url} answered bytes ${cr.start}-${cr.end} (${reply.body.byteLength} bytes) for range ${offset}-${last}`, { url: this.url, backend: 'http', offset, length });
     }
     return reply.body.subarray(offset - cr.start, offset - cr.start + length);
   }
 
   async readTail(length: number, opts?: ReadOptions): Promise<{ bytes: Uint8Array; stat: StorageStat }> {
-    if (!Number.isInteger(length) || length < 0) checkRange(0, length, 0, this.shownUrl);
+    if (!Number.isInteger(length) || length < 0) checkRange(0, length, 0, this.url);
     let size = this.knownSize();
     if (size === undefined && length > 0) {
       // One suffix request gives both the bytes and, via Content-Range, the size.
@@ -470,6 +465,8 @@ class HttpStorage implements Storage {
  * opening an archive stays one suffix request (`readTail`), which also pins the object's version.
  * Options: `timeoutMs` (inactivity timeout, default DEFAULT_HTTP_TIMEOUT_MS), `retries` (default
  * DEFAULT_HTTP_RETRIES) and `headers` sent on every request to the named origin (e.g. Authorization).
+ * `user:password@` in the URL becomes Basic auth and is dropped from the storage's `url`, so it never
+ * shows up in messages; it is therefore not passed on to base archives found relative to this one.
  */
 export async function openHttpStorage(url: string, opts: HttpOptions = {}): Promise<Storage> {
   let parsed: URL;

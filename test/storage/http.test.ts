@@ -138,6 +138,7 @@ describe('http: status mapping', () => {
     u.password = 'secret';
     server.faults.requireAuth = `Basic ${Buffer.from('user:secret').toString('base64')}`;
     const s = await open(u.href);
+    expect(s.url).toBe(url);
     expect(Buffer.from((await s.readTail(10)).bytes).equals(A.subarray(SIZE - 10))).toBe(true);
     server.faults.requireAuth = 'something else';
     const err = await errorOf(s.read(0, 10));
