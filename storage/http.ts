@@ -92,7 +92,10 @@ function retryAfterMs(value: string | undefined): number | undefined {
   return Number.isFinite(ms) ? Math.min(BACKOFF_MAX_MS, Math.max(0, ms)) : undefined;
 }
 
-/** A failed attempt, carrying whether another one may help and what to call it if none does. */
+/**
+ * A failed attempt, carrying whether another one may help and what to call it if none does. `status`
+ * is set only when the HTTP status itself was the failure (a cut body is not "status 206").
+ */
 class AttemptError extends Error {
   constructor(
     message: string,
@@ -260,13 +263,13 @@ class HttpStorage implements Storage {
         });
         res.on('end', () => {
           if (announced !== undefined && received !== announced) {
-            finish(new AttemptError(`${redact(target)}: body cut short (${received} of ${announced} bytes)`, received < announced, 'STORAGE_IO', status));
+            finish(new AttemptError(`${redact(target)}: body cut short (${received} of ${announced} bytes)`, received < announced, 'STORAGE_IO'));
             return;
           }
           // One copy to make the body contiguous; a single chunk is used as is.
           finish(null, { status, headers: res.headers, body: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received) });
         });
-        const cut = (err?: Error) => finish(new AttemptError(`${redact(target)}: connection lost after ${received}${announced === undefined ? '' : ` of ${announced}`} body bytes${err ? ` (${err.message})` : ''}`, true, 'STORAGE_IO', status, undefined, { cause: err }));
+        const cut = (err?: Error) => finish(new AttemptError(`${redact(target)}: connection lost after ${received}${announced === undefined ? '' : ` of ${announced}`} body bytes${err ? ` (${err.message})` : ''}`, true, 'STORAGE_IO', undefined, undefined, { cause: err }));
         res.on('error', cut);
         res.on('close', () => {
           if (!res.complete) cut();
@@ -372,12 +375,13 @@ class HttpStorage implements Storage {
   async stat(opts?: ReadOptions): Promise<StorageStat> {
     const p = this.pinned;
     if (p?.size !== undefined) return this.statOf(p as Pinned & { size: number });
-    const reply = await this.request('HEAD', undefined, [200, 405, 501], opts?.signal);
+    // 403 too: a presigned URL is signed for GET only, and its HEAD is refused.
+    const reply = await this.request('HEAD', undefined, [200, 403, 405, 501], opts?.signal);
     const length = Number(reply.headers['content-length']);
     if (reply.status === 200 && reply.headers['content-length'] !== undefined && Number.isSafeInteger(length)) {
       this.pin(reply, length);
     } else {
-      // No usable HEAD: a one-byte range tells the size through Content-Range.
+      // No usable HEAD: a one-byte range tells the size through Content-Range (a real 403 fails here).
       const probe = await this.request('GET', 'bytes=0-0', [200, 206, 416], opts?.signal);
       const cr = parseContentRange(probe.headers['content-range'] as string | undefined);
       const size = probe.status === 200 ? probe.body.byteLength : cr?.total;

@@ -29,8 +29,8 @@ export interface HttpFaults {
   ignoreIfMatch: boolean;
   /** Send no ETag header. */
   noEtag: boolean;
-  /** Answer HEAD with 405. */
-  noHead: boolean;
+  /** Answer HEAD with this status (405 like a GET-only server, 403 like a presigned GET URL); 0 to serve it. */
+  refuseHead: number;
   /** When set, requests without exactly this Authorization header get 401. */
   requireAuth?: string;
 }
@@ -62,7 +62,7 @@ export interface TestHttpServer {
 }
 
 function noFaults(): HttpFaults {
-  return { fail503: 0, resetMidBody: 0, hang: 0, ignoreRange: false, rejectSuffix: 0, suffixBug: false, ignoreIfMatch: false, noEtag: false, noHead: false };
+  return { fail503: 0, resetMidBody: 0, hang: 0, ignoreRange: false, rejectSuffix: 0, suffixBug: false, ignoreIfMatch: false, noEtag: false, refuseHead: 0 };
 }
 
 /** `[start, end]` inclusive, 'unsatisfiable', or undefined for no usable Range header. */
@@ -122,8 +122,8 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       res.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;
     }
-    if (req.method === 'HEAD' && faults.noHead) {
-      res.writeHead(405, { allow: 'GET' }).end();
+    if (req.method === 'HEAD' && faults.refuseHead) {
+      res.writeHead(faults.refuseHead, { allow: 'GET' }).end();
       return;
     }
     const file = path.join(dir, path.normalize(urlPath).replace(/^(\.\.[/\\])+/, ''));

@@ -227,7 +227,7 @@ describe('s3: reads', () => {
   });
 });
 
-describe('s3: lazy SDK', () => {
+describe('s3: child processes', () => {
   it('loads @aws-sdk only when an s3:// URL is used', async () => {
     const dist = fileURLToPath(new URL('../../dist/storage/index.js', import.meta.url));
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'hexz-lazy-'));
@@ -249,5 +249,19 @@ describe('s3: lazy SDK', () => {
     expect(local.trim()).toBe('hello');
     const remote = await run(`await openStorage('s3://b/k.hxz', { s3: { region: 'us-east-1' } }); console.log('no SDK?');`);
     expect(remote).toMatch(/SDK LOADED/);
+  });
+
+  it('maps wrong credentials to STORAGE_DENIED', async () => {
+    const dist = pathToFileURL(fileURLToPath(new URL('../../dist/storage/index.js', import.meta.url))).href;
+    await sdkClient.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'denied.bin', Body: Buffer.from('x') }));
+    const script = `
+      const { openStorage } = await import(${JSON.stringify(dist)});
+      try { await (await openStorage('s3://${BUCKET}/denied.bin', { s3: { endpoint: ${JSON.stringify(s3.endpoint)} } })).readTail(1); console.log('OK'); }
+      catch (e) { console.log(e.code, e.message); }`;
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      // s3rver does not verify SigV4 signatures, but it does check the access key id.
+      env: { ...process.env, ...s3.env, AWS_ACCESS_KEY_ID: 'NOT-A-KEY' },
+    });
+    expect(stdout).toMatch(/^STORAGE_DENIED /);
   });
 });
