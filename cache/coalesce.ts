@@ -99,9 +99,9 @@ class CoalescingStorage implements Storage {
         this.inner.read(m.offset, m.length, { signal: m.signal }).then(m.resolve, m.reject);
         continue;
       }
-      // A merged request is aborted only if every member asked to abort.
-      const signals = members.map((m) => m.signal);
-      const signal = signals.every((s) => s) ? AbortSignal.any(signals as AbortSignal[]) : undefined;
+      // A merged request is aborted only when every member has aborted; a member that aborts alone
+      // is rejected on its own while the others still get their bytes.
+      const signal = allAborted(members.map((m) => m.signal));
       this.inner.read(g.offset, g.length, { signal }).then(
         (bytes) => {
           for (const m of members) {
@@ -115,6 +115,21 @@ class CoalescingStorage implements Storage {
       );
     }
   }
+}
+
+/** A signal that fires once every given signal has fired; undefined if any member cannot abort. */
+function allAborted(signals: Array<AbortSignal | undefined>): AbortSignal | undefined {
+  if (signals.some((s) => !s)) return undefined;
+  const controller = new AbortController();
+  let remaining = signals.length;
+  const onAbort = () => {
+    if (--remaining === 0) controller.abort(signals[0]!.reason);
+  };
+  for (const s of signals as AbortSignal[]) {
+    if (s.aborted) onAbort();
+    else s.addEventListener('abort', onAbort, { once: true });
+  }
+  return controller.signal;
 }
 
 /** Wrap a storage so concurrent nearby reads become one request. */

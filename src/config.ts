@@ -42,6 +42,25 @@ export function parseInteger(input: string, option: string, min = 0, max = Numbe
   return n;
 }
 
+/** Parse a duration in seconds (`30`, `2.5`). */
+export function parseSeconds(input: string, option: string): number {
+  const n = Number(input);
+  if (!Number.isFinite(n) || n <= 0) throw new HexzError('INVALID_ARGUMENT', `${option}: expected a number of seconds, got "${input}"`);
+  return n;
+}
+
+/** `Name: value` lines → a header object (empty lines ignored). */
+function parseHeaders(lines: string[]): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    const i = line.indexOf(':');
+    if (i <= 0) throw new HexzError('INVALID_ARGUMENT', `--http-header expects "Name: value", got "${line}"`);
+    out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 /** Options every command understands (see docs/cli.md, "Global options"). */
 export interface GlobalFlags {
   json?: boolean;
@@ -55,6 +74,9 @@ export interface GlobalFlags {
   passphraseFile?: string;
   baseDir?: string;
   baseMap?: string[];
+  httpHeader?: string[];
+  httpTimeout?: string;
+  httpRetries?: string;
 }
 
 export interface GlobalConfig {
@@ -77,6 +99,8 @@ type Env = Record<string, string | undefined>;
 export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
   const endpoint = flags.s3Endpoint ?? env.HEXZ_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
   const pathStyleEnv = env.HEXZ_S3_PATH_STYLE;
+  const httpTimeout = flags.httpTimeout ?? env.HEXZ_HTTP_TIMEOUT;
+  const httpRetries = flags.httpRetries ?? env.HEXZ_HTTP_RETRIES;
   const baseMap: Record<string, string> = {};
   for (const pair of flags.baseMap ?? []) {
     const i = pair.indexOf('=');
@@ -95,7 +119,11 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
         // Custom endpoints (MinIO, Ceph, s3rver) almost always need path-style addressing.
         forcePathStyle: flags.s3PathStyle ?? (pathStyleEnv !== undefined ? pathStyleEnv !== '0' : Boolean(endpoint)),
       },
-      http: {},
+      http: {
+        headers: parseHeaders([...(env.HEXZ_HTTP_HEADERS ? env.HEXZ_HTTP_HEADERS.split('\n') : []), ...(flags.httpHeader ?? [])]),
+        timeoutMs: httpTimeout === undefined ? undefined : Math.round(1000 * parseSeconds(httpTimeout, '--http-timeout')),
+        retries: httpRetries === undefined ? undefined : parseInteger(httpRetries, '--http-retries', 0, 20),
+      },
     },
     keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
     passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,

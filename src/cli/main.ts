@@ -5,6 +5,10 @@
  * the gateway or the AWS SDK. Documented in docs/cli.md.
  */
 import { Command, CommanderError, Option } from 'commander';
+
+// The AWS SDK warns on every S3 command that Node 20 support ends; that is noise for our users
+// (hexz supports Node 20 and pins an SDK that does), so it is silenced unless asked for.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { VERSION } from '../version.js';
 import { runCommand, type CommandFn } from './run.js';
 
@@ -24,7 +28,10 @@ const program = new Command('hexz')
   .option('--key-file <file>', 'key of encrypted archives: 32 bytes raw, hex or base64 (env HEXZ_KEY_FILE)')
   .option('--passphrase-file <file>', 'passphrase of encrypted archives (env HEXZ_PASSPHRASE_FILE or HEXZ_PASSPHRASE)')
   .option('--base-dir <dir>', 'look for the bases of thin archives in this directory (env HEXZ_BASE_DIR)')
-  .option('--base-map <uuid=location>', 'location of one base by UUID (repeatable)', (v: string, acc: string[] = []) => [...acc, v]);
+  .option('--base-map <uuid=location>', 'location of one base by UUID (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+  .option('--http-header <"Name: value">', 'header sent with every HTTP(S) archive request, e.g. Authorization (repeatable; env HEXZ_HTTP_HEADERS, one per line)', (v: string, acc: string[] = []) => [...acc, v])
+  .option('--http-timeout <seconds>', 'HTTP(S) inactivity timeout per request (env HEXZ_HTTP_TIMEOUT; default 30)')
+  .option('--http-retries <n>', 'HTTP(S) retries on connection errors and 5xx (env HEXZ_HTTP_RETRIES; default 3)');
 // Before any subcommand is defined: settings are inherited when a subcommand is created.
 program.exitOverride();
 

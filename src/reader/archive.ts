@@ -8,6 +8,7 @@
  *
  * Bytes returned by `read` and streams are read-only views into cached chunks: do not modify them.
  */
+import { posix as posixPath } from 'node:path';
 import { Readable } from 'node:stream';
 import { BlockCache, sharedCache } from '../../cache/block-cache.js';
 import { coalesceReads } from '../../cache/coalesce.js';
@@ -92,6 +93,8 @@ export interface ContentPiece {
   hole: boolean;
 }
 const ROOT_DIR_MODE = 0o755;
+/** Symlink hops before a path counts as a loop (Linux's limit). */
+const MAX_SYMLINK_HOPS = 40;
 
 /** Plaintext of a hole: a view of a shared zero page when it fits (read-only!). */
 function zeros(n: number): Uint8Array {
@@ -303,6 +306,35 @@ export class Archive {
     const e = await this.lookup(path);
     if (!e) throw new HexzError('PATH_NOT_FOUND', `no such path in archive: ${path}`, this.ctx({ path }));
     return e;
+  }
+
+  /**
+   * The entry at `path` with symlinks followed (in every component), like open(2) would: relative
+   * targets resolve inside the archive; absolute targets and targets escaping the archive's top are
+   * `PATH_NOT_FOUND` (they point outside it); more than 40 hops is a loop (`INVALID_ARGUMENT`).
+   */
+  async resolve(path: string): Promise<FileEntry> {
+    let pending = normalizePath(path).split('/').filter(Boolean);
+    const done: string[] = [];
+    let hops = 0;
+    while (pending.length) {
+      const name = pending.shift()!;
+      const here = [...done, name].join('/');
+      const e = await this.entry(here);
+      if (e.type !== 'symlink') {
+        done.push(name);
+        continue;
+      }
+      if (++hops > MAX_SYMLINK_HOPS) throw new HexzError('INVALID_ARGUMENT', `too many levels of symbolic links resolving ${path}`, this.ctx({ path }));
+      const target = e.target ?? '';
+      const joined = posixPath.normalize(posixPath.join(done.join('/'), target));
+      if (target.startsWith('/') || joined === '..' || joined.startsWith('../')) {
+        throw new HexzError('PATH_NOT_FOUND', `${here} is a symlink to ${target}, outside the archive`, this.ctx({ path }));
+      }
+      pending = [...joined.split('/').filter((p) => p && p !== '.'), ...pending];
+      done.length = 0;
+    }
+    return this.entry(done.join('/'));
   }
 
   /** Entries whose key is in [lo, hi) and greater than `after`, in table order. */

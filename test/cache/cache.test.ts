@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { BlockCache } from '@hexz/cache/block-cache.js';
+import { coalesceReads, planCoalesced } from '@hexz/cache/coalesce.js';
+import { meterStorage } from '@hexz/cache/metered.js';
+import { Readahead } from '@hexz/cache/readahead.js';
+import { openStorage } from '@hexz/storage/index.js';
+import { putMemoryObject } from '@hexz/storage/memory.js';
+import { randomBytesSeeded } from '../helpers/data.js';
+
+describe('BlockCache', () => {
+  it('keeps within its byte budget under a storm of loads', async () => {
+    const cache = new BlockCache({ maxBytes: 4 << 20 });
+    let maxSeen = 0;
+    await Promise.all(
+      Array.from({ length: 2000 }, async (_, i) => {
+        await cache.get(`k${i % 700}`, async () => Buffer.alloc(64 * 1024 + (i % 7)), (b) => b.byteLength);
+        maxSeen = Math.max(maxSeen, cache.stats().bytes);
+      }),
+    );
+    expect(maxSeen).toBeLessThanOrEqual(4 << 20);
+    expect(cache.stats().evictions).toBeGreaterThan(0);
+  });
+
+  it('shares one load between concurrent requests and never caches failures', async () => {
+    const cache = new BlockCache();
+    let loads = 0;
+    const load = async () => {
+      loads++;
+      await new Promise((r) => setTimeout(r, 10));
+      return Buffer.from('x');
+    };
+    await Promise.all([cache.get('a', load, () => 1), cache.get('a', load, () => 1), cache.get('a', load, () => 1)]);
+    expect(loads).toBe(1);
+    expect(cache.stats()).toMatchObject({ misses: 1, shared: 2 });
+    await cache.get('a', load, () => 1);
+    expect(cache.stats().hits).toBe(1);
+    let attempts = 0;
+    const failing = async () => {
+      attempts++;
+      throw new Error('boom');
+    };
+    await expect(cache.get('f', failing, () => 1)).rejects.toThrow('boom');
+    await expect(cache.get('f', failing, () => 1)).rejects.toThrow('boom');
+    expect(attempts).toBe(2);
+    expect(cache.stats().failures).toBe(2);
+  });
+
+  it('does not keep values bigger than an eighth of the budget', async () => {
+    const cache = new BlockCache({ maxBytes: 8 << 20 });
+    await cache.get('big', async () => Buffer.alloc(2 << 20), (b) => b.byteLength);
+    expect(cache.peek('big')).toBeUndefined();
+  });
+});
+
+describe('read coalescing', () => {
+  it.each([
+    ['adjacent reads merge', [[0, 10], [10, 10], [20, 5]], [[0, 25, 3]]],
+    ['unsorted input is sorted', [[20, 5], [0, 10], [10, 10]], [[0, 25, 3]]],
+    ['a small gap is fetched', [[0, 10], [100, 10]], [[0, 110, 2]]],
+    ['a big gap splits', [[0, 10], [200_000, 10]], [[0, 10, 1], [200_000, 10, 1]]],
+    ['overlaps merge', [[0, 100], [50, 100]], [[0, 150, 2]]],
+  ])('%s', (_n, reads, groups) => {
+    const plan = planCoalesced(reads.map(([offset, length]) => ({ offset, length })));
+    expect(plan.map((g) => [g.offset, g.length, g.members.length])).toEqual(groups);
+  });
+
+  it('caps merged requests at maxBytes', () => {
+    const reads = Array.from({ length: 10 }, (_, i) => ({ offset: i * 100, length: 100 }));
+    expect(planCoalesced(reads, 0, 300).map((g) => g.members.length)).toEqual([3, 3, 3, 1]);
+  });
+
+  it('turns concurrent reads into one request and returns each caller its bytes', async () => {
+    const data = randomBytesSeeded(1 << 20, 3);
+    putMemoryObject('memory://coalesce/a', data);
+    const metered = meterStorage(await openStorage('memory://coalesce/a'));
+    const s = coalesceReads(metered);
+    const parts = await Promise.all(Array.from({ length: 16 }, (_, i) => s.read(i * 65536, 65536)));
+    expect(metered.counters.requests).toBe(1);
+    parts.forEach((p, i) => expect(Buffer.from(p).equals(data.subarray(i * 65536, (i + 1) * 65536))).toBe(true));
+  });
+
+  it('one caller aborting does not abort the others of a merged request', async () => {
+    putMemoryObject('memory://coalesce/b', randomBytesSeeded(1 << 16, 4));
+    const s = coalesceReads(await openStorage('memory://coalesce/b'));
+    const ac = new AbortController();
+    const a = s.read(0, 100, { signal: ac.signal });
+    const b = s.read(100, 100, { signal: new AbortController().signal });
+    ac.abort();
+    await expect(a).rejects.toMatchObject({ code: 'ABORTED' });
+    await expect(b).resolves.toHaveLength(100);
+  });
+});
+
+describe('Readahead', () => {
+  it('grows on sequential reads, hands out each range once, and resets on a jump', () => {
+    const ra = new Readahead(1000, 8000);
+    expect(ra.observe(0, 100)).toBeUndefined();
+    expect(ra.observe(100, 100)).toEqual({ start: 200, end: 1200 });
+    expect(ra.observe(200, 100)).toEqual({ start: 1200, end: 2300 });
+    expect(ra.observe(300, 100)).toEqual({ start: 2300, end: 4400 });
+    for (let i = 4; i < 10; i++) ra.observe(i * 100, 100);
+    expect(ra.size).toBe(8000);
+    expect(ra.observe(50_000, 100)).toBeUndefined();
+    expect(ra.size).toBe(0);
+  });
+});
