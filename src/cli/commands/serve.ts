@@ -1,7 +1,22 @@
-// Placeholder until `hexz serve` lands (its issue is in progress); keeps the command table compiling.
-import { HexzError } from '../../errors.js';
+/**
+ * `hexz serve`: run the HTTP gateway (docs/gateway.md). The configuration is read here, once, from
+ * flags, environment and the optional config file; the command resolves only after a graceful
+ * shutdown (Ctrl-C / SIGTERM), so run.ts exits 0 when the gateway has drained.
+ */
+import { sharedCache } from '../../../cache/block-cache.js';
+import { loadServeConfig, type ServeFlags } from '../../gateway/config.js';
+import { startGateway } from '../../gateway/server.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
-export async function run(_ctx: CommandContext, _args: string[], _opts: Record<string, unknown>): Promise<CommandResult> {
-  throw new HexzError('UNSUPPORTED', 'hexz serve is not available yet');
+/** Start the gateway and serve until the command's abort signal fires. */
+export async function run(ctx: CommandContext, _args: string[], opts: Record<string, unknown>): Promise<CommandResult> {
+  const config = await loadServeConfig(opts as ServeFlags, process.env);
+  // The process's one cache, sized from the serve configuration (which may come from the config file).
+  const gateway = await startGateway(config, { cache: sharedCache(config.cacheBytes) });
+  gateway.app.log.info({ url: gateway.url, storage: gateway.registry.root.url, cacheBytes: config.cacheBytes, auth: config.authTokenFiles.length > 0 }, 'hexz gateway listening');
+  if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
+  gateway.app.log.info('shutting down: finishing in-flight responses');
+  await gateway.close();
+  gateway.app.log.info('stopped');
+  return {};
 }

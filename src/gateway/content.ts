@@ -1,0 +1,121 @@
+/**
+ * What a content request is about: the file entry (symlinks inside the archive followed), its strong
+ * ETag and Last-Modified, remembered per archive version so a request for a big file does not walk
+ * its chunk index every time (docs/gateway.md, "Validators").
+ *
+ * The ETag is BLAKE3 over the file's chunk ids and raw lengths: it changes exactly when the bytes do,
+ * is the same for the same bytes in every version of an archive that shares the chunks (so caches
+ * keep working across releases), and costs no content read. Keyed ids of encrypted archives make it
+ * reveal nothing about the plaintext.
+ */
+import { LRUCache } from 'lru-cache';
+import path from 'node:path';
+import { HexzError } from '../errors.js';
+import { normalizePath, type FileEntry } from '../format/file-table.js';
+import { hashParts } from '../hash.js';
+import type { Archive } from '../reader/archive.js';
+import { contentTypeOf } from './content-type.js';
+
+/** Symlink hops followed before giving up (loops, absurd chains). */
+export const MAX_SYMLINK_HOPS = 8;
+
+/** Hex digits of the BLAKE3 digest kept in the ETag: 128 bits, collision-free for any real use. */
+const ETAG_HEX = 32;
+
+/** Bytes hashed per batch while walking the references (bounds the memory of huge files). */
+const ETAG_BATCH = 36 * 16_384;
+
+/** A resolved content target. */
+export interface ContentTarget {
+  entry: FileEntry;
+  /** Strong ETag, quoted. */
+  etag: string;
+  /** Modification time in milliseconds. */
+  lastModified: number;
+  contentType: string;
+  /** File name for Content-Disposition. */
+  fileName: string;
+}
+
+/** The strong ETag of a file: BLAKE3 over (chunk id ‖ raw length as u32le) of each reference. */
+export async function computeEtag(archive: Archive, entry: FileEntry): Promise<string> {
+  const parts: Buffer[] = [];
+  let batch = Buffer.allocUnsafe(ETAG_BATCH);
+  let at = 0;
+  for await (const ref of archive.fileRefs(entry)) {
+    if (at + 36 > batch.byteLength) {
+      parts.push(batch.subarray(0, at));
+      batch = Buffer.allocUnsafe(ETAG_BATCH);
+      at = 0;
+    }
+    batch.set(ref.id, at);
+    batch.writeUInt32LE(ref.raw, at + 32);
+    at += 36;
+  }
+  parts.push(batch.subarray(0, at));
+  return `"${hashParts(parts).toString('hex').slice(0, ETAG_HEX)}"`;
+}
+
+/**
+ * Follow symlinks inside the archive until a non-link entry; `PATH_NOT_FOUND` for dangling links or
+ * links that leave the archive, `NOT_A_FILE` for loops.
+ */
+export async function resolveEntry(archive: Archive, p: string): Promise<FileEntry> {
+  let entry = await archive.entry(p);
+  for (let hops = 0; entry.type === 'symlink'; hops++) {
+    if (hops >= MAX_SYMLINK_HOPS) throw new HexzError('NOT_A_FILE', `too many levels of symbolic links: ${p}`, { path: p });
+    const target = entry.target ?? '';
+    const joined = path.posix.normalize(target.startsWith('/') ? target : path.posix.join(path.posix.dirname(`/${entry.path}`), target));
+    let next: string;
+    try {
+      // Absolute targets and `..` past the top point outside the archive: there is nothing to serve.
+      if (target.startsWith('/') || !joined.startsWith('/')) throw new Error('outside');
+      next = normalizePath(joined);
+    } catch {
+      throw new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} points outside the archive`, { path: p });
+    }
+    const e = await archive.lookup(next);
+    if (!e) throw new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} is dangling`, { path: p });
+    entry = e;
+  }
+  return entry;
+}
+
+/** Cache of content targets per (archive version, path); in-flight computations shared. */
+export class ContentIndex {
+  private readonly lru: LRUCache<string, ContentTarget>;
+  private readonly inflight = new Map<string, Promise<ContentTarget>>();
+
+  constructor(maxEntries: number) {
+    this.lru = new LRUCache<string, ContentTarget>({ max: maxEntries });
+  }
+
+  /**
+   * The target at `p` in the archive version `versionId`. `displayName` overrides the name used for
+   * Content-Type and Content-Disposition (single-file archives keep their original name in metadata).
+   */
+  async resolve(archive: Archive, versionId: string, p: string, displayName?: string): Promise<ContentTarget> {
+    const key = `${versionId}\0${p}`;
+    const hit = this.lru.get(key);
+    if (hit) return hit;
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const entry = await resolveEntry(archive, p);
+        if (entry.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${p || '/'}`, { path: p });
+        const name = displayName ?? entry.path.slice(entry.path.lastIndexOf('/') + 1);
+        const target: ContentTarget = {
+          entry,
+          etag: await computeEtag(archive, entry),
+          lastModified: Number(entry.mtimeNs / 1_000_000n),
+          contentType: contentTypeOf(name),
+          fileName: name,
+        };
+        this.lru.set(key, target);
+        return target;
+      })().finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The archive registry: archives by name from the storage root, kept open in an LRU, revalidated
+ * against the storage ETag after a short TTL (docs/gateway.md, "Archive lifecycle").
+ *
+ * - A request takes a *lease* on one open `Archive` and reads only through it, so a response never
+ *   mixes two versions: a replaced object is noticed at the next revalidation, new requests get the
+ *   new archive, and the old one is closed when its last lease is released.
+ * - Storage backends pin the version they opened (file descriptors keep the old inode, S3 reads send
+ *   If-Match), so a change in the middle of a request surfaces as `ARCHIVE_CHANGED`; the route then
+ *   calls `invalidate` and retries once on a fresh open.
+ * - Bases of thin archives are resolved only inside the storage root: a location hint that leads
+ *   anywhere else is refused, which the reader reports as `BASE_MISSING`.
+ * - Unknown names are remembered for one TTL, so a flood of 404s does not become a flood of storage
+ *   requests.
+ */
+import { LRUCache } from 'lru-cache';
+import type { BlockCache } from '../../cache/block-cache.js';
+import { openStorage, type StorageOptions } from '../../storage/index.js';
+import type { Storage, StorageRoot, StorageStat } from '../../storage/types.js';
+import { HexzError, isHexzError } from '../errors.js';
+import { toHex } from '../format/bytes.js';
+import { normalizePath } from '../format/file-table.js';
+import { openArchive, type Archive } from '../reader/archive.js';
+import type { KeyResolver } from './keys.js';
+import { ARCHIVE_SUFFIX, checkArchiveName, nameOfKey } from './names.js';
+
+export interface ArchiveRegistryOptions {
+  root: StorageRoot;
+  storage?: StorageOptions;
+  cache: BlockCache;
+  keys: KeyResolver;
+  /** Trust an open archive this long before checking its storage ETag again (0: every request). */
+  ttlMs: number;
+  /** Open archives kept; the least recently used is closed beyond this (once its leases end). */
+  maxOpen: number;
+  /** Wrap every storage opened (metering). */
+  wrapStorage?: (s: Storage) => Storage;
+  /** Told about every open: `opened`, `reopened` (the object changed), `failed`. */
+  onOpen?: (outcome: 'opened' | 'reopened' | 'failed') => void;
+  /** Clock, for tests of the TTL. */
+  now?: () => number;
+}
+
+/** One request's hold on an open archive; `release` exactly once when the response is done. */
+export interface ArchiveLease {
+  readonly name: string;
+  readonly archive: Archive;
+  /** Identity of this version's content (UUID and root hash): the key of per-version caches. */
+  readonly id: string;
+  release(): void;
+}
+
+/** One archive in the registry listing. */
+export interface ArchiveListing {
+  name: string;
+  size: number;
+  etag?: string;
+  lastModified?: Date;
+}
+
+interface Entry {
+  name: string;
+  archive: Archive;
+  id: string;
+  stat: StorageStat;
+  checkedAt: number;
+  refs: number;
+  retired: boolean;
+  closed: boolean;
+  revalidating?: Promise<Entry>;
+}
+
+function sameVersion(a: StorageStat, b: StorageStat): boolean {
+  if (a.size !== b.size) return false;
+  if (a.etag !== undefined || b.etag !== undefined) return a.etag === b.etag;
+  return a.lastModified?.getTime() === b.lastModified?.getTime();
+}
+
+/** Decoded path segments of a URL, for comparing locations whatever their percent-encoding. */
+function decodedSegments(pathname: string): string[] | undefined {
+  try {
+    return pathname
+      .split('/')
+      .filter((s) => s !== '')
+      .map((s) => {
+        const d = decodeURIComponent(s);
+        if (d.includes('/') || d.includes('\0')) throw new Error('encoded separator');
+        return d;
+      });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The key under `rootUrl` that `url` names, or undefined when `url` is outside the root (another
+ * scheme, host/bucket or directory). Exported for tests of the base confinement.
+ */
+export function keyUnderRoot(rootUrl: string, url: string): string | undefined {
+  let r: URL;
+  let u: URL;
+  try {
+    r = new URL(rootUrl);
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (r.protocol !== u.protocol || r.host !== u.host) return undefined;
+  const rs = decodedSegments(r.pathname);
+  const us = decodedSegments(u.pathname);
+  if (!rs || !us || us.length <= rs.length) return undefined;
+  for (let i = 0; i < rs.length; i++) if (rs[i] !== us[i]) return undefined;
+  try {
+    const key = normalizePath(us.slice(rs.length).join('/'));
+    return key === '' ? undefined : key;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Archives by name, opened lazily, cached, revalidated, closed when unused. */
+export class ArchiveRegistry {
+  private readonly lru: LRUCache<string, Entry>;
+  private readonly opening = new Map<string, Promise<Entry>>();
+  private readonly missing: LRUCache<string, true>;
+  private readonly now: () => number;
+  private closed = false;
+
+  constructor(private readonly opts: ArchiveRegistryOptions) {
+    this.now = opts.now ?? Date.now;
+    this.lru = new LRUCache<string, Entry>({ max: opts.maxOpen, dispose: (e) => this.retire(e) });
+    // Bounded so that probing random names cannot grow memory; ttl 0 disables negative caching.
+    this.missing = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, opts.ttlMs), ttlAutopurge: false });
+  }
+
+  /** The storage root this registry serves. */
+  get root(): StorageRoot {
+    return this.opts.root;
+  }
+
+  /** Number of archives open (including retired ones still leased). */
+  get openCount(): number {
+    return this.lru.size;
+  }
+
+  /**
+   * A lease on the current version of archive `name`. Opens it on first use; after the TTL checks
+   * the storage ETag and reopens when the object changed. `ARCHIVE_NOT_FOUND` for unknown names.
+   */
+  async acquire(name: string): Promise<ArchiveLease> {
+    if (this.closed) throw new HexzError('UNSUPPORTED', 'the gateway is shutting down');
+    const n = checkArchiveName(name);
+    for (let attempt = 0; ; attempt++) {
+      let e = this.lru.get(n);
+      if (e && this.now() - e.checkedAt >= this.opts.ttlMs) e = await this.revalidate(e);
+      e ??= await this.open(n);
+      // A concurrent reopen may have retired and closed it between the await and here: take the new one.
+      if (!e.closed || attempt >= 3) return this.lease(e);
+    }
+  }
+
+  /**
+   * Forget `lease`'s archive if it is still the current one (its object changed under it), so the
+   * next `acquire` opens the new version.
+   */
+  invalidate(lease: ArchiveLease): void {
+    const e = this.lru.peek(lease.name);
+    if (e && e.archive === lease.archive) this.lru.delete(lease.name);
+  }
+
+  /** One page of archives in key order; may be shorter than `limit` (keys that are not archives are skipped). */
+  async list(opts: { cursor?: string; limit: number; signal?: AbortSignal }): Promise<{ archives: ArchiveListing[]; cursor?: string }> {
+    const archives: ArchiveListing[] = [];
+    let cursor = opts.cursor || undefined;
+    // A few rounds fill the page when the root holds other objects; never more than `limit` entries.
+    for (let round = 0; round < 4 && archives.length < opts.limit; round++) {
+      const page = await this.opts.root.list({ cursor, limit: opts.limit - archives.length, signal: opts.signal });
+      for (const o of page.objects) {
+        const name = nameOfKey(o.key);
+        if (name) archives.push({ name, size: o.size, etag: o.etag, lastModified: o.lastModified });
+      }
+      cursor = page.cursor;
+      if (!cursor) break;
+    }
+    return { archives, cursor };
+  }
+
+  /** Storage reachability, for the readiness probe. */
+  check(signal?: AbortSignal): Promise<void> {
+    return this.opts.root.check({ signal });
+  }
+
+  /** Stop handing out leases; close every archive now or when its last lease ends. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.opening.values()]);
+    this.lru.clear(); // dispose → retire → close when unleased
+  }
+
+  private lease(e: Entry): ArchiveLease {
+    e.refs++;
+    let released = false;
+    return {
+      name: e.name,
+      archive: e.archive,
+      id: e.id,
+      release: () => {
+        if (released) return;
+        released = true;
+        e.refs--;
+        if (e.retired && e.refs === 0) this.closeEntry(e);
+      },
+    };
+  }
+
+  private retire(e: Entry): void {
+    e.retired = true;
+    if (e.refs === 0) this.closeEntry(e);
+  }
+
+  private closeEntry(e: Entry): void {
+    if (e.closed) return;
+    e.closed = true;
+    void e.archive.close().catch(() => {});
+  }
+
+  private keyOf(name: string): string {
+    return `${name}${ARCHIVE_SUFFIX}`;
+  }
+
+  /** Locations of bases, confined to the root: the hint's default location if it lies inside. */
+  private readonly resolveBase = (req: { defaultUrl: string }): string | undefined => {
+    const key = keyUnderRoot(this.opts.root.url, req.defaultUrl);
+    return key === undefined ? undefined : this.opts.root.urlOf(key);
+  };
+
+  private open(name: string): Promise<Entry> {
+    let p = this.opening.get(name);
+    if (!p) {
+      p = this.openEntry(name, 'opened').finally(() => this.opening.delete(name));
+      this.opening.set(name, p);
+    }
+    return p;
+  }
+
+  private async openEntry(name: string, outcome: 'opened' | 'reopened'): Promise<Entry> {
+    if (this.missing.get(name)) throw this.notFound(name);
+    const url = this.opts.root.urlOf(this.keyOf(name));
+    let archive: Archive;
+    try {
+      archive = await openArchive(url, {
+        storage: this.opts.storage,
+        cache: this.opts.cache,
+        key: await this.opts.keys(name),
+        wrapStorage: this.opts.wrapStorage,
+        resolveBase: this.resolveBase,
+      });
+    } catch (err) {
+      this.opts.onOpen?.('failed');
+      if (isHexzError(err, 'ARCHIVE_NOT_FOUND')) {
+        if (this.opts.ttlMs > 0) this.missing.set(name, true);
+        throw this.notFound(name, err);
+      }
+      throw err;
+    }
+    this.opts.onOpen?.(outcome);
+    const entry: Entry = {
+      name,
+      archive,
+      id: `${archive.uuid}.${toHex(archive.rootHash).slice(0, 32)}`,
+      stat: archive.stat,
+      checkedAt: this.now(),
+      refs: 0,
+      retired: false,
+      closed: false,
+    };
+    if (this.closed) {
+      this.retire(entry);
+      throw new HexzError('UNSUPPORTED', 'the gateway is shutting down');
+    }
+    this.lru.set(name, entry);
+    return entry;
+  }
+
+  private notFound(name: string, cause?: unknown): HexzError {
+    return new HexzError('ARCHIVE_NOT_FOUND', `no archive named "${name}"`, { archive: name }, { cause });
+  }
+
+  /** Check the object's current version; reopen when it changed. Concurrent callers share one check. */
+  private revalidate(e: Entry): Promise<Entry> {
+    e.revalidating ??= (async () => {
+      let current: StorageStat;
+      const storage = await openStorage(this.opts.root.urlOf(this.keyOf(e.name)), this.opts.storage).catch((err: unknown) => {
+        if (isHexzError(err, 'ARCHIVE_NOT_FOUND')) {
+          if (this.lru.peek(e.name) === e) this.lru.delete(e.name);
+          if (this.opts.ttlMs > 0) this.missing.set(e.name, true);
+          throw this.notFound(e.name, err);
+        }
+        throw err;
+      });
+      const metered = this.opts.wrapStorage ? this.opts.wrapStorage(storage) : storage;
+      try {
+        current = await metered.stat();
+      } finally {
+        await metered.close();
+      }
+      if (sameVersion(current, e.stat)) {
+        e.checkedAt = this.now();
+        return e;
+      }
+      // Replaced: open the new version; the old one closes when its last lease ends.
+      if (this.lru.peek(e.name) === e) this.lru.delete(e.name);
+      let p = this.opening.get(e.name);
+      if (!p) {
+        p = this.openEntry(e.name, 'reopened').finally(() => this.opening.delete(e.name));
+        this.opening.set(e.name, p);
+      }
+      return p;
+    })().finally(() => {
+      e.revalidating = undefined;
+    });
+    return e.revalidating;
+  }
+}

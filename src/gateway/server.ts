@@ -1,0 +1,140 @@
+/**
+ * The gateway server: opens the storage root, builds the app plugin's dependencies, listens, and shuts
+ * down gracefully. `startGateway(config)` is the programmatic entry point used by `hexz serve`, the
+ * tests and the benchmarks (docs/gateway.md, "Embedding").
+ */
+import type { FastifyInstance } from 'fastify';
+import { promises as fs } from 'node:fs';
+import type { AddressInfo, Socket } from 'node:net';
+import { BlockCache } from '../../cache/block-cache.js';
+import { meterStorage, newCounters, type StorageCounters } from '../../cache/metered.js';
+import { openStorageRoot } from '../../storage/index.js';
+import { HexzError, toHexzError } from '../errors.js';
+import { buildApp } from './app.js';
+import { serveConfig, type ServeConfig } from './config.js';
+import { ContentIndex } from './content.js';
+import { createKeyResolver } from './keys.js';
+import { GatewayMetrics } from './metrics.js';
+import { ArchiveRegistry } from './registry.js';
+
+/** While draining, idle keep-alive connections are reaped this often (a response that just ended leaves its socket idle). */
+const DRAIN_REAP_INTERVAL_MS = 100;
+
+export interface GatewayOptions {
+  /** Block cache; a new one of `config.cacheBytes` by default (`hexz serve` passes the process's shared cache). */
+  cache?: BlockCache;
+  /** Node process metrics in /metrics (default true). */
+  processMetrics?: boolean;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  port: number;
+  config: ServeConfig;
+  app: FastifyInstance;
+  registry: ArchiveRegistry;
+  metrics: GatewayMetrics;
+  cache: BlockCache;
+  /** Requests, bytes and time spent on storage since start. */
+  storageCounters: StorageCounters;
+  /**
+   * Graceful shutdown: stop accepting, let in-flight responses finish (at most
+   * `config.shutdownTimeoutMs`, then cut), close archives. Safe to call more than once.
+   */
+  close(): Promise<void>;
+}
+
+/** Tokens from token files: one per line; blank lines and `#` comments ignored. */
+export async function readTokenFiles(files: string[]): Promise<string[]> {
+  const tokens: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch (err) {
+      throw toHexzError(err, { path: file });
+    }
+    const found = text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    // Failing closed: a configured but empty token file must not silently disable authentication.
+    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `auth token file ${file} holds no token`, { path: file });
+    tokens.push(...found);
+  }
+  return tokens;
+}
+
+function urlOf(host: string, port: number): string {
+  const h = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
+  return `http://${h}:${port}`;
+}
+
+/**
+ * Start a gateway. `config` may be partial: defaults fill the rest (`{ storage: dir, port: 0 }` is a
+ * complete test setup). Resolves once it listens.
+ */
+export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOptions = {}): Promise<Gateway> {
+  const cfg = serveConfig(config);
+  const root = await openStorageRoot(cfg.storage, { ...cfg.storageOptions, create: true });
+  const keys = await createKeyResolver(cfg);
+  const authTokens = await readTokenFiles(cfg.authTokenFiles);
+  const cache = opts.cache ?? new BlockCache({ maxBytes: cfg.cacheBytes });
+  let registry: ArchiveRegistry | undefined;
+  const metrics = new GatewayMetrics({ cache, openArchives: () => registry?.openCount ?? 0, processMetrics: opts.processMetrics });
+  const storageCounters = newCounters();
+  registry = new ArchiveRegistry({
+    root,
+    storage: cfg.storageOptions,
+    cache,
+    keys,
+    ttlMs: cfg.archiveTtlMs,
+    maxOpen: cfg.maxOpenArchives,
+    wrapStorage: (s) => meterStorage(s, storageCounters, metrics.observeStorage),
+    onOpen: (outcome) => metrics.archiveOpens.inc({ outcome }),
+  });
+  let shuttingDown = false;
+  const app = await buildApp({
+    config: cfg,
+    registry,
+    content: new ContentIndex(cfg.etagCacheEntries),
+    metrics,
+    shuttingDown: () => shuttingDown,
+    authTokens,
+  });
+  // Nagle off: a response's last partial segment must not wait for the client's delayed ACK (~40 ms).
+  app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
+  try {
+    await app.listen({ host: cfg.host, port: cfg.port });
+  } catch (err) {
+    await app.close().catch(() => {});
+    await registry.close();
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new HexzError('INVALID_ARGUMENT', `port ${cfg.port} on ${cfg.host} is already in use (choose another with --port)`, {}, { cause: err });
+    throw toHexzError(err);
+  }
+  const port = (app.server.address() as AddressInfo).port;
+  const reg = registry;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      shuttingDown = true;
+      const reaper = setInterval(() => app.server.closeIdleConnections(), DRAIN_REAP_INTERVAL_MS);
+      let timer: NodeJS.Timeout | undefined;
+      const drained = app.close();
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), cfg.shutdownTimeoutMs)));
+      if ((await Promise.race([drained.then(() => 'drained' as const), timedOut])) === 'timeout') {
+        app.log.warn({ timeoutMs: cfg.shutdownTimeoutMs }, 'shutdown: in-flight responses did not finish in time; closing their connections');
+        app.server.closeAllConnections();
+        await drained;
+      }
+      clearTimeout(timer);
+      clearInterval(reaper);
+      await reg.close();
+    })());
+
+  return { url: urlOf(cfg.host, port), port, config: cfg, app, registry: reg, metrics, cache, storageCounters, close };
+}
