@@ -1,7 +1,32 @@
-// Placeholder until `hexz mount` lands (its issue is in progress); keeps the command table compiling.
-import { HexzError } from '../../errors.js';
+/**
+ * `hexz mount ARCHIVE MOUNTPOINT [--allow-other] [--foreground] [--ready-file PATH]`: see docs/cli.md
+ * and docs/operations.md ("FUSE mounts"). Serves the mount from this process until SIGINT/SIGTERM or
+ * an unmount from elsewhere, and resolves only after the mount is gone (runCommand then exits).
+ */
 import type { CommandContext, CommandResult } from '../context.js';
 
-export async function run(_ctx: CommandContext, _args: string[], _opts: Record<string, unknown>): Promise<CommandResult> {
-  throw new HexzError('UNSUPPORTED', 'hexz mount is not available yet');
+export async function run(ctx: CommandContext, [location, mountpoint]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
+  // Loaded here, not at the top of the command table: only `hexz mount` ever loads fuse-native.
+  const { checkFuseAvailable, mountArchive } = await import('../../../fuse/mount.js');
+  // Fail on a machine without FUSE before spending requests on opening a remote archive.
+  await checkFuseAvailable();
+  const archive = await ctx.open(location);
+  try {
+    const log = (line: string) => {
+      if (!ctx.config.quiet || line.startsWith('hexz: error')) ctx.stderr.write(`${line}\n`);
+    };
+    const mount = await mountArchive(archive, mountpoint, {
+      allowOther: Boolean(opts.allowOther),
+      readyFile: typeof opts.readyFile === 'string' ? opts.readyFile : undefined,
+      signal: ctx.signal,
+      log,
+      label: location,
+    });
+    // --foreground is the only mode: the process that serves the mount is this one (containers,
+    // systemd and `&` all want that); the flag is accepted for scripts written for other tools.
+    const reason = await mount.ended;
+    return { json: { archive: location, mountpoint: mount.mountpoint, ended: reason } };
+  } finally {
+    await archive.close();
+  }
 }
