@@ -10,14 +10,15 @@
  *   calls `invalidate` and retries once on a fresh open.
  * - Bases of thin archives are resolved only inside the storage root: a location hint that leads
  *   anywhere else is refused, which the reader reports as `BASE_MISSING`.
- * - Unknown names are remembered for one TTL, so a flood of 404s does not become a flood of storage
- *   requests.
+ * - Unknown names and archives that fail to open (no key, corrupt, base missing) are remembered for
+ *   one TTL, so a flood of such requests does not become a flood of storage requests or key
+ *   derivations.
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCache } from '../../cache/block-cache.js';
 import { openStorage, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageRoot, StorageStat } from '../../storage/types.js';
-import { HexzError, isHexzError } from '../errors.js';
+import { HexzError, isHexzError, type ErrorCode } from '../errors.js';
 import { toHex } from '../format/bytes.js';
 import { normalizePath } from '../format/file-table.js';
 import { openArchive, type Archive } from '../reader/archive.js';
@@ -118,11 +119,24 @@ export function keyUnderRoot(rootUrl: string, url: string): string | undefined {
   }
 }
 
+/** Open failures that retrying within a TTL would only repeat (transient storage errors are not among them). */
+const LASTING_FAILURES = new Set<ErrorCode>([
+  'ARCHIVE_NOT_FOUND',
+  'NOT_AN_ARCHIVE',
+  'TRUNCATED',
+  'UNSUPPORTED_VERSION',
+  'CORRUPT',
+  'KEY_REQUIRED',
+  'WRONG_KEY',
+  'BASE_MISSING',
+  'BASE_MISMATCH',
+]);
+
 /** Archives by name, opened lazily, cached, revalidated, closed when unused. */
 export class ArchiveRegistry {
   private readonly lru: LRUCache<string, Entry>;
   private readonly opening = new Map<string, Promise<Entry>>();
-  private readonly missing: LRUCache<string, true>;
+  private readonly failed: LRUCache<string, HexzError>;
   private readonly now: () => number;
   private closed = false;
 
@@ -130,7 +144,7 @@ export class ArchiveRegistry {
     this.now = opts.now ?? Date.now;
     this.lru = new LRUCache<string, Entry>({ max: opts.maxOpen, dispose: (e) => this.retire(e) });
     // Bounded so that probing random names cannot grow memory; ttl 0 disables negative caching.
-    this.missing = new LRUCache<string, true>({ max: 10_000, ttl: Math.max(1, opts.ttlMs), ttlAutopurge: false });
+    this.failed = new LRUCache<string, HexzError>({ max: 10_000, ttl: Math.max(1, opts.ttlMs), ttlAutopurge: false });
   }
 
   /** The storage root this registry serves. */
@@ -244,7 +258,8 @@ export class ArchiveRegistry {
   }
 
   private async openEntry(name: string, outcome: 'opened' | 'reopened'): Promise<Entry> {
-    if (this.missing.get(name)) throw this.notFound(name);
+    const failed = this.failed.get(name);
+    if (failed) throw failed;
     const url = this.opts.root.urlOf(this.keyOf(name));
     let archive: Archive;
     try {
@@ -257,11 +272,11 @@ export class ArchiveRegistry {
       });
     } catch (err) {
       this.opts.onOpen?.('failed');
-      if (isHexzError(err, 'ARCHIVE_NOT_FOUND')) {
-        if (this.opts.ttlMs > 0) this.missing.set(name, true);
-        throw this.notFound(name, err);
-      }
-      throw err;
+      const e = isHexzError(err, 'ARCHIVE_NOT_FOUND') ? this.notFound(name, err) : err;
+      // Failures that will not heal by retrying right away are remembered for one TTL, so that
+      // requests for a missing archive, or one without a usable key (scrypt!), cost no work each time.
+      if (this.opts.ttlMs > 0 && isHexzError(e) && LASTING_FAILURES.has(e.code)) this.failed.set(name, e);
+      throw e;
     }
     this.opts.onOpen?.(outcome);
     const entry: Entry = {
@@ -293,8 +308,9 @@ export class ArchiveRegistry {
       const storage = await openStorage(this.opts.root.urlOf(this.keyOf(e.name)), this.opts.storage).catch((err: unknown) => {
         if (isHexzError(err, 'ARCHIVE_NOT_FOUND')) {
           if (this.lru.peek(e.name) === e) this.lru.delete(e.name);
-          if (this.opts.ttlMs > 0) this.missing.set(e.name, true);
-          throw this.notFound(e.name, err);
+          const gone = this.notFound(e.name, err);
+          if (this.opts.ttlMs > 0) this.failed.set(e.name, gone);
+          throw gone;
         }
         throw err;
       });
