@@ -22,6 +22,11 @@ export interface Codec {
   readonly name: CodecName;
   /** Encode `src`. The result is a fresh buffer the caller owns. */
   compress(src: Uint8Array, level?: number): Uint8Array;
+  /**
+   * Encode `src` into `dst` (hot path of the packer: no allocation). Returns the bytes written, or -1
+   * when `dst` may be too small (then use `compress`).
+   */
+  compressInto(dst: Uint8Array, src: Uint8Array, level?: number): number;
   /** Decode `src`, which must expand to exactly `rawLength` bytes (else `CORRUPT`). */
   decompress(src: Uint8Array, rawLength: number): Uint8Array;
 }
@@ -35,6 +40,11 @@ const none: Codec = {
   id: 0,
   name: 'none',
   compress: (src) => src,
+  compressInto(dst, src) {
+    if (dst.byteLength < src.byteLength) return -1;
+    dst.set(src);
+    return src.byteLength;
+  },
   decompress(src, rawLength) {
     if (src.byteLength !== rawLength) {
       throw corrupt('chunk', `stored ${src.byteLength} bytes, expected ${rawLength} (codec none)`);
@@ -64,6 +74,10 @@ function makeZstd(): Codec {
       // Deliberate copy: the scratch buffer is reused for the next chunk.
       return Buffer.from(scratch.subarray(0, n));
     },
+    compressInto(dst, src, level = DEFAULT_ZSTD_LEVEL) {
+      if (dst.byteLength < binding.compressBound(src.byteLength)) return -1;
+      return cctx.compress(dst, src, level);
+    },
     decompress(src, rawLength) {
       checkRawLength(rawLength);
       const dst = Buffer.allocUnsafe(rawLength);
@@ -91,6 +105,13 @@ function makeLz4(): Codec {
     name: 'lz4',
     compress(src) {
       return lz4.compressSync(Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+    },
+    compressInto(dst, src) {
+      // lz4-napi has no caller-buffer API: compress, then copy.
+      const out = this.compress(src);
+      if (out.byteLength > dst.byteLength) return -1;
+      dst.set(out);
+      return out.byteLength;
     },
     decompress(src, rawLength) {
       checkRawLength(rawLength);

@@ -46,6 +46,28 @@ export function encodeChunk(plain: Uint8Array, id: Uint8Array, codecId: number, 
 }
 
 /**
+ * Like `encodeChunk`, but writes the stored bytes into `dst` and returns their length and codec (the
+ * packer's hot path: compressing straight into the job's output buffer). Returns undefined when `dst`
+ * may be too small.
+ */
+export function encodeChunkInto(dst: Uint8Array, plain: Uint8Array, id: Uint8Array, codecId: number, level: number, keys?: ArchiveKeys): { codec: number; length: number } | undefined {
+  if (keys) {
+    const enc = encodeChunk(plain, id, codecId, level, keys);
+    if (enc.bytes.byteLength > dst.byteLength) return undefined;
+    dst.set(enc.bytes);
+    return { codec: enc.codec, length: enc.bytes.byteLength };
+  }
+  if (codecId !== 0) {
+    const n = codecById(codecId).compressInto(dst, plain, level);
+    if (n < 0) return undefined;
+    if (n < plain.byteLength) return { codec: codecId, length: n };
+  }
+  if (dst.byteLength < plain.byteLength) return undefined;
+  dst.set(plain);
+  return { codec: 0, length: plain.byteLength };
+}
+
+/**
  * Decode stored bytes to the verified plaintext. Throws `AUTH_FAILED` (encrypted, tampered) or
  * `CORRUPT` (codec error, wrong length, id mismatch) with the chunk named in the context.
  */

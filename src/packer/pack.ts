@@ -15,14 +15,12 @@
  * Memory is bounded by the number of jobs in flight, whatever the input size.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fs } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import { BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
 import { createWriter, relativeLocation, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
-import { createChunker, DEFAULT_CHUNKING, type Chunker, type ChunkingParams } from '../chunker/fastcdc.js';
+import { createChunker, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
 import { deriveArchiveKeys, masterKey, newKdfParams, type ArchiveKeys, type KeySource } from '../crypto/keys.js';
 import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
@@ -36,12 +34,9 @@ import { openArchive, type Archive } from '../reader/archive.js';
 import type { BaseResolution } from '../reader/bases.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
-import { fileRegions } from './sparse.js';
-import { walkInput, type InputEntry } from './walk.js';
-import { ChunkWorkerPool } from './worker-pool.js';
-
-/** Files smaller than this are read whole even if sparse: probing for holes would cost more than it saves. */
-const SPARSE_MIN_BYTES = 4 * 1024 * 1024;
+import { JobBuilder, openInput, readInto, type JobEvent } from './job-builder.js';
+import { walkInput } from './walk.js';
+import { ChunkPipeline, type PipelineJob } from './worker-pool.js';
 
 /** Bytes of input per job sent to a worker: large enough to amortise messaging, small enough to pipeline. */
 const JOB_BYTES = 4 * 1024 * 1024;
@@ -124,96 +119,8 @@ interface Location {
   codec: number;
 }
 
-type JobEvent =
-  | { kind: 'begin'; entry: FileEntry }
-  | { kind: 'end'; entry: FileEntry }
-  | { kind: 'chunk'; index: number; length: number }
-  /** `count` all-zero chunks of a sparse file's hole, cut without reading them. */
-  | { kind: 'hole'; length: number; count: number };
-
-interface Job {
-  seq: number;
-  events: JobEvent[];
-  ranges: number[];
-  hashed?: { ids: Uint8Array; zero: Uint8Array };
-  classes?: Array<Location | null>;
-  encoded?: { data: Uint8Array; lengths: Uint32Array; codecs: Uint8Array };
-}
-
 function idKey(ids: Uint8Array, i: number): string {
   return Buffer.from(ids.buffer, ids.byteOffset + i * HASH_BYTES, HASH_BYTES).toString('latin1');
-}
-
-/** Reads input bytes into job buffers, cuts chunks, and submits jobs to the pipeline. */
-class JobBuilder {
-  private buf: Buffer;
-  private filled = 0;
-  private chunkStart = 0;
-  private events: JobEvent[] = [];
-  private ranges: number[] = [];
-  private readonly capacity: number;
-
-  constructor(
-    maxChunk: number,
-    private readonly submit: (buffer: ArrayBuffer, events: JobEvent[], ranges: number[]) => Promise<void>,
-  ) {
-    this.capacity = Math.max(JOB_BYTES, 4 * maxChunk);
-    this.buf = Buffer.allocUnsafeSlow(this.capacity);
-  }
-
-  event(e: JobEvent): void {
-    this.events.push(e);
-  }
-
-  /** Free space for reading; flushes the job (carrying an unfinished chunk over) when full. */
-  async space(): Promise<{ buf: Buffer; at: number; room: number }> {
-    if (this.filled === this.capacity) await this.flush(true);
-    return { buf: this.buf, at: this.filled, room: this.capacity - this.filled };
-  }
-
-  advance(n: number): void {
-    this.filled += n;
-  }
-
-  /** Bytes read into the buffer that belong to a chunk not cut yet. */
-  get pending(): number {
-    return this.filled - this.chunkStart;
-  }
-
-  /** Forget the pending bytes (they are zeros of a hole the caller accounts for otherwise). */
-  dropPending(): void {
-    this.filled = this.chunkStart;
-  }
-
-  /** Cut every chunk available in [chunkStart, filled); `final` at the end of a file. */
-  cut(chunker: Chunker, final: boolean): void {
-    for (;;) {
-      const n = chunker.cut(this.buf, this.chunkStart, this.filled, final);
-      if (n <= 0) return;
-      this.events.push({ kind: 'chunk', index: this.ranges.length / 2, length: n });
-      this.ranges.push(this.chunkStart, this.chunkStart + n);
-      this.chunkStart += n;
-      if (this.chunkStart === this.filled) return;
-    }
-  }
-
-  /** Submit if the job is big enough (or `force`), carrying the bytes of an unfinished chunk over. */
-  async flush(force: boolean): Promise<void> {
-    if (!force && this.filled < this.capacity / 2) return;
-    if (this.events.length === 0 && this.filled === 0) return;
-    const carry = this.filled - this.chunkStart;
-    const next = Buffer.allocUnsafeSlow(this.capacity);
-    if (carry > 0) this.buf.copy(next, 0, this.chunkStart, this.filled);
-    const done = this.buf;
-    const events = this.events;
-    const ranges = this.ranges;
-    this.buf = next;
-    this.filled = carry;
-    this.chunkStart = 0;
-    this.events = [];
-    this.ranges = [];
-    await this.submit(done.buffer as ArrayBuffer, events, ranges);
-  }
 }
 
 /** Load the chunk index of every base (never their chunk data) into the dedup map. */
@@ -297,69 +204,6 @@ async function settle(
   return { chunking, keys, kdf };
 }
 
-async function openInput(e: InputEntry, onWarning?: (m: string) => void): Promise<FileHandle | undefined> {
-  try {
-    return await fs.open(e.source, 'r');
-  } catch (err) {
-    const he = toHexzError(err, { path: e.source });
-    if (he.code === 'PERMISSION' || he.code === 'PATH_NOT_FOUND') {
-      onWarning?.(`skipping ${e.path}: ${(err as Error).message}`);
-      return undefined;
-    }
-    throw he;
-  }
-}
-
-/**
- * Feed one file's bytes to the job builder. Data regions are read; holes of sparse files are not:
- * zeros are filled in only until a chunk starts inside the hole, then the rest of the hole is emitted
- * as `zeroCut`-sized hole chunks — exactly the chunks the byte scan would cut there.
- */
-async function readInto(builder: JobBuilder, fh: FileHandle, e: InputEntry, chunker: Chunker, progress: PackProgress, onWarning?: (m: string) => void): Promise<void> {
-  let pos = 0; // bytes of this file placed in the job buffer so far (read or zero-filled)
-  const place = async (n: number, source: 'read' | 'zero'): Promise<number> => {
-    const { buf, at, room } = await builder.space();
-    const want = Math.min(room, n);
-    let got = want;
-    if (source === 'zero') buf.fill(0, at, at + want);
-    else got = (await fh.read(buf, at, want, pos)).bytesRead;
-    pos += got;
-    progress.bytesRead += got;
-    builder.advance(got);
-    builder.cut(chunker, pos >= e.size);
-    return got;
-  };
-  // Only probe for holes where they can pay off: big files with fewer blocks than bytes.
-  const sparse = e.size >= SPARSE_MIN_BYTES && e.allocated < e.size;
-  for await (const region of fileRegions(fh.fd, e.size, sparse)) {
-    if (!region.hole) {
-      while (pos < region.end) {
-        if ((await place(region.end - pos, 'read')) === 0) {
-          onWarning?.(`${e.path} shrank while being read; archived its first ${pos} bytes`);
-          e.size = pos;
-          builder.cut(chunker, true);
-          return;
-        }
-      }
-      continue;
-    }
-    // Zero-fill until the chunk being cut starts inside the hole…
-    while (pos < region.end && pos - builder.pending < region.start) await place(Math.min(region.end - pos, chunker.params.max), 'zero');
-    // …then every chunk that starts with at least zeroCut zeros ahead is a zeroCut-long hole.
-    const chunkStart = pos - builder.pending;
-    const count = Math.floor((region.end - chunkStart) / chunker.zeroCut);
-    if (pos < region.end && count > 0) {
-      builder.dropPending();
-      builder.event({ kind: 'hole', length: count * chunker.zeroCut, count });
-      progress.bytesRead += chunkStart + count * chunker.zeroCut - pos;
-      pos = chunkStart + count * chunker.zeroCut;
-      if (pos >= e.size) builder.cut(chunker, true);
-    }
-    while (pos < region.end) await place(region.end - pos, 'zero');
-  }
-  builder.cut(chunker, true);
-}
-
 /**
  * Pack `input` (a file or directory) into `output` (a path or URL, written atomically). Returns a
  * summary with the dedup accounting. With `bases`, only chunks the base chain lacks are stored.
@@ -385,7 +229,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
   opts.onProgress?.(progress);
   const baseInfo = opts.bases?.length ? await loadBases(outUrl, opts.bases, opts, known) : { entries: [], archives: [], bytesRead: 0 };
   let sink: StorageWriter | undefined;
-  let pool: ChunkWorkerPool | undefined;
+  let pipeline: ChunkPipeline<JobEvent> | undefined;
   try {
     const { chunking, keys, kdf } = await settle(opts, baseInfo.archives);
     const chunker = createChunker(chunking);
@@ -399,33 +243,15 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       refsPerPage: refsPerPage(walked.totalBytes / chunking.avg),
       bases: baseInfo.entries,
     });
-    pool = new ChunkWorkerPool(threads, { codec: codecId, level, keys });
-
     const stats = { chunks: 0, baseChunks: 0, baseBytes: 0, dupChunks: 0, dupBytes: 0, newChunks: 0, newBytes: 0, holeBytes: 0 };
     const codecStats: Record<string, { chunks: number; rawBytes: number; storedBytes: number }> = {};
+    /** Per job, in chunk order: where each chunk lives (null for holes). Set by classify, used by write. */
+    const classes = new Map<number, Array<Location | null>>();
 
-    // ---- the ordered pipeline ----
-    const jobs = new Map<number, Job>();
-    let nextSeq = 0;
-    let nextClassify = 0;
-    let nextWrite = 0;
-    let failure: unknown;
-    let writeChain = Promise.resolve();
-    const maxInFlight = threads * 2 + 1;
-    let slotWaiters: Array<() => void> = [];
-    const wake = () => {
-      const w = slotWaiters;
-      slotWaiters = [];
-      for (const f of w) f();
-    };
-    const fail = (err: unknown) => {
-      failure ??= err;
-      wake();
-    };
-
-    const classify = (job: Job): Uint32Array => {
-      const { ids, zero } = job.hashed!;
-      const classes: Array<Location | null> = [];
+    // In job order: holes, chunks already known (base chain or earlier in this archive), new chunks.
+    const classify = (job: PipelineJob<JobEvent> & { hashed: { ids: Uint8Array; zero: Uint8Array } }): Uint32Array => {
+      const { ids, zero } = job.hashed;
+      const locs: Array<Location | null> = [];
       const fresh: number[] = [];
       for (const ev of job.events) {
         if (ev.kind === 'hole') {
@@ -436,7 +262,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
         const i = ev.index;
         stats.chunks++;
         if (zero[i]) {
-          classes.push(null);
+          locs.push(null);
           stats.holeBytes += ev.length;
           continue;
         }
@@ -450,23 +276,25 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
             stats.baseChunks++;
             stats.baseBytes += ev.length;
           }
-          classes.push(loc);
+          locs.push(loc);
         } else {
-          const fresh0: Location = { owner: 0, offset: -1, stored: 0, codec: 0 };
-          known.set(k, fresh0);
-          classes.push(fresh0);
+          const created: Location = { owner: 0, offset: -1, stored: 0, codec: 0 };
+          known.set(k, created);
+          locs.push(created);
           fresh.push(i);
           stats.newChunks++;
           stats.newBytes += ev.length;
         }
       }
-      job.classes = classes;
+      classes.set(job.seq, locs);
       return Uint32Array.from(fresh);
     };
 
-    const writeJob = async (job: Job): Promise<void> => {
+    // In job order: append new chunks' bytes, then every reference, to the archive writer.
+    const write = async (job: PipelineJob<JobEvent>, enc: { data: Uint8Array; lengths: Uint32Array; codecs: Uint8Array }): Promise<void> => {
       const { ids } = job.hashed!;
-      const enc = job.encoded!;
+      const locs = classes.get(job.seq)!;
+      classes.delete(job.seq);
       let k = 0;
       let at = 0;
       let c = 0;
@@ -477,7 +305,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
           writer.endFile(ev.entry);
           progress.filesDone++;
         } else {
-          const loc = job.classes![c++];
+          const loc = locs[c++];
           if (!loc) {
             writer.addHole(ev.length);
             continue;
@@ -502,74 +330,37 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       opts.onProgress?.(progress);
     };
 
-    const drive = () => {
-      if (failure) return;
-      for (let job = jobs.get(nextClassify); job?.hashed; job = jobs.get(nextClassify)) {
-        nextClassify++;
-        const j = job;
-        const indices = classify(j);
-        pool!.encode(j.seq, indices).then((enc) => {
-          j.encoded = { data: enc.data, lengths: enc.lengths, codecs: enc.codecs };
-          drive();
-        }, fail);
-      }
-      for (let job = jobs.get(nextWrite); job?.encoded; job = jobs.get(nextWrite)) {
-        nextWrite++;
-        const j = job;
-        writeChain = writeChain.then(async () => {
-          if (failure) return;
-          await writeJob(j);
-          jobs.delete(j.seq);
-          wake();
-        });
-        writeChain.catch(fail);
-      }
-    };
-
-    const submit = async (buffer: ArrayBuffer, events: JobEvent[], ranges: number[]): Promise<void> => {
-      while (!failure && jobs.size >= maxInFlight) await new Promise<void>((r) => slotWaiters.push(r));
-      if (failure) throw failure;
-      throwIfAborted(signal);
-      const job: Job = { seq: nextSeq++, events, ranges };
-      jobs.set(job.seq, job);
-      pool!.hash(job.seq, buffer, Uint32Array.from(ranges)).then((h) => {
-        job.hashed = { ids: h.ids, zero: h.zero };
-        drive();
-      }, fail);
-    };
+    pipeline = new ChunkPipeline<JobEvent>({ threads, codec: codecId, level, keys, capacity: Math.max(JOB_BYTES, 4 * chunking.max), classify, write });
 
     // ---- read and chunk every file in table order ----
     progress.phase = 'chunk';
-    const builder = new JobBuilder(chunking.max, submit);
+    const builder = new JobBuilder(pipeline);
     const entries: FileEntry[] = [];
     for (const e of walked.entries) {
       throwIfAborted(signal);
-      if (failure) throw failure;
       const entry: FileEntry = { path: e.path, type: e.type, mode: e.mode, mtimeNs: e.mtimeNs, size: e.size, logical: 0, firstRef: 0, refCount: 0, target: e.target };
       if (e.type !== 'file') {
         entries.push(entry);
         continue;
       }
-      const fh = e.size > 0 ? await openInput(e, opts.onWarning) : undefined;
-      if (e.size > 0 && !fh) continue;
+      const file = e.size > 0 ? await openInput(e, opts.onWarning) : undefined;
+      if (e.size > 0 && !file) continue;
       entries.push(entry);
       builder.event({ kind: 'begin', entry });
-      if (fh) {
+      if (file) {
         try {
-          await readInto(builder, fh, e, chunker, progress, opts.onWarning);
+          await readInto(builder, file, e, chunker, progress, opts.onWarning);
         } catch (err) {
           throw toHexzError(err, { path: e.source });
         } finally {
-          await fh.close();
+          await file.close();
         }
       }
       builder.event({ kind: 'end', entry });
       await builder.flush(false);
     }
     await builder.flush(true);
-    while (!failure && (nextWrite < nextSeq || jobs.size > 0)) await new Promise<void>((r) => slotWaiters.push(r));
-    await writeChain;
-    if (failure) throw failure;
+    await pipeline.finish();
     throwIfAborted(signal);
 
     // ---- index, root, trailer ----
@@ -616,7 +407,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     await sink?.abort(err).catch(() => {});
     throw err;
   } finally {
-    await pool?.close();
+    await pipeline?.close();
     await Promise.all(baseInfo.archives.map((a) => a.close()));
   }
 }

@@ -320,7 +320,8 @@ export class Archive {
     while (pending.length) {
       const name = pending.shift()!;
       const here = [...done, name].join('/');
-      const e = await this.entry(here);
+      const e = await this.lookup(here);
+      if (!e) throw new HexzError('PATH_NOT_FOUND', `no such path in archive: ${path}${here !== normalizePath(path) ? ` (${here} does not exist)` : ''}`, this.ctx({ path }));
       if (e.type !== 'symlink') {
         done.push(name);
         continue;
