@@ -200,14 +200,29 @@ export class Archive {
 
   // ---- index pages ------------------------------------------------------------------------------
 
-  private async chunkPage(i: number): Promise<ChunkIndexPage> {
-    const p = this.root.chunkPages[i];
+  /**
+   * Load a page through the cache (keyed by its hash, so versions share pages): read it (from the tail
+   * when it is there), verify and decode the frame, then `parse` the body.
+   */
+  private page<T>(kind: number, name: string, p: { offset: number; length: number; hash: Uint8Array }, parse: (body: Uint8Array, ctx: ErrorContext) => T, sizeOf: (v: T) => number): Promise<T> {
     return this.cache.get(
       `p${toHex(p.hash)}`,
       async () => {
-        const ctx = this.ctx({ structure: `chunk-index page ${i}`, offset: p.offset });
+        const ctx = this.ctx({ structure: name, offset: p.offset });
         const stored = await readStructure(this.storage, this.tail, p.offset, p.length);
-        const body = decodeFrame(stored, FRAME_CHUNK_PAGE, p.hash, { uuid: this.trailer.uuid, keys: this.keys }, ctx);
+        return parse(decodeFrame(stored, kind, p.hash, { uuid: this.trailer.uuid, keys: this.keys }, ctx), ctx);
+      },
+      sizeOf,
+    );
+  }
+
+  private chunkPage(i: number): Promise<ChunkIndexPage> {
+    const p = this.root.chunkPages[i];
+    return this.page(
+      FRAME_CHUNK_PAGE,
+      `chunk-index page ${i}`,
+      p,
+      (body, ctx) => {
         const page = new ChunkIndexPage(body, p.firstLogical, p.count, this.root.bases.length, ctx);
         const next = this.root.chunkPages[i + 1];
         const expectedEnd = next ? next.firstLogical : this.root.logicalSize;
@@ -220,14 +235,13 @@ export class Archive {
     );
   }
 
-  private async filePage(i: number): Promise<FilePage> {
+  private filePage(i: number): Promise<FilePage> {
     const p = this.root.filePages[i];
-    return this.cache.get(
-      `p${toHex(p.hash)}`,
-      async () => {
-        const ctx = this.ctx({ structure: `file-table page ${i}`, offset: p.offset });
-        const stored = await readStructure(this.storage, this.tail, p.offset, p.length);
-        const body = decodeFrame(stored, FRAME_FILE_PAGE, p.hash, { uuid: this.trailer.uuid, keys: this.keys }, ctx);
+    return this.page(
+      FRAME_FILE_PAGE,
+      `file-table page ${i}`,
+      p,
+      (body, ctx) => {
         const entries = decodeFilePage(body, p.count, ctx);
         if (entries[0].path !== p.firstPath) throw new HexzError('CORRUPT', `corrupt file-table page ${i}: first path differs from the root`, ctx);
         return { entries, keys: entries.map((e) => sortKey(e.path)) };
