@@ -44,9 +44,19 @@ $(DEMO_ARCHIVE): $(DEMO_DATA) | build
 
 demo: build $(DEMO_ARCHIVE)
 
+# Serve ./archives with the gateway (docs/gateway.md) after printing URLs to try; Ctrl-C drains and stops it.
 run: install build demo
-	$(HEXZ) info $(DEMO_ARCHIVE)
-	$(HEXZ) ls -l -r $(DEMO_ARCHIVE)
+	@port=$${HEXZ_PORT:-8080}; b="http://127.0.0.1:$$port/v1/archives"; \
+	echo ""; \
+	echo "hexz gateway: serving ./archives on http://127.0.0.1:$$port (Ctrl-C stops it; API in docs/gateway.md)"; \
+	echo "  curl -s $$b                                   # archives"; \
+	echo "  curl -s $$b/demo                              # info: sizes, ratios, chunking"; \
+	echo "  curl -s '$$b/demo/tree/?recursive=1'          # every file"; \
+	echo "  curl -s -r 0-99 $$b/demo/files/data/2026/measurements.csv   # a byte range (206)"; \
+	echo "  curl -sI $$b/demo/files/images/blob-twice.bin # size, ETag, Last-Modified"; \
+	echo "  curl -s http://127.0.0.1:$$port/metrics | grep ^hexz_"; \
+	echo ""
+	exec $(HEXZ) serve --storage archives
 
 test: install build
 	npx vitest run
