@@ -150,6 +150,7 @@ export class KernelReadahead extends Readahead {
   private pendingStart = 0;
   private pendingEnd = 0;
 
+  /** Record a kernel read; returns the range to prefetch now (at least PREFETCH_STEP long), if any. */
   override observe(offset: number, length: number): { start: number; end: number } | undefined {
     const end = offset + length;
     const near = this.furthest >= 0 && offset <= this.furthest + REORDER_SLACK && end >= this.furthest - REORDER_SLACK;
