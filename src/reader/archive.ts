@@ -439,7 +439,11 @@ export class Archive {
   async fetchEncoded(ref: ChunkRef): Promise<{ stored: Uint8Array; plain: Uint8Array }> {
     const storage = this.ownerStorage(ref.owner);
     const stored = await storage.read(ref.offset, ref.stored);
-    return { stored, plain: decodeChunk(stored, ref, this.idOf, this.keys, { archive: storage.url, offset: ref.offset }) };
+    let plain = decodeChunk(stored, ref, this.idOf, this.keys, { archive: storage.url, offset: ref.offset });
+    // A raw (codec none) chunk is a view into the read it came from, which coalescing may have made
+    // 16 MiB long: copy it, or caching the chunk would keep the whole read alive outside the budget.
+    if (plain.byteLength !== plain.buffer.byteLength) plain = Buffer.from(plain);
+    return { stored, plain };
   }
 
   /** The plaintext of a chunk, through the cache (verified once when it enters). */
