@@ -272,7 +272,7 @@ export class ArchiveRegistry {
       });
     } catch (err) {
       this.opts.onOpen?.('failed');
-      const e = isHexzError(err, 'ARCHIVE_NOT_FOUND') ? this.notFound(name, err) : err;
+      const e = isHexzError(err, 'ARCHIVE_NOT_FOUND') ? this.notFound(name, err) : isHexzError(err, 'BASE_MISSING') ? this.baseMissing(name, err) : err;
       // Failures that will not heal by retrying right away are remembered for one TTL, so that
       // requests for a missing archive, or one without a usable key (scrypt!), cost no work each time.
       if (this.opts.ttlMs > 0 && isHexzError(e) && LASTING_FAILURES.has(e.code)) this.failed.set(name, e);
@@ -295,6 +295,17 @@ export class ArchiveRegistry {
     }
     this.lru.set(name, entry);
     return entry;
+  }
+
+  /** The reader's message suggests CLI flags; an HTTP client needs to know which base is missing and where it was looked for. */
+  private baseMissing(name: string, err: HexzError): HexzError {
+    const { base, hint } = err.context as { base?: string; hint?: string };
+    return new HexzError(
+      'BASE_MISSING',
+      `archive "${name}" is a thin archive whose base ${base ?? '?'} (recorded as "${hint ?? '?'}") is not in the gateway's storage`,
+      { archive: name, base, hint },
+      { cause: err },
+    );
   }
 
   private notFound(name: string, cause?: unknown): HexzError {

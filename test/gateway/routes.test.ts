@@ -381,6 +381,12 @@ describe('CORS', () => {
     expect(ok.headers.get('access-control-allow-origin')).toBe('https://app.example');
     const exposed = (ok.headers.get('access-control-expose-headers') ?? '').toLowerCase();
     for (const h of ['content-range', 'etag', 'accept-ranges']) expect(exposed).toContain(h);
+    // Across chunks (sent as several views in one write) and streamed: the same headers.
+    for (const range of ['bytes=65000-200000', 'bytes=0-']) {
+      const r = await get(`${g.url}/v1/archives/demo/files/data/big.bin`, { origin: 'https://app.example', range });
+      expect(r.headers.get('access-control-allow-origin'), range).toBe('https://app.example');
+      expect(r.headers.get('access-control-expose-headers'), range).toContain('Content-Range');
+    }
     const other = await get(`${g.url}/v1/archives/demo/files/data/big.bin`, { origin: 'https://evil.example', range: 'bytes=0-9' });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
@@ -441,5 +447,39 @@ describe('bearer-token authentication', () => {
     const empty = path.join(tmp.dir, 'empty-tokens');
     await fs.writeFile(empty, '# nothing\n\n');
     await expect(startGateway({ storage: root, port: 0, logLevel: 'silent', authTokenFiles: [empty] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('thin archives in local storage', () => {
+  let g: Gateway;
+  let thinRoot: string;
+  const v2Big = Buffer.concat([big.subarray(0, MiB), Buffer.from('an insert'), big.subarray(MiB)]);
+  beforeAll(async () => {
+    thinRoot = path.join(tmp.dir, 'thin-root');
+    const v2 = path.join(tmp.dir, 'thin-v2');
+    await fs.mkdir(v2, { recursive: true });
+    await fs.writeFile(path.join(v2, 'big.bin'), v2Big);
+    const v1Archive = await packArchive(data, thinRoot, 'ds/v1');
+    await packArchive(v2, thinRoot, 'ds/later/v2', { bases: [v1Archive] });
+    const outside = await packArchive(data, tmp.dir, 'outside');
+    await packArchive(v2, thinRoot, 'escape', { bases: [outside] });
+    g = await startGateway({ storage: thinRoot, port: 0, logLevel: 'silent' }, { processMetrics: false });
+  });
+  afterAll(() => g.close());
+
+  it('a base elsewhere in the root is found; content is exact', async () => {
+    const info = await getJson(`${g.url}/v1/archives/ds/later/v2`);
+    expect(info.json.bases).toMatchObject([{ name: 'ds/v1', hint: '../v1.hxz' }]);
+    const r = await curl(['-r', `${MiB - 10}-${MiB + 20}`, `${g.url}/v1/archives/ds/later/v2/files/big.bin`]);
+    expect(r.body.equals(v2Big.subarray(MiB - 10, MiB + 21))).toBe(true);
+    expect((await get(`${g.url}/v1/archives/ds/later/v2/files/big.bin`)).body.equals(v2Big)).toBe(true);
+  });
+
+  it('a base outside the root is refused: 502 BASE_MISSING, no server path in the message', async () => {
+    const r = await getJson(`${g.url}/v1/archives/escape/files/big.bin`);
+    expect(r.status).toBe(502);
+    expect(r.json.error.code).toBe('BASE_MISSING');
+    expect(r.json.error.message).not.toContain(thinRoot);
+    expect(r.json.error.message).toMatch(/archive "escape" is a thin archive whose base [0-9a-f-]{36} \(recorded as "\.\.\/outside\.hxz"\) is not in the gateway's storage/);
   });
 });
