@@ -9,7 +9,6 @@
  * reveal nothing about the plaintext.
  */
 import { LRUCache } from 'lru-cache';
-import path from 'node:path';
 import { HexzError } from '../errors.js';
 import { normalizePath, type FileEntry } from '../format/file-table.js';
 import { hashParts } from '../hash.js';
@@ -65,14 +64,23 @@ export async function resolveEntry(archive: Archive, p: string): Promise<FileEnt
   for (let hops = 0; entry.type === 'symlink'; hops++) {
     if (hops >= MAX_SYMLINK_HOPS) throw new HexzError('NOT_A_FILE', `too many levels of symbolic links: ${p}`, { path: p });
     const target = entry.target ?? '';
-    const joined = path.posix.normalize(target.startsWith('/') ? target : path.posix.join(path.posix.dirname(`/${entry.path}`), target));
+    // Resolved against the link's directory under a virtual "/": `..` past the top stays at "/" in
+    // posix.normalize, so escapes are detected by counting instead.
+    const outside = () => new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} points outside the archive`, { path: p });
+    if (target.startsWith('/')) throw outside(); // absolute targets name the host's filesystem
+    const parts: string[] = entry.path.split('/').slice(0, -1);
+    for (const seg of target.split('/')) {
+      if (seg === '' || seg === '.') continue;
+      if (seg === '..') {
+        if (parts.length === 0) throw outside();
+        parts.pop();
+      } else parts.push(seg);
+    }
     let next: string;
     try {
-      // Absolute targets and `..` past the top point outside the archive: there is nothing to serve.
-      if (target.startsWith('/') || !joined.startsWith('/')) throw new Error('outside');
-      next = normalizePath(joined);
+      next = normalizePath(parts.join('/'));
     } catch {
-      throw new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} points outside the archive`, { path: p });
+      throw outside();
     }
     const e = await archive.lookup(next);
     if (!e) throw new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} is dangling`, { path: p });

@@ -93,9 +93,6 @@ export async function createKeyResolver(opts: KeyResolverOptions): Promise<KeyRe
   };
 }
 
-/** A resolver that never has a key (no key directory, no global key). */
-export const noKeys: KeyResolver = async () => undefined;
-
 /** Guard for names used as file names under the key directory (they were validated upstream; this keeps it local). */
 export function assertKeyName(name: string): void {
   if (name.split('/').some((s) => s === '' || s === '.' || s === '..')) throw new HexzError('UNSAFE_PATH', `unsafe archive name ${name}`, { path: name });

@@ -36,6 +36,11 @@ export interface ArchiveRegistryOptions {
   maxOpen: number;
   /** Wrap every storage opened (metering). */
   wrapStorage?: (s: Storage) => Storage;
+  /**
+   * Opens and revalidations that take longer are abandoned (the next request tries afresh), so one
+   * storage request that never returns cannot wedge an archive. Default: no limit.
+   */
+  openTimeoutMs?: number;
   /** Told about every open: `opened`, `reopened` (the object changed), `failed`. */
   onOpen?: (outcome: 'opened' | 'reopened' | 'failed') => void;
   /** Clock, for tests of the TTL. */
@@ -79,18 +84,20 @@ function sameVersion(a: StorageStat, b: StorageStat): boolean {
 
 /** Decoded path segments of a URL, for comparing locations whatever their percent-encoding. */
 function decodedSegments(pathname: string): string[] | undefined {
-  try {
-    return pathname
-      .split('/')
-      .filter((s) => s !== '')
-      .map((s) => {
-        const d = decodeURIComponent(s);
-        if (d.includes('/') || d.includes('\0')) throw new Error('encoded separator');
-        return d;
-      });
-  } catch {
-    return undefined;
+  const out: string[] = [];
+  for (const raw of pathname.split('/')) {
+    if (raw === '') continue;
+    let d: string;
+    try {
+      d = decodeURIComponent(raw);
+    } catch {
+      return undefined; // malformed escape
+    }
+    // An encoded separator or NUL would let a segment stand for a path: refuse the whole location.
+    if (d.includes('/') || d.includes('\0')) return undefined;
+    out.push(d);
   }
+  return out;
 }
 
 /**
@@ -249,12 +256,31 @@ export class ArchiveRegistry {
   };
 
   private open(name: string): Promise<Entry> {
+    return this.shared(name, 'opened');
+  }
+
+  /** One open of `name` at a time; abandoned (and forgotten) after `openTimeoutMs`. */
+  private shared(name: string, outcome: 'opened' | 'reopened'): Promise<Entry> {
     let p = this.opening.get(name);
     if (!p) {
-      p = this.openEntry(name, 'opened').finally(() => this.opening.delete(name));
+      const attempt: Promise<Entry> = this.bounded(this.openEntry(name, outcome), `opening archive "${name}"`).finally(() => {
+        if (this.opening.get(name) === attempt) this.opening.delete(name);
+      });
+      p = attempt;
       this.opening.set(name, p);
     }
     return p;
+  }
+
+  /** `p`, or `TIMEOUT` after `openTimeoutMs` (the work itself goes on and its result is dropped). */
+  private bounded<T>(p: Promise<T>, what: string): Promise<T> {
+    const ms = this.opts.openTimeoutMs;
+    if (!ms) return p;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HexzError('TIMEOUT', `${what}: no answer from storage within ${ms} ms`)), ms);
+    });
+    return Promise.race([p, expired]).finally(() => clearTimeout(timer));
   }
 
   private async openEntry(name: string, outcome: 'opened' | 'reopened'): Promise<Entry> {
@@ -314,7 +340,8 @@ export class ArchiveRegistry {
 
   /** Check the object's current version; reopen when it changed. Concurrent callers share one check. */
   private revalidate(e: Entry): Promise<Entry> {
-    e.revalidating ??= (async () => {
+    if (e.revalidating) return e.revalidating;
+    const check = (async () => {
       let current: StorageStat;
       const storage = await openStorage(this.opts.root.urlOf(this.keyOf(e.name)), this.opts.storage).catch((err: unknown) => {
         if (isHexzError(err, 'ARCHIVE_NOT_FOUND')) {
@@ -337,13 +364,9 @@ export class ArchiveRegistry {
       }
       // Replaced: open the new version; the old one closes when its last lease ends.
       if (this.lru.peek(e.name) === e) this.lru.delete(e.name);
-      let p = this.opening.get(e.name);
-      if (!p) {
-        p = this.openEntry(e.name, 'reopened').finally(() => this.opening.delete(e.name));
-        this.opening.set(e.name, p);
-      }
-      return p;
-    })().finally(() => {
+      return this.shared(e.name, 'reopened');
+    })();
+    e.revalidating = this.bounded(check, `checking archive "${e.name}"`).finally(() => {
       e.revalidating = undefined;
     });
     return e.revalidating;

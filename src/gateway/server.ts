@@ -92,6 +92,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
     keys,
     ttlMs: cfg.archiveTtlMs,
     maxOpen: cfg.maxOpenArchives,
+    openTimeoutMs: cfg.requestTimeoutMs,
     wrapStorage: (s) => meterStorage(s, storageCounters, metrics.observeStorage),
     onOpen: (outcome) => metrics.archiveOpens.inc({ outcome }),
   });

@@ -105,6 +105,22 @@ describe('gateway over S3', () => {
     expect(h).toBe(sha256(v2Big));
   });
 
+  it('storage that never answers: 504 TIMEOUT, and the next request opens afresh', async () => {
+    const g = await startGateway({ storage: `s3://${BUCKET}/datasets`, storageOptions: storage, port: 0, logLevel: 'silent', requestTimeoutMs: 1_000 }, { processMetrics: false });
+    try {
+      await s3.setFaults({ hangRequests: 1 });
+      const r = await getJson(`${g.url}/v1/archives/ds/v1/files/big.bin`);
+      expect(r.status).toBe(504);
+      expect(r.json.error.code).toBe('TIMEOUT');
+      expect((await s3.setFaults()).hangRequests).toBe(0);
+      const ok = await curl(['-r', '0-99', `${g.url}/v1/archives/ds/v1/files/big.bin`]);
+      expect(ok.status).toBe(206);
+      expect(ok.body.equals(v1Big.subarray(0, 100))).toBe(true);
+    } finally {
+      await g.close();
+    }
+  });
+
   it('metrics count S3 requests', async () => {
     const text = (await get(`${gw.url}/metrics`)).body.toString();
     expect(text).toMatch(/hexz_storage_requests_total\{backend="s3",op="tail",outcome="ok"\} \d+/);
