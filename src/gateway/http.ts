@@ -65,9 +65,14 @@ export function makeRedactor(rootUrl: string): (message: string) => string {
     const dir = fileURLToPath(rootUrl);
     needles.push(dir.endsWith('/') ? dir : `${dir}/`);
   }
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  // A location under the root becomes its key; the root itself becomes the words "the storage root".
+  const underRoot = needles.map((n) => new RegExp(`${escape(n)}(?=\\S)`, 'g'));
+  const bare = needles.map((n) => new RegExp(`${escape(n)}|${escape(n.replace(/\/$/, ''))}(?![\\w/])`, 'g'));
   return (message) => {
     let out = message;
-    for (const n of needles) out = out.split(n).join('');
+    for (const re of underRoot) out = out.replace(re, '');
+    for (const re of bare) out = out.replace(re, 'the storage root');
     return out;
   };
 }

@@ -6,7 +6,11 @@
 import { sharedCache } from '../../../cache/block-cache.js';
 import { loadServeConfig, type ServeFlags } from '../../gateway/config.js';
 import { startGateway } from '../../gateway/server.js';
+import { toHexzError } from '../../errors.js';
 import type { CommandContext, CommandResult } from '../context.js';
+
+/** How long the start-up reachability check of the storage root may take before it is reported. */
+const STARTUP_CHECK_TIMEOUT_MS = 5_000;
 
 /** Start the gateway and serve until the command's abort signal fires. */
 export async function run(ctx: CommandContext, _args: string[], opts: Record<string, unknown>): Promise<CommandResult> {
@@ -14,6 +18,10 @@ export async function run(ctx: CommandContext, _args: string[], opts: Record<str
   // The process's one cache, sized from the serve configuration (which may come from the config file).
   const gateway = await startGateway(config, { cache: sharedCache(config.cacheBytes) });
   gateway.app.log.info({ url: gateway.url, storage: gateway.registry.root.url, cacheBytes: config.cacheBytes, auth: config.authTokenFiles.length > 0 }, 'hexz gateway listening');
+  // Unreachable storage is not fatal (it may come up later; /readyz reports it), but say so now.
+  gateway.registry.check(AbortSignal.timeout(STARTUP_CHECK_TIMEOUT_MS)).catch((err: unknown) => {
+    gateway.app.log.warn({ storage: gateway.registry.root.url, err: toHexzError(err).message }, 'storage root is not reachable yet: /readyz answers 503 until it is');
+  });
   if (!ctx.signal.aborted) await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
   gateway.app.log.info('shutting down: finishing in-flight responses');
   await gateway.close();
