@@ -188,3 +188,16 @@ describe('content types', () => {
     ['dir.d/file', 'application/octet-stream'],
   ])('%s', (name, type) => expect(contentTypeOf(name)).toBe(type));
 });
+
+describe('messages never show the storage root', () => {
+  it.each([
+    ['s3://bucket/p/', 'GetObject s3://bucket/p/team/a.hxz failed', 'GetObject team/a.hxz failed'],
+    ['s3://bucket/p/', 'ListObjectsV2 s3://bucket/p/ failed', 'ListObjectsV2 the storage root failed'],
+    ['s3://bucket/p/', 'listing s3://bucket/p: denied', 'listing the storage root: denied'],
+    ['file:///srv/a%20b/', 'open /srv/a b/x.hxz: ENOENT (file:///srv/a%20b/x.hxz)', 'open x.hxz: ENOENT (x.hxz)'],
+    ['file:///srv/a/', 'nothing to hide in /srv/ab/x', 'nothing to hide in /srv/ab/x'],
+  ])('%s: %s', async (root, message, want) => {
+    const { makeRedactor } = await import('@hexz/src/gateway/http.js');
+    expect(makeRedactor(root)(message)).toBe(want);
+  });
+});
