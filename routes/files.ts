@@ -170,9 +170,9 @@ async function answer(
 
   if (plan.status === 304 || plan.status === 412 || plan.status === 416 || request.method === 'HEAD') {
     lease.release();
-    if (plan.status === 412) return sendProtocolError(reply.headers(plan.headers), 412, 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
+    if (plan.status === 412) return sendProtocolError(reply.headers(plan.headers), 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
     if (plan.status === 416) {
-      return sendProtocolError(reply.headers(plan.headers), 416, 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
+      return sendProtocolError(reply.headers(plan.headers), 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
     }
     if (plan.status === 304) {
       delete headers['content-type'];

@@ -53,6 +53,8 @@ export const ERROR_TABLE = {
   NOT_A_FILE: { exit: 7, http: 404, errno: 'EISDIR', summary: 'not a regular file' },
   NOT_A_DIRECTORY: { exit: 7, http: 404, errno: 'ENOTDIR', summary: 'not a directory' },
   OUT_OF_RANGE: { exit: 2, http: 416, errno: 'EINVAL', summary: 'range outside the object' },
+  UNAUTHORIZED: { exit: 11, http: 401, errno: 'EACCES', summary: 'authentication required' },
+  PRECONDITION_FAILED: { exit: 9, http: 412, errno: 'EAGAIN', summary: 'precondition failed (the content changed)' },
   ARCHIVE_NOT_FOUND: { exit: 8, http: 404, errno: 'ENOENT', summary: 'archive not found' },
   ARCHIVE_CHANGED: { exit: 9, http: 503, errno: 'EAGAIN', summary: 'archive changed while it was being read' },
   STORAGE_IO: { exit: 10, http: 502, errno: 'EIO', summary: 'storage read failed' },

@@ -90,7 +90,12 @@ command('serve', 'run the HTTP gateway over a directory or S3 prefix of archives
   .option('--cors-origin <origin>', 'allowed CORS origin (repeatable; env HEXZ_CORS_ORIGINS, comma-separated)', (v: string, acc: string[] = []) => [...acc, v])
   .option('--auth-token-file <file>', 'require a bearer token from this file, one per line (env HEXZ_AUTH_TOKEN_FILE)')
   .option('--cache-control <value>', 'Cache-Control of content responses (env HEXZ_CACHE_CONTROL)')
-  .option('--key-dir <dir>', 'keys of encrypted archives by name prefix (env HEXZ_KEY_DIR)');
+  .option('--key-dir <dir>', 'keys of encrypted archives by name prefix (env HEXZ_KEY_DIR)')
+  .option('--archive-ttl <seconds>', 'revalidate an open archive against storage after this long (env HEXZ_ARCHIVE_TTL_MS in ms; default 5)')
+  .option('--max-ranges <n>', 'most ranges honoured in one request (env HEXZ_MAX_RANGES; default 32)')
+  .option('--request-timeout <seconds>', 'deadline before the first byte of a response (env HEXZ_REQUEST_TIMEOUT_MS in ms)')
+  .option('--shutdown-timeout <seconds>', 'how long in-flight responses may finish on SIGTERM (env HEXZ_SHUTDOWN_TIMEOUT_MS in ms)')
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env HEXZ_LOG_LEVEL; default info)');
 
 command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', () => import('./commands/mount.js'))
   .option('--allow-other', 'let other users (and other containers) read the mount')

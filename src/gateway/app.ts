@@ -99,7 +99,7 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(request.headers.authorization ?? '');
       if (!m || !matches(m[1])) {
         reply.header('www-authenticate', 'Bearer realm="hexz"');
-        return sendProtocolError(reply, 401, 'UNAUTHORIZED', m ? 'invalid bearer token' : 'a bearer token is required (Authorization: Bearer TOKEN)');
+        return sendProtocolError(reply, 'UNAUTHORIZED', m ? 'invalid bearer token' : 'a bearer token is required (Authorization: Bearer TOKEN)');
       }
     });
   }

@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import { DEFAULT_CACHE_BYTES } from '../../cache/block-cache.js';
 import type { StorageOptions } from '../../storage/index.js';
-import { parseInteger, parseSize } from '../config.js';
+import { globalConfig, parseInteger, parseSeconds, parseSize, type GlobalFlags } from '../config.js';
 import { HexzError, toHexzError } from '../errors.js';
 
 /** Where archives live when nothing is configured: next to where the gateway is started. */
@@ -79,21 +79,23 @@ export interface ServeConfig {
 }
 
 /** Flags of `hexz serve` (and the global ones it uses), as commander gives them. */
-export interface ServeFlags {
+export interface ServeFlags extends GlobalFlags {
   storage?: string;
   host?: string;
   port?: string;
   config?: string;
-  cacheSize?: string;
   corsOrigin?: string[];
   authTokenFile?: string;
   cacheControl?: string;
   keyDir?: string;
-  keyFile?: string;
-  passphraseFile?: string;
-  s3Endpoint?: string;
-  s3Region?: string;
-  s3PathStyle?: boolean;
+  /** Seconds. */
+  archiveTtl?: string;
+  maxRanges?: string;
+  /** Seconds. */
+  requestTimeout?: string;
+  /** Seconds. */
+  shutdownTimeout?: string;
+  logLevel?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -175,9 +177,13 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
   const configFile = flags.config ?? env.HEXZ_CONFIG;
   const file: FileConfig = configFile ? await readConfigFile(configFile) : {};
   const f = <T>(k: string) => file[k] as T | undefined;
-  const endpoint = flags.s3Endpoint ?? env.HEXZ_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL ?? f<string>('s3Endpoint');
-  const pathStyleEnv = env.HEXZ_S3_PATH_STYLE;
-  const pathStyle = flags.s3PathStyle ?? (pathStyleEnv !== undefined ? pathStyleEnv !== '0' : f<boolean>('s3PathStyle')) ?? Boolean(endpoint);
+  // Storage settings shared with every command (S3 endpoint/region/path style, HTTP options) come from
+  // the one CLI configuration; the config file only fills what flags and env leave unset.
+  const common = globalConfig({ ...flags, cacheSize: undefined }, env).storage;
+  const endpoint = common.s3?.endpoint ?? f<string>('s3Endpoint');
+  const pathStyleSet = flags.s3PathStyle !== undefined || env.HEXZ_S3_PATH_STYLE !== undefined;
+  const pathStyle = pathStyleSet ? common.s3?.forcePathStyle : (f<boolean>('s3PathStyle') ?? Boolean(endpoint));
+  const seconds = (v: string | undefined, name: string) => (v === undefined ? undefined : Math.round(1000 * parseSeconds(v, name)));
   const cacheSize = flags.cacheSize ?? env.HEXZ_CACHE_SIZE ?? f<string | number>('cacheSize');
   const authFile = flags.authTokenFile ?? env.HEXZ_AUTH_TOKEN_FILE;
   return serveConfig({
@@ -186,8 +192,8 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
     port: int(flags.port ?? env.HEXZ_PORT ?? f<number>('port'), '--port', 0, 65535),
     cacheBytes: cacheSize === undefined ? undefined : typeof cacheSize === 'number' ? cacheSize : parseSize(cacheSize, '--cache-size'),
     storageOptions: {
-      s3: { endpoint, region: flags.s3Region ?? env.HEXZ_S3_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? f('s3Region'), forcePathStyle: pathStyle },
-      http: {},
+      s3: { endpoint, region: common.s3?.region ?? f('s3Region'), forcePathStyle: pathStyle },
+      http: common.http ?? {},
     },
     corsOrigins: flags.corsOrigin?.length ? flags.corsOrigin : (list(env.HEXZ_CORS_ORIGINS) ?? f('corsOrigins')),
     authTokenFiles: authFile ? list(authFile) : f('authTokenFiles'),
@@ -196,16 +202,16 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
     keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
     passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,
     passphrase: env.HEXZ_PASSPHRASE,
-    archiveTtlMs: int(env.HEXZ_ARCHIVE_TTL_MS ?? f<number>('archiveTtlMs'), 'HEXZ_ARCHIVE_TTL_MS', 0),
+    archiveTtlMs: seconds(flags.archiveTtl, '--archive-ttl') ?? int(env.HEXZ_ARCHIVE_TTL_MS ?? f<number>('archiveTtlMs'), 'HEXZ_ARCHIVE_TTL_MS', 0),
     maxOpenArchives: int(env.HEXZ_MAX_OPEN_ARCHIVES ?? f<number>('maxOpenArchives'), 'HEXZ_MAX_OPEN_ARCHIVES', 1),
-    maxRanges: int(env.HEXZ_MAX_RANGES ?? f<number>('maxRanges'), 'HEXZ_MAX_RANGES', 1),
+    maxRanges: int(flags.maxRanges ?? env.HEXZ_MAX_RANGES ?? f<number>('maxRanges'), '--max-ranges', 1),
     defaultPageSize: int(env.HEXZ_PAGE_SIZE ?? f<number>('defaultPageSize'), 'HEXZ_PAGE_SIZE', 1),
     maxPageSize: int(env.HEXZ_MAX_PAGE_SIZE ?? f<number>('maxPageSize'), 'HEXZ_MAX_PAGE_SIZE', 1),
-    requestTimeoutMs: int(env.HEXZ_REQUEST_TIMEOUT_MS ?? f<number>('requestTimeoutMs'), 'HEXZ_REQUEST_TIMEOUT_MS', 1),
+    requestTimeoutMs: seconds(flags.requestTimeout, '--request-timeout') ?? int(env.HEXZ_REQUEST_TIMEOUT_MS ?? f<number>('requestTimeoutMs'), 'HEXZ_REQUEST_TIMEOUT_MS', 1),
     idleTimeoutMs: int(env.HEXZ_IDLE_TIMEOUT_MS ?? f<number>('idleTimeoutMs'), 'HEXZ_IDLE_TIMEOUT_MS', 1),
-    shutdownTimeoutMs: int(env.HEXZ_SHUTDOWN_TIMEOUT_MS ?? f<number>('shutdownTimeoutMs'), 'HEXZ_SHUTDOWN_TIMEOUT_MS', 0),
+    shutdownTimeoutMs: seconds(flags.shutdownTimeout, '--shutdown-timeout') ?? int(env.HEXZ_SHUTDOWN_TIMEOUT_MS ?? f<number>('shutdownTimeoutMs'), 'HEXZ_SHUTDOWN_TIMEOUT_MS', 0),
     etagCacheEntries: int(env.HEXZ_ETAG_CACHE_ENTRIES ?? f<number>('etagCacheEntries'), 'HEXZ_ETAG_CACHE_ENTRIES', 1),
-    logLevel: (env.HEXZ_LOG_LEVEL ?? f<string>('logLevel')) as LogLevel | undefined,
+    logLevel: (flags.logLevel ?? env.HEXZ_LOG_LEVEL ?? f<string>('logLevel')) as LogLevel | undefined,
   });
 }
 

@@ -1,8 +1,8 @@
 /**
  * What the gateway's routes share: the context they are given, the JSON error shape and its schema,
  * and the first-byte deadline. Errors are mapped through `ERROR_TABLE` (src/errors.ts) and nowhere
- * else; the two protocol answers that are not library errors (401 without a valid token, 412 from a
- * failed precondition) are sent by `sendProtocolError`.
+ * else; protocol answers decided by a route rather than thrown (401 without a valid token, 412 from a
+ * failed precondition, 416) are sent by `sendProtocolError`, with their status from the same table.
  */
 import type { FastifyReply } from 'fastify';
 import { fileURLToPath } from 'node:url';
@@ -92,12 +92,12 @@ export function errorResponse(err: unknown, redact: (m: string) => string): { st
   return { status, body: { error: { code: e.code, message } }, error: e };
 }
 
-/** Codes of the protocol answers that are not library errors (see the module comment). */
-export type ProtocolCode = 'UNAUTHORIZED' | 'PRECONDITION_FAILED';
-
-/** Send a JSON error with an explicit status (401, 412); library errors go through the error handler. */
-export function sendProtocolError(reply: FastifyReply, status: number, code: ProtocolCode | ErrorCode, message: string): FastifyReply {
-  return reply.code(status).type('application/json; charset=utf-8').send({ error: { code, message } } satisfies ErrorBody);
+/**
+ * Send a JSON error for a protocol answer (401, 412, 416) decided by a route rather than thrown by the
+ * library; the status comes from ERROR_TABLE like every other error.
+ */
+export function sendProtocolError(reply: FastifyReply, code: ErrorCode, message: string): FastifyReply {
+  return reply.code(ERROR_TABLE[code].http).type('application/json; charset=utf-8').send({ error: { code, message } } satisfies ErrorBody);
 }
 
 /**
