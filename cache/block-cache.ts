@@ -36,14 +36,27 @@ interface Entry {
   size: number;
 }
 
+/**
+ * Bytes of prefetch (chunks loaded ahead of their reader, not yet consumed) allowed for the whole
+ * process: a quarter of the cache budget, between 4 and 64 MiB. Without a shared bound, 32 streams
+ * with 32 MiB windows could hold 1 GiB in flight whatever the cache budget.
+ */
+export function prefetchBudgetFor(maxBytes: number): number {
+  return Math.min(64 << 20, Math.max(4 << 20, Math.floor(maxBytes / 4)));
+}
+
 export class BlockCache {
   readonly maxBytes: number;
+  /** Process-wide allowance for prefetched bytes in flight (see `prefetchBudgetFor`). */
+  readonly prefetchBudget: number;
+  private prefetching = 0;
   private readonly lru: LRUCache<string, Entry>;
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly counters = { hits: 0, misses: 0, shared: 0, loadedBytes: 0, evictions: 0, failures: 0 };
 
   constructor(opts: { maxBytes?: number } = {}) {
     this.maxBytes = Math.max(1 << 20, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
+    this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
     this.lru = new LRUCache<string, Entry>({
       maxSize: this.maxBytes,
       sizeCalculation: (e) => e.size,
@@ -86,6 +99,25 @@ export class BlockCache {
     })();
     this.inflight.set(key, p);
     return p;
+  }
+
+  /**
+   * Reserve `bytes` of the prefetch allowance; false when it is used up (the caller then prefetches
+   * less). Every successful reservation must be given back with `releasePrefetch`.
+   */
+  tryReservePrefetch(bytes: number): boolean {
+    if (this.prefetching + bytes > this.prefetchBudget) return false;
+    this.prefetching += bytes;
+    return true;
+  }
+
+  releasePrefetch(bytes: number): void {
+    this.prefetching = Math.max(0, this.prefetching - bytes);
+  }
+
+  /** Prefetched bytes in flight now. */
+  get prefetchBytes(): number {
+    return this.prefetching;
   }
 
   /** The cached value without loading or counting, if present. */

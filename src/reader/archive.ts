@@ -495,13 +495,20 @@ export class Archive {
     return out;
   }
 
-  /** Warm the cache for [start, end) of a file, in the background; errors are left for real reads. */
+  /**
+   * Warm the cache for [start, end) of a file, in the background, within the process-wide prefetch
+   * allowance (it stops early when the allowance is used up); errors are left for real reads.
+   */
   prefetch(e: FileEntry, start: number, end: number): void {
     if (end <= start) return;
     void (async () => {
       for await (const r of this.refsIn(e.logical + start, e.logical + end)) {
         if (this.closed) return;
-        this.loadChunk(r).catch(() => {});
+        if (r.hole || this.cache.has(`c${toHex(r.id)}`)) continue;
+        if (!this.cache.tryReservePrefetch(r.raw)) return;
+        this.loadChunk(r)
+          .catch(() => {})
+          .finally(() => this.cache.releasePrefetch(r.raw));
       }
     })().catch(() => {});
   }
@@ -535,11 +542,16 @@ export class Archive {
     const refs = this.refsIn(start, end);
     const queue: Array<{ ref: ChunkRef; data: Promise<Uint8Array> }> = [];
     let queued = 0;
+    let reserved = 0; // bytes of the cache's prefetch allowance held by this stream
+    let nextRaw = 64 * 1024;
     let window = INITIAL_READAHEAD;
     let exhausted = false;
     try {
       for (;;) {
-        while (!exhausted && queued < window) {
+        // Fill the window: the first chunk in the queue is always allowed (progress is guaranteed);
+        // more only within the process-wide prefetch allowance.
+        while (!exhausted && queued < window && (queue.length === 0 || this.cache.tryReservePrefetch(nextRaw))) {
+          if (queue.length > 0) reserved += nextRaw;
           const n = await refs.next();
           if (n.done) {
             exhausted = true;
@@ -550,11 +562,16 @@ export class Archive {
           data.catch(() => {}); // awaited below; this only silences rejections of abandoned loads
           queue.push({ ref: n.value, data });
           queued += n.value.hole ? 0 : n.value.raw;
+          nextRaw = n.value.hole ? 0 : n.value.raw; // the next chunk is usually the same size
         }
         const item = queue.shift();
         if (!item) return;
         const { ref } = item;
         if (!ref.hole) queued -= ref.raw;
+        // Give back what this item held of the allowance (never more than was reserved).
+        const giveBack = Math.min(reserved, ref.hole ? 0 : ref.raw);
+        reserved -= giveBack;
+        this.cache.releasePrefetch(giveBack);
         const bytes = await item.data;
         throwIfAborted(opts.signal, this.ctx({ path: e.path }));
         const from = Math.max(start, ref.logical);
@@ -570,6 +587,7 @@ export class Archive {
         window = Math.min(MAX_READAHEAD, window * 2);
       }
     } finally {
+      this.cache.releasePrefetch(reserved);
       await refs.return(undefined);
     }
   }
