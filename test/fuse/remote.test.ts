@@ -67,6 +67,22 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('hexz mount: thin and remote archives', ()
     expect(m.stderr()).not.toContain('hexz: error');
   });
 
+  it('mounts an encrypted archive with --key-file, and refuses to mount it without the key', async () => {
+    const keyFile = path.join(tmp.dir, 'mount.key');
+    await fs.writeFile(keyFile, randomBytesSeeded(32, 77), { mode: 0o600 });
+    const enc = path.join(tmp.dir, 'enc.hxz');
+    const packed = await hexz(['--key-file', keyFile, 'pack', '--encrypt', versions.v1, enc]);
+    expect(packed.code, packed.stderr).toBe(0);
+    const noKeyMp = await mountpoint('enc-nokey');
+    const refused = await hexz(['mount', enc, noKeyMp]);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toMatch(/encrypted: give --key-file/);
+    const mp = await mountpoint('enc');
+    const m = await startMount(enc, mp, { globalArgs: ['--key-file', keyFile] });
+    mounts.push(m);
+    expect(await sha256Tree(mp)).toEqual(await sha256Tree(versions.v1));
+  });
+
   it('mounts s3:// archives from an S3-compatible server, a thin delta included', async () => {
     s3 = await startS3Server({ buckets: ['hexz'] });
     const env = s3.env;
