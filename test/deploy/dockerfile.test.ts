@@ -150,9 +150,8 @@ describe('Dockerfile: stages', () => {
     expect(build.name).toBe('build');
     expect(build.base).toBe('node:20-bookworm');
     expect(runtime.base).toBe('node:20-bookworm-slim');
-    // The Node major the package supports and this machine (where the addons are tested) runs.
+    // The oldest Node major the package supports (the one the pinned dependencies are chosen for).
     expect(globalArgs.NODE_VERSION).toBe(/\d+/.exec(pkg.engines.node)![0]);
-    expect(process.versions.node.split('.')[0]).toBe(globalArgs.NODE_VERSION);
     // RUN --mount needs BuildKit's Dockerfile syntax.
     expect(dockerfile.split('\n')[0]).toBe('# syntax=docker/dockerfile:1');
   });
