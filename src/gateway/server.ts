@@ -11,7 +11,7 @@ import { meterStorage, newCounters, type StorageCounters } from '../../cache/met
 import { openStorageRoot } from '../../storage/index.js';
 import { HexzError, toHexzError } from '../errors.js';
 import { buildApp } from './app.js';
-import { serveConfig, type ServeConfig } from './config.js';
+import { DEFAULT_STORAGE, serveConfig, type ServeConfig } from './config.js';
 import { ContentIndex } from './content.js';
 import { createKeyResolver } from './keys.js';
 import { GatewayMetrics } from './metrics.js';
@@ -78,7 +78,9 @@ function urlOf(host: string, port: number): string {
  */
 export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOptions = {}): Promise<Gateway> {
   const cfg = serveConfig(config);
-  const root = await openStorageRoot(cfg.storage, { ...cfg.storageOptions, create: true });
+  // Only the default store is created when missing (so `make run` and a first start just work); a
+  // mistyped --storage must fail readiness, not quietly serve an empty directory.
+  const root = await openStorageRoot(cfg.storage, { ...cfg.storageOptions, create: cfg.storage === DEFAULT_STORAGE });
   const keys = await createKeyResolver(cfg);
   const authTokens = await readTokenFiles(cfg.authTokenFiles);
   const cache = opts.cache ?? new BlockCache({ maxBytes: cfg.cacheBytes });
