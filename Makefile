@@ -59,6 +59,7 @@ run: install build demo
 	exec $(HEXZ) serve --storage archives
 
 test: install build
+	npx tsc -p test/tsconfig.json
 	npx vitest run
 
 bench: install build

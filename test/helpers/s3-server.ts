@@ -178,7 +178,7 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
     },
     kill,
     async setFaults(faults = {}) {
-      const q = new URLSearchParams(Object.entries(faults).map(([k, v]) => [k, String(v)]));
+      const q = new URLSearchParams(Object.entries(faults).map(([k, v]): [string, string] => [k, String(v)]));
       const res = await fetch(`${endpoint}/__hexz/faults?${q}`, { method: Object.keys(faults).length ? 'POST' : 'GET' });
       if (!res.ok) throw new Error(`setting faults failed: ${res.status}`);
       return (await res.json()) as { failUploadParts: number; hangRequests: number };
