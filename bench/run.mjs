@@ -14,6 +14,8 @@
 //   --peers LIST       peers to compare with: all, none, or some of squashfs,casync,restic,zstd,nginx
 //                      (default all; smoke: all but restic, whose repository set-up alone takes seconds)
 //   --keep             keep the per-scenario outputs (archives, stores, extracted trees)
+//   --no-readme        do not refresh the results section of bench/README.md (a complete run into
+//                      bench/results does by default)
 import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,7 +25,7 @@ import * as datasets from './lib/datasets.mjs';
 import { canDropCaches, dropCaches } from './lib/measure.mjs';
 import { clearArtifacts } from './lib/artifacts.mjs';
 import { installSignalHandlers, runCleanups } from './lib/cleanup.mjs';
-import { writeResults } from './lib/report.mjs';
+import { updateReadme, writeResults } from './lib/report.mjs';
 import { detectTools, REPO } from './lib/tools.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -44,7 +46,7 @@ const PRESETS = {
 };
 
 function parseArgs(argv) {
-  const o = { peers: null, scenarios: ALL, size: 'default', runs: null, duration: null, work: path.join(HERE, 'work'), out: null, install: true, keep: false, smoke: false };
+  const o = { readme: true, peers: null, scenarios: ALL, size: 'default', runs: null, duration: null, work: path.join(HERE, 'work'), out: null, install: true, keep: false, smoke: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -68,9 +70,10 @@ function parseArgs(argv) {
       o.install = false;
     } else if (name === '--no-install') o.install = false;
     else if (name === '--peers') o.peers = val();
+    else if (name === '--no-readme') o.readme = false;
     else if (name === '--keep') o.keep = true;
     else if (name === '--help' || name === '-h') {
-      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 15).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 18).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown option ${a} (see --help)`);
   }
@@ -243,6 +246,11 @@ async function main() {
   };
   const files = await writeResults(opts.out, results);
   log(`wrote ${path.relative(process.cwd(), files.md)} and ${path.relative(process.cwd(), files.json)} (${(results.seconds / 60).toFixed(1)} min)`);
+  // A run of every scenario into the default results folder also refreshes bench/README.md.
+  const complete = ALL.every((s) => opts.scenarios.includes(s));
+  if (opts.readme && !opts.smoke && complete && path.resolve(opts.out) === path.join(HERE, 'results')) {
+    if (await updateReadme(path.join(HERE, 'README.md'), results)) log('updated the results section of bench/README.md');
+  }
   for (const t of ctx.targets) log(`target: ${t.met === true ? 'MET    ' : t.met === false ? 'NOT MET' : 'n/a    '} ${t.text}: ${t.measured ?? '–'}`);
   if (failed) {
     log('some scenarios failed (see above)');

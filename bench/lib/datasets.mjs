@@ -16,6 +16,8 @@ import { runProcess } from './measure.mjs';
 const MiB = 1 << 20;
 const KiB = 1 << 10;
 const FIXED_MTIME = new Date('2024-06-01T12:00:00Z');
+/** Generator version, part of every data set's folder name: bump it when a generator changes. */
+const GEN = 'g2';
 
 async function writeChunked(file, size, produce) {
   await fs.mkdir(path.dirname(file), { recursive: true });
@@ -88,7 +90,7 @@ async function fresh(dir) {
  * Returns the manifest: { dir, bytes, files, largeFile, largeSize, editable: [relative paths] }.
  */
 export async function mixed(work, size, log = () => {}) {
-  const name = `mixed-${size}`;
+  const name = `mixed-${GEN}-${size}`;
   const have = await done(work, name);
   if (have) return have;
   const dir = path.join(work, 'data', name);
@@ -132,11 +134,11 @@ export async function mixed(work, size, log = () => {}) {
   // Duplicates: exact copies and near copies of earlier files, 7 %.
   const dupTarget = share(0.07);
   budget -= dupTarget;
-  // Text 40 %, binary 22 %, random ("already compressed") 21 % of what is left.
+  // What is left: text 48 %, structured binary 26 %, random ("already compressed") 26 %.
   const plan = [
-    ['text', budget * 0.4],
-    ['bin', budget * 0.22],
-    ['rand', budget * 0.21],
+    ['text', budget * 0.48],
+    ['bin', budget * 0.26],
+    ['rand', budget * 0.26],
   ];
   for (const [kind, total] of plan) {
     let made = 0;
@@ -217,7 +219,7 @@ async function writeSparse(file, size, seed) {
  * bytesDeleted, and what was done.
  */
 export async function versions(work, mixedSet, log = () => {}) {
-  const name = `versions-${mixedSet.bytes}`;
+  const name = `versions-${GEN}-${mixedSet.bytes}`;
   const have = await done(work, name);
   if (have) return have;
   const root = path.join(work, 'data', name);
@@ -342,7 +344,7 @@ async function replaceFile(file, data) {
  * 16 MiB extent written into a free region; bytesChanged counts the bytes that really differ.
  */
 export async function disk(work, size, log = () => {}) {
-  const name = `disk-${size}`;
+  const name = `disk-${GEN}-${size}`;
   const have = await done(work, name);
   if (have) return have;
   const dir = path.join(work, 'data', name);
@@ -445,7 +447,7 @@ export async function disk(work, size, log = () => {}) {
 // ---- small files ----------------------------------------------------------------------------------
 
 export async function smallFiles(work, count, log = () => {}) {
-  const name = `small-files-${count}`;
+  const name = `small-files-${GEN}-${count}`;
   const have = await done(work, name);
   if (have) return have;
   const dir = path.join(work, 'data', name);
@@ -482,7 +484,7 @@ export const NPM_VERSIONS = ['5.6.3', '5.7.3', '5.8.3', '5.9.3'];
  * node_modules only. Returns { dir, bytes, files, sources: [...], npmVersions: [{version, dir}] }.
  */
 export async function real(work, mode, limit, log = () => {}) {
-  const name = `real-${mode}-${limit}`;
+  const name = `real-${GEN}-${mode}-${limit}`;
   const have = await done(work, name);
   if (have) return have;
   const dir = path.join(work, 'data', name);

@@ -97,8 +97,12 @@ export async function fioRandom(file, seconds, bs = 4096) {
   return parseFio(r.stdout);
 }
 
-/** fio: one sequential pass over the file in 1 MiB reads through the page cache (kernel readahead on). */
-export async function fioSequential(file) {
-  const r = await runProcess('fio', ['--name=seq', `--filename=${file}`, '--rw=read', '--bs=1M', '--ioengine=psync', '--iodepth=1', '--direct=0', '--invalidate=0', '--output-format=json'], { stdout: 'capture' });
+/**
+ * fio: one sequential pass over the file in 1 MiB reads; through the page cache (kernel readahead on),
+ * or with `direct` O_DIRECT so every byte comes from the FUSE server (its own caches) even when the
+ * kernel still holds the file's pages.
+ */
+export async function fioSequential(file, { direct = false } = {}) {
+  const r = await runProcess('fio', ['--name=seq', `--filename=${file}`, '--rw=read', '--bs=1M', '--ioengine=psync', '--iodepth=1', `--direct=${direct ? 1 : 0}`, '--invalidate=0', '--output-format=json'], { stdout: 'capture' });
   return parseFio(r.stdout);
 }

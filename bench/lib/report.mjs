@@ -120,6 +120,13 @@ export function markdown(results) {
     out.push('## Targets (../shared/DESIGN.md and the encryption issue)', '');
     out.push(targetsMarkdown(results.targets), '');
   }
+  const verdicts = headlines(results);
+  if (verdicts.length) {
+    out.push('## Where hexz wins and where it loses', '');
+    out.push('Each line compares hexz with the best peer in that table on a headline figure (all figures are in the tables below); within 2 % counts as a tie.', '');
+    for (const v of verdicts) out.push(`- ${v}`);
+    out.push('');
+  }
   out.push('## Data sets', '');
   for (const d of results.datasets) out.push(`- **${d.name}**: ${d.description}`);
   out.push('');
@@ -139,6 +146,35 @@ export function markdown(results) {
   return out.join('\n');
 }
 
+/**
+ * Plain verdicts: for every table with a hexz reference and every column marked `headline`, hexz
+ * against the best peer row (rows whose tool does not start with "hexz" and are not floors).
+ */
+export function headlines(results) {
+  const out = [];
+  for (const s of results.scenarios) {
+    for (const t of s.tables ?? []) {
+      const ref = refRow(t);
+      if (!ref) continue;
+      for (const col of t.columns.filter((c) => c.headline)) {
+        const hv = ref.values[col.key];
+        if (typeof hv !== 'number') continue;
+        const peers = t.rows.filter((r) => !r.tool.startsWith('hexz') && !/^floor|only$/.test(r.tool) && typeof r.values[col.key] === 'number');
+        if (!peers.length) continue;
+        const higher = col.better === 'higher';
+        const best = peers.reduce((a, b) => ((higher ? b.values[col.key] > a.values[col.key] : b.values[col.key] < a.values[col.key]) ? b : a));
+        const pv = best.values[col.key];
+        const wins = higher ? hv >= pv : hv <= pv;
+        const ratio = pv === 0 ? null : hv / pv;
+        const where = `${s.title.replace(/^\d+\.\s*/, '').split(':')[0]} — ${t.title.split(/[,(—]/)[0].trim()}`;
+        const tie = ratio !== null && Math.abs(ratio - 1) < 0.02;
+        out.push(`${tie ? '**ties**' : wins ? '**wins**' : '**loses**'}: ${where}, ${col.label}: ${ref.tool} ${fmtValue(hv, col)} vs ${best.tool} ${fmtValue(pv, col)}${ratio !== null ? ` (${ratio.toFixed(2)}×)` : ''}`);
+      }
+    }
+  }
+  return out;
+}
+
 export function targetsMarkdown(targets) {
   const lines = ['| target | measured | bar | status |', '|---|---|---|---|'];
   for (const t of targets) {
@@ -154,7 +190,49 @@ export async function writeResults(dir, results) {
     ...results,
     scenarios: results.scenarios.map((s) => ({ ...s, tables: (s.tables ?? []).map((t) => ({ title: t.title, reference: t.reference, notes: t.notes, rows: longRows(t) })) })),
   };
+  json.verdicts = headlines(results);
   await fs.writeFile(path.join(dir, 'latest.json'), `${JSON.stringify(json, null, 1)}\n`);
   await fs.writeFile(path.join(dir, 'latest.md'), `${markdown(results)}\n`);
   return { json: path.join(dir, 'latest.json'), md: path.join(dir, 'latest.md') };
+}
+
+const README_START = '<!-- latest-results:start (written by bench/run.mjs; do not edit by hand) -->';
+const README_END = '<!-- latest-results:end -->';
+
+/** The results section of bench/README.md: settings, targets, verdicts and every table. */
+export function readmeSection(results) {
+  const m = results.machine;
+  const out = [README_START, ''];
+  out.push(`Last full run: ${results.finished.slice(0, 16).replace('T', ' ')} UTC, \`node bench/run.mjs ${results.argv.join(' ')}\` (${(results.seconds / 60).toFixed(1)} min), size preset \`${results.options.size}\`, ${results.options.runs} run(s) per figure. Machine: ${m.cpu}, ${m.cores} cores, ${fmtSize(m.memBytes)} RAM; load average ${m.loadStart.join(' / ')} at start. Full page with every note: [results/latest.md](results/latest.md), data: [results/latest.json](results/latest.json).`, '');
+  if (results.targets.length) out.push('### Targets', '', targetsMarkdown(results.targets), '');
+  const v = headlines(results);
+  if (v.length) {
+    out.push('### Where hexz wins and where it loses', '');
+    for (const x of v) out.push(`- ${x}`);
+    out.push('');
+  }
+  for (const s of results.scenarios) {
+    out.push(`### ${s.title}`, '');
+    if (s.error) out.push(`**Scenario failed:** ${s.error}`, '');
+    if (s.skipped) out.push(`**Skipped:** ${s.skipped}`, '');
+    for (const t of s.tables ?? []) out.push(tableMarkdown(t), '');
+  }
+  out.push(README_END);
+  return out.join('\n');
+}
+
+/** Replace the results section of a README (between the markers), or append it. */
+export async function updateReadme(file, results) {
+  let text = '';
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch {
+    return false;
+  }
+  const section = readmeSection(results);
+  const a = text.indexOf(README_START);
+  const b = text.indexOf(README_END);
+  text = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + README_END.length) : `${text.trimEnd()}\n\n${section}\n`;
+  await fs.writeFile(file, text);
+  return true;
 }

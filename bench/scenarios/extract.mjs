@@ -11,7 +11,7 @@ import { hexz, RESTIC_ENV } from '../lib/tools.mjs';
 export const title = '3. Extract and full read';
 
 const COLUMNS = [
-  { key: 'mibps', label: 'throughput', unit: 'MiB/s', better: 'higher' },
+  { key: 'mibps', label: 'throughput', unit: 'MiB/s', better: 'higher', headline: true },
   { key: 'wall', label: 'wall', unit: 's', better: 'lower' },
   { key: 'cpu', label: 'CPU (user+sys)', unit: 's', better: 'lower' },
   { key: 'maxRssBytes', label: 'peak RSS', unit: 'bytes', better: 'lower' },

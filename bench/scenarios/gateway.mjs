@@ -16,9 +16,9 @@ export const title = '5. HTTP gateway vs nginx';
 
 const COLS = [
   { key: 'reqps', label: 'req/s', unit: '', better: 'higher', digits: 0 },
-  { key: 'mibps', label: 'throughput', unit: 'MiB/s', better: 'higher' },
+  { key: 'mibps', label: 'throughput', unit: 'MiB/s', better: 'higher', headline: true },
   { key: 'p50us', label: 'p50', unit: 'us', better: 'lower' },
-  { key: 'p99us', label: 'p99', unit: 'us', better: 'lower' },
+  { key: 'p99us', label: 'p99', unit: 'us', better: 'lower', headline: true },
   { key: 'serverCpu', label: 'server CPU (cores)', unit: '', better: 'lower', digits: 2 },
   { key: 'serverPeakRss', label: 'server peak RSS', unit: 'bytes', better: 'lower' },
   { key: 'errors', label: 'errors', unit: 'count', better: 'lower', ratio: false },
@@ -131,6 +131,7 @@ export async function run(ctx) {
     mem = await runWrk(srv.base, f, { threads, connections: 32, seconds: secs * 2, server: srv });
     const u = await srv.usage();
     mem.hwm = u.hwmBytes;
+    mem.metrics = await scrapeMemory(srv.base);
     ctx.log(`  memory: ${mem.reqps.toFixed(0)} req/s over ${fmtSize(targets.reduce((a, t) => a + t.size, 0))}; peak RSS ${fmtSize(mem.serverPeakRss)} (VmHWM ${fmtSize(mem.hwm)}), budget ${fmtSize(memBudget)}`);
   } catch (err) {
     ctx.log(`  memory run FAILED: ${err.message}`);
@@ -141,6 +142,11 @@ export async function run(ctx) {
   const memTable = table(`sustained load: random 64 KiB ranges over all ${targets.length} files ≥ 64 KiB (${fmtSize(targets.reduce((a, t) => a + t.size, 0))}), cache budget ${fmtSize(memBudget)}, wrk -t${threads} -c32, ${secs * 2} s`, COLS.concat([{ key: 'hwm', label: 'VmHWM', unit: 'bytes', better: 'lower' }]), { reference: 'hexz serve' });
   if (mem) addRow(memTable, 'hexz serve', mem);
   else addRow(memTable, 'hexz serve', {}, `failed: ${failed.get('memory')}`);
+  if (mem?.metrics) {
+    const m = mem.metrics;
+    const f = (k) => (typeof m[k] === 'number' ? fmtSize(m[k]) : 'n/a');
+    memTable.notes.push(`Where the memory is, from the gateway's /metrics right after the load: block cache ${f('hexz_cache_bytes')} of ${f('hexz_cache_max_bytes')} budget (${m.hexz_cache_entries ?? 'n/a'} entries); V8 heap used ${f('nodejs_heap_size_used_bytes')} of ${f('nodejs_heap_size_total_bytes')}; external (Buffers) ${f('nodejs_external_memory_bytes')}; process RSS ${f('process_resident_memory_bytes')}.`);
+  }
   tables.push(memTable);
   const limit = memBudget + 150 * MiB;
   ctx.targets.push({
@@ -161,4 +167,22 @@ export async function run(ctx) {
       'server CPU = CPU seconds of the server process tree ÷ wall time (2.0 = both cores busy); server peak RSS = the largest RSS of the server process tree sampled every 200 ms (nginx: master + workers).',
     ],
   };
+}
+
+/** Memory gauges from the gateway's Prometheus endpoint (cache, V8 heap, external buffers, RSS). */
+async function scrapeMemory(base) {
+  try {
+    const r = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) });
+    const text = await r.text();
+    const want = ['hexz_cache_bytes', 'hexz_cache_max_bytes', 'hexz_cache_entries', 'nodejs_heap_size_used_bytes', 'nodejs_heap_size_total_bytes', 'nodejs_external_memory_bytes', 'process_resident_memory_bytes'];
+    const out = {};
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#')) continue;
+      const m = line.match(/^([a-z_]+)(?:\{[^}]*\})?\s+([-\d.e+]+)/);
+      if (m && want.includes(m[1])) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+    }
+    return out;
+  } catch {
+    return null;
+  }
 }
