@@ -22,7 +22,7 @@ import { Deadline, errorResponses, flag, FLAG_SCHEMA, sendProtocolError, type Ga
 import { parseArchiveUrl, type ArchiveView } from '../src/gateway/names.js';
 import { planRange, type ByteRange, type ConditionalHeaders, type RangePlan } from '../src/gateway/range.js';
 import type { ArchiveLease } from '../src/gateway/registry.js';
-import type { ContentTarget } from '../src/gateway/content.js';
+import { lastModifiedOf, type ContentTarget } from '../src/gateway/content.js';
 
 /**
  * Ranges up to this size that span several chunks are gathered (as views) and sent in one write
@@ -155,24 +155,28 @@ async function answer(
     display = archive.root.metadata.source?.name;
   }
   const target = await deadline.race(ctx.content.resolve(archive, lease.id, path, display));
+  // One clock reading for the Date header and every date decision of the plan (strong Last-Modified).
+  const now = Date.now();
   const plan = planRange({
     method: request.method,
     headers: request.headers as ConditionalHeaders,
     size: target.entry.size,
     etag: target.etag,
-    lastModified: target.lastModified,
+    lastModified: lastModifiedOf(archive, target),
+    now,
     contentType: target.contentType,
     // Only multi-range answers need a boundary; most requests should not pay for randomness.
     boundary: request.headers.range?.includes(',') ? randomBytes(12).toString('hex') : '',
     maxRanges: ctx.config.maxRanges,
   });
-  const headers = { ...baseHeaders(ctx, target, flag(request.query.download)), ...plan.headers };
+  const date = new Date(now).toUTCString();
+  const headers: Record<string, string> = { ...baseHeaders(ctx, target, flag(request.query.download)), ...plan.headers, date };
 
   if (plan.status === 304 || plan.status === 412 || plan.status === 416 || request.method === 'HEAD') {
     lease.release();
-    if (plan.status === 412) return sendProtocolError(reply.headers(plan.headers), 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
+    if (plan.status === 412) return sendProtocolError(reply.headers({ ...plan.headers, date }), 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
     if (plan.status === 416) {
-      return sendProtocolError(reply.headers(plan.headers), 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
+      return sendProtocolError(reply.headers({ ...plan.headers, date }), 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
     }
     if (plan.status === 304) {
       delete headers['content-type'];

@@ -29,7 +29,7 @@ export interface ContentTarget {
   entry: FileEntry;
   /** Strong ETag, quoted. */
   etag: string;
-  /** Modification time in milliseconds. */
+  /** The file's modification time in milliseconds (see `lastModifiedOf` for the Last-Modified header). */
   lastModified: number;
   contentType: string;
   /** File name for Content-Disposition. */
@@ -87,6 +87,34 @@ export async function resolveEntry(archive: Archive, p: string): Promise<FileEnt
     entry = e;
   }
   return entry;
+}
+
+const versionTimes = new WeakMap<Archive, number>();
+
+/**
+ * When this version of the archive came to be, in milliseconds: the later of its `created` metadata
+ * and its storage object's last modification (upload or write time); 0 when neither is known.
+ */
+export function archiveVersionTime(archive: Archive): number {
+  let t = versionTimes.get(archive);
+  if (t === undefined) {
+    const created = Date.parse(archive.root.metadata.created ?? '');
+    const stored = archive.stat.lastModified?.getTime();
+    t = Math.max(0, Number.isFinite(created) ? created : 0, stored !== undefined && Number.isFinite(stored) ? stored : 0);
+    versionTimes.set(archive, t);
+  }
+  return t;
+}
+
+/**
+ * Last-Modified of a file served from `archive`: the later of the file's mtime and the archive
+ * version's time. File mtimes alone are not enough: an archive replaced by another whose file has
+ * the same mtime but other bytes would keep its date, and a date-based `If-Range` would splice the
+ * two versions (or `If-Modified-Since` answer a stale 304). With the version time in it, replacing
+ * the archive moves the date forward.
+ */
+export function lastModifiedOf(archive: Archive, target: ContentTarget): number {
+  return Math.max(target.lastModified, archiveVersionTime(archive));
 }
 
 /** Cache of content targets per (archive version, path); in-flight computations shared. */

@@ -132,8 +132,13 @@ describe('content', () => {
     const csvR = await get(`${base}/demo/files/data/table.csv`);
     expect(csvR.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(csvR.body.equals(csv)).toBe(true);
+    // Last-Modified: the later of the file's mtime (2026-01-02) and the archive version's time.
     const md = await get(`${base}/demo/files/docs/readme.md`);
-    expect(md.headers.get('last-modified')).toBe('Fri, 02 Jan 2026 03:04:05 GMT');
+    const created = Date.parse((await getJson(`${base}/demo`)).json.created);
+    const stored = (await fs.stat(path.join(root, 'demo.hxz'))).mtimeMs;
+    const version = Math.max(Date.parse('2026-01-02T03:04:05Z'), created, stored);
+    expect(md.headers.get('last-modified')).toBe(new Date(Math.floor(version / 1000) * 1000).toUTCString());
+    expect(Date.parse(md.headers.get('last-modified')!)).toBeLessThanOrEqual(Date.parse(md.headers.get('date')!));
   });
 
   it('curl: single, suffix, open and multi-range requests are byte-exact', async () => {
