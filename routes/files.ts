@@ -45,7 +45,8 @@ export function contentDisposition(fileName: string): string {
 /**
  * Send a small body made of several views without copying them together: the status line, headers
  * and every view leave in one corked write (writev). Fastify is bypassed only for the writing
- * (`hijack`); its headers (CORS, request id) are carried over and onResponse hooks still run.
+ * (`hijack`); its headers (CORS, request id) are carried over, and the exchange is still logged and
+ * metered (src/gateway/exchange.ts).
  */
 function sendViews(reply: FastifyReply, views: Uint8Array[]): FastifyReply {
   reply.hijack();
@@ -57,12 +58,9 @@ function sendViews(reply: FastifyReply, views: Uint8Array[]): FastifyReply {
   return reply;
 }
 
-/** Counts body bytes into the metrics as they leave, whatever happens to the response. */
-async function* counted(source: AsyncIterable<Uint8Array>, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const b of source) {
-    onBytes(b.byteLength);
-    yield asBuffer(b);
-  }
+/** The reader's pieces as Buffers (views, no copies) for the socket. */
+async function* asBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const b of source) yield asBuffer(b);
 }
 
 /** The bytes of one range: the piece already loaded, then the rest of the reader's pieces. */
@@ -185,8 +183,6 @@ async function answer(
     return reply.code(plan.status).headers(headers).send();
   }
 
-  const route = reply.routeOptions.config.route ?? 'files';
-  const onBytes = (n: number) => ctx.metrics.bytesServed.inc({ route }, n);
   const readRange = (r: ByteRange) => archive.pieces(target.entry, { start: r.start, end: r.end + 1 });
   let body: Buffer | Readable;
   if (plan.ranges.length === 0) {
@@ -204,12 +200,11 @@ async function answer(
     }
     const length = r.end - r.start + 1;
     if (plan.multipart) {
-      body = Readable.from(counted(multipartBytes(plan.multipart, first, pieces, readRange), onBytes), { objectMode: false });
+      body = Readable.from(asBuffers(multipartBytes(plan.multipart, first, pieces, readRange)), { objectMode: false });
     } else if (!first.done && first.value.bytes.byteLength === length) {
       // The whole range is one view of a cached chunk: send it as is.
       void pieces.return(undefined).catch(() => {});
       body = asBuffer(first.value.bytes);
-      onBytes(length);
     } else if (length <= GATHER_MAX_BYTES) {
       // A small range over a few chunks: gather the views, then send them in one corked write.
       const parts: Uint8Array[] = first.done ? [] : [first.value.bytes];
@@ -218,11 +213,10 @@ async function answer(
       } finally {
         void pieces.return(undefined).catch(() => {});
       }
-      onBytes(length);
       reply.raw.once('close', lease.release);
       return sendViews(reply.code(plan.status).headers(headers), parts);
     } else {
-      body = Readable.from(counted(rangeBytes(first, pieces), onBytes), { objectMode: false });
+      body = Readable.from(asBuffers(rangeBytes(first, pieces)), { objectMode: false });
     }
   }
   // Holding the lease until the socket is done keeps the archive open for the whole body.

@@ -17,6 +17,7 @@ import { metricsRoutes } from '../../routes/metrics.js';
 import { treeRoutes } from '../../routes/tree.js';
 import { HexzError } from '../errors.js';
 import { KEEP_ALIVE_TIMEOUT_MS, type ServeConfig } from './config.js';
+import { trackExchange } from './exchange.js';
 import { errorResponse, makeRedactor, sendProtocolError, type GatewayContext } from './http.js';
 import { viewOfUrl } from './names.js';
 
@@ -77,6 +78,8 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Logs and metrics at the end of the exchange, completed or cut (onResponse misses cut ones).
+    trackExchange(request, reply, deps.metrics, request.routeOptions.config?.route ?? 'unmatched');
   });
 
   if (deps.config.corsOrigins.length) {
@@ -103,16 +106,6 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       }
     });
   }
-
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.config?.route ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    deps.metrics.observeRequest(route, request.method, reply.statusCode, seconds);
-    request.log.info(
-      { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, length: reply.getHeader('content-length') },
-      'request completed',
-    );
-  });
 
   app.setErrorHandler((err, request, reply) => {
     const { status, body, error } = errorResponse(err, redact);
@@ -141,11 +134,11 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   await app.register(fileRoutes, { ctx });
 };
 
-/** Fastify server options of the gateway: logging, request ids, timeouts. */
-export function serverOptions(config: ServeConfig): FastifyServerOptions {
+/** Fastify server options of the gateway: logging (to stdout, or to `logStream`), request ids, timeouts. */
+export function serverOptions(config: ServeConfig, logStream?: { write(line: string): unknown }): FastifyServerOptions {
   return {
-    logger: { level: config.logLevel },
-    // One line per request from our onResponse hook instead of Fastify's two.
+    logger: logStream ? { level: config.logLevel, stream: logStream } : { level: config.logLevel },
+    // One line per request from our own tracking (src/gateway/exchange.ts) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (req) => {

@@ -10,7 +10,7 @@ import { BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters, type StorageCounters } from '../../cache/metered.js';
 import { openStorageRoot } from '../../storage/index.js';
 import { HexzError, toHexzError } from '../errors.js';
-import { buildApp } from './app.js';
+import { buildApp, serverOptions } from './app.js';
 import { DEFAULT_STORAGE, serveConfig, type ServeConfig } from './config.js';
 import { ContentIndex } from './content.js';
 import { createKeyResolver } from './keys.js';
@@ -25,6 +25,8 @@ export interface GatewayOptions {
   cache?: BlockCache;
   /** Node process metrics in /metrics (default true). */
   processMetrics?: boolean;
+  /** Where the JSON log lines go (default: stdout). */
+  logStream?: { write(line: string): unknown };
 }
 
 /** A running gateway. */
@@ -106,7 +108,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
     metrics,
     shuttingDown: () => shuttingDown,
     authTokens,
-  });
+  }, serverOptions(cfg, opts.logStream));
   // Nagle off: a response's last partial segment must not wait for the client's delayed ACK (~40 ms).
   app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   try {
