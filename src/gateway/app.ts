@@ -7,7 +7,7 @@
  * `HexzError` codes to HTTP through ERROR_TABLE. The routes themselves live in routes/.
  */
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { archiveRoutes } from '../../routes/archives.js';
@@ -59,6 +59,43 @@ const viewStrategy: ConstraintStrategy = {
   mustMatchWhenDerived: true,
 };
 
+/**
+ * CORS headers of a response that @fastify/cors never saw (its hook does not run for requests Fastify
+ * rejects before routing): the same headers the plugin sets on a simple request.
+ */
+export function corsHeadersFor(origins: string[], origin: string | undefined): Record<string, string> {
+  if (!origins.length) return {};
+  const h: Record<string, string> = { 'access-control-expose-headers': CORS_EXPOSED_HEADERS.join(', ') };
+  if (origins.includes('*')) h['access-control-allow-origin'] = '*';
+  else {
+    h.vary = 'Origin';
+    if (origin && origins.includes(origin)) h['access-control-allow-origin'] = origin;
+  }
+  return h;
+}
+
+/**
+ * Errors Fastify raises before routing (a malformed percent-escape in the path: `FST_ERR_BAD_URL`)
+ * bypass every hook and the error handler of the plugin. `serverOptions` routes them here, to the
+ * handler the gateway plugin registered for its server, so they get the gateway's error body, request
+ * id, CORS headers, log line and metrics like every other answer.
+ */
+type FrameworkErrorHandler = (error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply) => void;
+const frameworkErrorHandlers = new WeakMap<object, FrameworkErrorHandler>();
+
+/**
+ * The `frameworkErrors` option of a Fastify server that hosts the gateway plugin (`serverOptions`
+ * sets it; pass it yourself when mounting the plugin into a server of your own).
+ */
+export function gatewayFrameworkErrors(error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply): void {
+  const handler = frameworkErrorHandlers.get(request.server.server);
+  if (handler) return handler(error, request, reply);
+  void reply
+    .code(400)
+    .type('application/json; charset=utf-8')
+    .send({ error: { code: 'INVALID_ARGUMENT', message: 'malformed request' } });
+}
+
 /** Constant-time check of a presented token against every accepted one (no early exit, no length leak). */
 export function tokenMatcher(tokens: string[]): (presented: string) => boolean {
   const digests = tokens.map((t) => createHash('sha256').update(t).digest());
@@ -75,6 +112,19 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const ctx: GatewayContext = { config: deps.config, registry: deps.registry, content: deps.content, metrics: deps.metrics, shuttingDown: deps.shuttingDown };
   const redact = makeRedactor(deps.registry.root.url);
   if (!app.hasConstraintStrategy(VIEW_CONSTRAINT)) app.addConstraintStrategy(viewStrategy);
+
+  frameworkErrorHandlers.set(app.server, (err, request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.headers(corsHeadersFor(deps.config.corsOrigins, request.headers.origin));
+    trackExchange(request, reply, deps.metrics, 'unmatched');
+    const e =
+      err.code === 'FST_ERR_BAD_URL'
+        ? new HexzError('UNSAFE_PATH', 'malformed percent-escape in the URL path', {}, { cause: err })
+        : new HexzError('INVALID_ARGUMENT', err.message || 'malformed request', {}, { cause: err });
+    const { status, body, error } = errorResponse(e, redact);
+    request.log.info({ code: error.code }, error.message);
+    void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -152,6 +202,8 @@ export function serverOptions(config: ServeConfig, logStream?: { write(line: str
     // In-flight responses finish on close; idle keep-alive connections are closed at once.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Malformed URLs answered like every other error (see gatewayFrameworkErrors).
+    frameworkErrors: gatewayFrameworkErrors,
     // The gateway takes no request bodies.
     bodyLimit: 1024,
   };

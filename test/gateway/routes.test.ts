@@ -316,6 +316,26 @@ describe('content', () => {
     }
   });
 
+  it('malformed percent-escapes: 400 UNSAFE_PATH in the gateway error shape, with a request id, logged and counted', async () => {
+    const count = async () => Number(/hexz_http_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)/.exec((await get(`${gw.url}/metrics`)).body.toString())?.[1] ?? 0);
+    const before = await count();
+    const bad = ['/v1/archives/x/files/%zz', '/v1/archives/demo/files/%E0%A4%A', '/v1/archives/demo/files/a%C0%AE', '/v1/archives/%ff/files/x'];
+    for (const rawPath of bad) {
+      const r = await curl(['--path-as-is', '-H', 'X-Request-Id: bad-url-1', `${gw.url}${rawPath}`]);
+      expect(r.status, rawPath).toBe(400);
+      expect(r.headers['content-type'], rawPath).toBe('application/json; charset=utf-8');
+      expect(r.headers['x-request-id'], rawPath).toBe('bad-url-1');
+      const body = JSON.parse(r.body.toString());
+      expect(Object.keys(body), rawPath).toEqual(['error']);
+      expect(body.error.code, rawPath).toBe('UNSAFE_PATH');
+      expect(Object.keys(body.error).sort()).toEqual(['code', 'message']);
+    }
+    // Counted once each (the response's close is reported asynchronously: poll, bounded).
+    let after = 0;
+    for (let i = 0; i < 200 && after < before + bad.length; i++) after = await count();
+    expect(after).toBe(before + bad.length);
+  });
+
   it('other methods are refused: read-only', async () => {
     const r = await curl(['-X', 'PUT', '--data', 'x', `${base}/demo/files/x`]);
     expect(r.status).toBe(405);
@@ -394,6 +414,18 @@ describe('CORS', () => {
     }
     const other = await get(`${g.url}/v1/archives/demo/files/data/big.bin`, { origin: 'https://evil.example', range: 'bytes=0-9' });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('errors Fastify raises before routing (a malformed URL) carry the same CORS headers as other errors', async () => {
+    const normal = await curl(['-H', 'Origin: https://app.example', `${g.url}/v1/archives/demo/files/nope`]);
+    const bad = await curl(['--path-as-is', '-H', 'Origin: https://app.example', `${g.url}/v1/archives/demo/files/%zz`]);
+    expect(normal.status).toBe(404);
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body.toString()).error.code).toBe('UNSAFE_PATH');
+    for (const h of ['access-control-allow-origin', 'access-control-expose-headers', 'vary']) expect(bad.headers[h], h).toBe(normal.headers[h]);
+    expect(bad.headers['access-control-allow-origin']).toBe('https://app.example');
+    const other = await curl(['--path-as-is', '-H', 'Origin: https://evil.example', `${g.url}/v1/archives/demo/files/%zz`]);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('preflight', async () => {

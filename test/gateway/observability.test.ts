@@ -1,7 +1,8 @@
 /**
- * Responses cut in the middle are logged and counted, and body bytes are counted when they reach the
- * socket, not when they are queued: a client that aborts mid-body, and the shutdown timeout cutting a
- * client that never reads (src/gateway/exchange.ts).
+ * Every exchange is logged and counted, including the ones Fastify's own hooks miss: responses cut in
+ * the middle (a client that aborts mid-body, the shutdown timeout cutting a client that never reads)
+ * and requests Fastify rejects before routing (malformed percent-escapes). Body bytes are counted when
+ * they reach the socket, not when they are queued (src/gateway/exchange.ts).
  */
 import { promises as fs } from 'node:fs';
 import http from 'node:http';
@@ -127,5 +128,22 @@ describe('a response cut by the shutdown timeout', () => {
     expect(line).toMatchObject({ route: 'disk', status: 499, sentStatus: 200 });
     expect(await metric(gw, /hexz_http_requests_total\{route="disk",method="GET",status="499"\} (\d+)/)).toBe(1);
     expect(line.bytes as number).toBeLessThan(BIG.length);
+  });
+});
+
+describe('a request Fastify rejects before routing (malformed percent-escape)', () => {
+  it('is logged and counted like any other', async () => {
+    const { gw, logs } = await observed();
+    try {
+      const r = await get(`${gw.url}/v1/archives/demo/files/%zz`, { 'x-request-id': 'bad-url-2' });
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.body.toString()).error.code).toBe('UNSAFE_PATH');
+      const line = await until('a log line', () => logs.find((l) => l.msg === 'request completed' && l.reqId === 'bad-url-2'));
+      expect(line).toMatchObject({ status: 400, route: 'unmatched', url: '/v1/archives/demo/files/%zz' });
+      expect(logs.some((l) => l.reqId === 'bad-url-2' && l.code === 'UNSAFE_PATH')).toBe(true);
+      expect(await metric(gw, /hexz_http_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)/)).toBe(1);
+    } finally {
+      await gw.close();
+    }
   });
 });
