@@ -48,7 +48,10 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Tokens from token files: one per line; blank lines and `#` comments ignored. */
+/**
+ * Tokens from token files: one per line; blank lines and `#` comments ignored. A file that cannot be
+ * read is a configuration error (`INVALID_ARGUMENT`, exit 2) naming the option, not a missing path.
+ */
 export async function readTokenFiles(files: string[]): Promise<string[]> {
   const tokens: string[] = [];
   for (const file of files) {
@@ -56,14 +59,16 @@ export async function readTokenFiles(files: string[]): Promise<string[]> {
     try {
       text = await fs.readFile(file, 'utf8');
     } catch (err) {
-      throw toHexzError(err, { path: file });
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : toHexzError(err).message;
+      throw new HexzError('INVALID_ARGUMENT', `--auth-token-file: cannot read ${file}: ${why}`, { path: file }, { cause: err });
     }
     const found = text
       .split(/\r?\n/)
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));
     // Failing closed: a configured but empty token file must not silently disable authentication.
-    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `auth token file ${file} holds no token`, { path: file });
+    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `--auth-token-file: ${file} holds no token`, { path: file });
     tokens.push(...found);
   }
   return tokens;
