@@ -184,6 +184,8 @@ class FileRoot implements StorageRoot {
   async check(): Promise<void> {
     try {
       await fs.access(this.dir, fsConstants.R_OK);
+      // A regular file is readable but cannot be listed.
+      if (!(await fs.stat(this.dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
       throw fileError(err, this.url, 'storage root');
     }
@@ -199,8 +201,8 @@ class FileRoot implements StorageRoot {
       try {
         dirents = await fs.readdir(path.join(this.dir, rel), { withFileTypes: true });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && rel === '') return;
-        throw fileError(err, this.url, 'list');
+        // A missing root is an error like any other (the gateway answers 503), not an empty listing.
+        throw fileError(err, this.url, rel === '' ? 'storage root' : 'list');
       }
       for (const d of dirents) {
         if (d.name.startsWith('.')) continue; // temp files of writers in progress, dotfiles

@@ -393,6 +393,46 @@ describe('operations', () => {
   });
 });
 
+describe('a storage root that does not exist', () => {
+  it('answers 503 STORAGE_UNAVAILABLE everywhere (readiness, listing, archives), then serves once it appears', async () => {
+    const missing = path.join(tmp.dir, 'not-yet');
+    const g = await startGateway({ storage: missing, port: 0, logLevel: 'silent', archiveTtlMs: 50 }, { processMetrics: false });
+    try {
+      const ready = await getJson(`${g.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(ready.json.error.code).toBe('STORAGE_UNAVAILABLE');
+      for (const url of [`${g.url}/v1/archives`, `${g.url}/v1/archives?limit=1`, `${g.url}/v1/archives/demo`, `${g.url}/v1/archives/demo/files/docs/readme.md`, `${g.url}/v1/archives/demo/tree/`, `${g.url}/v1/archives/img/disk`]) {
+        const r = await getJson(url);
+        expect(r.status, url).toBe(503);
+        expect(r.json.error.code, url).toBe('STORAGE_UNAVAILABLE');
+        expect(r.json.error.message, url).not.toContain(tmp.dir);
+      }
+      // The root appears (a volume mounted late): served without a restart.
+      await fs.mkdir(missing);
+      await fs.copyFile(path.join(root, 'demo.hxz'), path.join(missing, 'demo.hxz'));
+      expect((await getJson(`${g.url}/readyz`)).status).toBe(200);
+      expect((await getJson(`${g.url}/v1/archives`)).json.archives.map((a: { name: string }) => a.name)).toEqual(['demo']);
+      expect((await get(`${g.url}/v1/archives/demo/files/docs/readme.md`)).status).toBe(200);
+      expect((await getJson(`${g.url}/v1/archives/nope`)).json.error.code).toBe('ARCHIVE_NOT_FOUND');
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('a root that is a file is unavailable too', async () => {
+    const g = await startGateway({ storage: path.join(root, 'notes.txt'), port: 0, logLevel: 'silent' }, { processMetrics: false });
+    try {
+      for (const url of [`${g.url}/readyz`, `${g.url}/v1/archives`, `${g.url}/v1/archives/demo/files/x`]) {
+        const r = await getJson(url);
+        expect(r.status, url).toBe(503);
+        expect(r.json.error.code, url).toBe('STORAGE_UNAVAILABLE');
+      }
+    } finally {
+      await g.close();
+    }
+  });
+});
+
 describe('CORS', () => {
   let g: Gateway;
   beforeAll(async () => {
