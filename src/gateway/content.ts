@@ -15,6 +15,11 @@ import { hashParts } from '../hash.js';
 import type { Archive } from '../reader/archive.js';
 import { contentTypeOf } from './content-type.js';
 
+/** Last component of a `/`-separated path. */
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
 /** Symlink hops followed before giving up (loops, absurd chains). */
 export const MAX_SYMLINK_HOPS = 8;
 
@@ -127,8 +132,11 @@ export class ContentIndex {
   }
 
   /**
-   * The target at `p` in the archive version `versionId`. `displayName` overrides the name used for
-   * Content-Type and Content-Disposition (single-file archives keep their original name in metadata).
+   * The target at `p` in the archive version `versionId`. Content-Type comes from the name of the
+   * file finally reached (a link `GUIDE` to `docs/guide.md` is Markdown); the download name is the
+   * last component of the path requested (a link `link.txt` to `text.txt` downloads as `link.txt`,
+   * the name the user asked for). `displayName` overrides both (single-file archives keep their
+   * original name in metadata).
    */
   async resolve(archive: Archive, versionId: string, p: string, displayName?: string): Promise<ContentTarget> {
     const key = `${versionId}\0${p}`;
@@ -139,13 +147,12 @@ export class ContentIndex {
       pending = (async () => {
         const entry = await resolveEntry(archive, p);
         if (entry.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${p || '/'}`, { path: p });
-        const name = displayName ?? entry.path.slice(entry.path.lastIndexOf('/') + 1);
         const target: ContentTarget = {
           entry,
           etag: await computeEtag(archive, entry),
           lastModified: Number(entry.mtimeNs / 1_000_000n),
-          contentType: contentTypeOf(name),
-          fileName: name,
+          contentType: contentTypeOf(displayName ?? baseName(entry.path)),
+          fileName: displayName ?? baseName(p),
         };
         this.lru.set(key, target);
         return target;

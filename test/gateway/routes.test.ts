@@ -253,6 +253,14 @@ describe('content', () => {
     expect(link.status).toBe(200);
     expect(link.body.toString()).toContain('Hello from the gateway tests.');
     expect(link.headers.get('content-type')).toBe('text/markdown; charset=utf-8');
+    // Downloaded under the name requested, not the link target's.
+    const dl = await curl(['-r', '0-3', `${base}/demo/files/link?download=1`]);
+    expect(dl.headers['content-disposition']).toBe(`attachment; filename="link"; filename*=UTF-8''link`);
+    const nested = await get(`${base}/demo/files/docs/deep/link.txt?download=1`);
+    expect(nested.status).toBe(200);
+    expect(nested.body.toString()).toBe('deep\n');
+    expect(nested.headers.get('content-disposition')).toBe(`attachment; filename="link.txt"; filename*=UTF-8''link.txt`);
+    expect(nested.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     const out = await getJson(`${base}/demo/files/out`);
     expect(out.status).toBe(404);
     expect(out.json.error.code).toBe('PATH_NOT_FOUND');
