@@ -36,6 +36,9 @@ export const CORS_EXPOSED_HEADERS = ['Content-Range', 'ETag', 'Accept-Ranges', '
 /** Preflight answers are cached this long by browsers (10 minutes, Chromium's cap is 2 hours). */
 const CORS_MAX_AGE_S = 600;
 
+/** Methods the gateway answers; any other is 405 READ_ONLY. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
 /** Request ids a client may choose (`X-Request-Id`); anything else gets a fresh UUID. */
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -143,6 +146,14 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     });
   }
 
+  // Read-only, whatever the request carries: refused before its body is parsed (a body over the 1 KiB
+  // limit would otherwise be a 400 about its size), after CORS so a browser can read the answer.
+  app.addHook('onRequest', async (request, reply) => {
+    if (READ_METHODS.has(request.method)) return;
+    reply.header('allow', 'GET, HEAD, OPTIONS');
+    throw new HexzError('READ_ONLY', `${request.method} is not supported: the gateway is read-only`);
+  });
+
   const tokens = deps.authTokens?.filter(Boolean) ?? [];
   if (tokens.length) {
     const matches = tokenMatcher(tokens);
@@ -170,7 +181,7 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
 
   app.setNotFoundHandler((request, reply) => {
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
+    if (!READ_METHODS.has(request.method)) {
       reply.header('allow', 'GET, HEAD, OPTIONS');
       throw new HexzError('READ_ONLY', `${request.method} is not supported: the gateway is read-only`);
     }

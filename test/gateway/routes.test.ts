@@ -200,6 +200,10 @@ describe('content', () => {
     expect(nm.headers.etag).toBe(etag);
     expect((await curl(['-H', `If-None-Match: "other", ${etag}`, bigUrl()])).status).toBe(304);
     expect((await curl(['-H', `If-Modified-Since: ${lastModified}`, bigUrl()])).status).toBe(304);
+    // A date in the future is ignored, as if absent (like Apache): the whole body, not a 304.
+    const future = await curl(['-H', `If-Modified-Since: ${new Date(Date.now() + 86_400_000).toUTCString()}`, bigUrl()]);
+    expect(future.status).toBe(200);
+    expect(future.body.equals(big)).toBe(true);
     const pre = await curl(['-H', 'If-Match: "not-it"', bigUrl()]);
     expect(pre.status).toBe(412);
     expect(JSON.parse(pre.body.toString()).error.code).toBe('PRECONDITION_FAILED');
@@ -349,6 +353,20 @@ describe('content', () => {
     expect(r.status).toBe(405);
     expect(r.headers.allow).toBe('GET, HEAD, OPTIONS');
     expect(JSON.parse(r.body.toString()).error.code).toBe('READ_ONLY');
+    // Whatever the body: larger than the 1 KiB body limit, JSON, or none; on any URL.
+    const big = 'x'.repeat(4096);
+    for (const args of [
+      ['-X', 'POST', '--data', big, `${base}/demo/files/docs/readme.md`],
+      ['-X', 'POST', '-H', 'Content-Type: application/json', '--data', JSON.stringify({ a: big }), `${base}`],
+      ['-X', 'PUT', '-H', 'Content-Type: application/x-unknown', '--data-binary', big, `${base}/demo`],
+      ['-X', 'DELETE', `${base}/demo`],
+      ['-X', 'PATCH', '--data', big, `${gw.url}/nowhere`],
+    ]) {
+      const x = await curl(args);
+      expect(x.status, args.join(' ')).toBe(405);
+      expect(x.headers.allow).toBe('GET, HEAD, OPTIONS');
+      expect(JSON.parse(x.body.toString()).error.code).toBe('READ_ONLY');
+    }
   });
 
   it('request ids: generated, or taken from a sane X-Request-Id', async () => {
@@ -462,6 +480,9 @@ describe('CORS', () => {
     }
     const other = await get(`${g.url}/v1/archives/demo/files/data/big.bin`, { origin: 'https://evil.example', range: 'bytes=0-9' });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const post = await curl(['-X', 'POST', '-H', 'Origin: https://app.example', '--data', 'x'.repeat(2048), `${g.url}/v1/archives/demo/files/x`]);
+    expect(post.status).toBe(405);
+    expect(post.headers['access-control-allow-origin']).toBe('https://app.example');
   });
 
   it('errors Fastify raises before routing (a malformed URL) carry the same CORS headers as other errors', async () => {
