@@ -8,6 +8,8 @@ HEXZ := $(NODE) dist/src/cli/main.js
 APT_PACKAGES := fuse3 libfuse2 curl
 DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
+# A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.
+DEMO_DISK := archives/disk-image.hxz
 
 .PHONY: help install system-deps build run demo test bench clean
 
@@ -42,7 +44,11 @@ $(DEMO_ARCHIVE): $(DEMO_DATA) | build
 	@mkdir -p archives
 	$(HEXZ) pack --force $(DEMO_DATA) $(DEMO_ARCHIVE)
 
-demo: build $(DEMO_ARCHIVE)
+$(DEMO_DISK): $(DEMO_DATA) | build
+	@mkdir -p archives
+	$(HEXZ) pack --force $(DEMO_DATA)/data/sparse.img $(DEMO_DISK)
+
+demo: build $(DEMO_ARCHIVE) $(DEMO_DISK)
 
 # Serve ./archives with the gateway (docs/gateway.md) after printing URLs to try; Ctrl-C drains and stops it.
 run: install build demo
@@ -54,6 +60,7 @@ run: install build demo
 	echo "  curl -s '$$b/demo/tree/?recursive=1'          # every file"; \
 	echo "  curl -s -r 0-99 $$b/demo/files/data/2026/measurements.csv   # a byte range (206)"; \
 	echo "  curl -sI $$b/demo/files/images/blob-twice.bin # size, ETag, Last-Modified"; \
+	echo "  curl -s -r 33554432-33554435 $$b/disk-image/disk; echo   # a single-file archive: 4 bytes in the middle of a 64 MiB sparse image"; \
 	echo "  curl -s http://127.0.0.1:$$port/metrics | grep ^hexz_"; \
 	echo ""
 	exec $(HEXZ) serve --storage archives

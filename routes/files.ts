@@ -22,7 +22,7 @@ import { Deadline, errorResponses, flag, FLAG_SCHEMA, sendProtocolError, type Ga
 import { parseArchiveUrl, type ArchiveView } from '../src/gateway/names.js';
 import { planRange, type ByteRange, type ConditionalHeaders, type RangePlan } from '../src/gateway/range.js';
 import type { ArchiveLease } from '../src/gateway/registry.js';
-import type { ContentTarget } from '../src/gateway/content.js';
+import { lastModifiedOf, type ContentTarget } from '../src/gateway/content.js';
 
 /**
  * Ranges up to this size that span several chunks are gathered (as views) and sent in one write
@@ -45,7 +45,8 @@ export function contentDisposition(fileName: string): string {
 /**
  * Send a small body made of several views without copying them together: the status line, headers
  * and every view leave in one corked write (writev). Fastify is bypassed only for the writing
- * (`hijack`); its headers (CORS, request id) are carried over and onResponse hooks still run.
+ * (`hijack`); its headers (CORS, request id) are carried over, and the exchange is still logged and
+ * metered (src/gateway/exchange.ts).
  */
 function sendViews(reply: FastifyReply, views: Uint8Array[]): FastifyReply {
   reply.hijack();
@@ -57,12 +58,9 @@ function sendViews(reply: FastifyReply, views: Uint8Array[]): FastifyReply {
   return reply;
 }
 
-/** Counts body bytes into the metrics as they leave, whatever happens to the response. */
-async function* counted(source: AsyncIterable<Uint8Array>, onBytes: (n: number) => void): AsyncGenerator<Buffer> {
-  for await (const b of source) {
-    onBytes(b.byteLength);
-    yield asBuffer(b);
-  }
+/** The reader's pieces as Buffers (views, no copies) for the socket. */
+async function* asBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
+  for await (const b of source) yield asBuffer(b);
 }
 
 /** The bytes of one range: the piece already loaded, then the rest of the reader's pieces. */
@@ -155,24 +153,28 @@ async function answer(
     display = archive.root.metadata.source?.name;
   }
   const target = await deadline.race(ctx.content.resolve(archive, lease.id, path, display));
+  // One clock reading for the Date header and every date decision of the plan (strong Last-Modified).
+  const now = Date.now();
   const plan = planRange({
     method: request.method,
     headers: request.headers as ConditionalHeaders,
     size: target.entry.size,
     etag: target.etag,
-    lastModified: target.lastModified,
+    lastModified: lastModifiedOf(archive, target),
+    now,
     contentType: target.contentType,
     // Only multi-range answers need a boundary; most requests should not pay for randomness.
     boundary: request.headers.range?.includes(',') ? randomBytes(12).toString('hex') : '',
     maxRanges: ctx.config.maxRanges,
   });
-  const headers = { ...baseHeaders(ctx, target, flag(request.query.download)), ...plan.headers };
+  const date = new Date(now).toUTCString();
+  const headers: Record<string, string> = { ...baseHeaders(ctx, target, flag(request.query.download)), ...plan.headers, date };
 
   if (plan.status === 304 || plan.status === 412 || plan.status === 416 || request.method === 'HEAD') {
     lease.release();
-    if (plan.status === 412) return sendProtocolError(reply.headers(plan.headers), 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
+    if (plan.status === 412) return sendProtocolError(reply.headers({ ...plan.headers, date }), 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
     if (plan.status === 416) {
-      return sendProtocolError(reply.headers(plan.headers), 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
+      return sendProtocolError(reply.headers({ ...plan.headers, date }), 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
     }
     if (plan.status === 304) {
       delete headers['content-type'];
@@ -181,8 +183,6 @@ async function answer(
     return reply.code(plan.status).headers(headers).send();
   }
 
-  const route = reply.routeOptions.config.route ?? 'files';
-  const onBytes = (n: number) => ctx.metrics.bytesServed.inc({ route }, n);
   const readRange = (r: ByteRange) => archive.pieces(target.entry, { start: r.start, end: r.end + 1 });
   let body: Buffer | Readable;
   if (plan.ranges.length === 0) {
@@ -200,12 +200,11 @@ async function answer(
     }
     const length = r.end - r.start + 1;
     if (plan.multipart) {
-      body = Readable.from(counted(multipartBytes(plan.multipart, first, pieces, readRange), onBytes), { objectMode: false });
+      body = Readable.from(asBuffers(multipartBytes(plan.multipart, first, pieces, readRange)), { objectMode: false });
     } else if (!first.done && first.value.bytes.byteLength === length) {
       // The whole range is one view of a cached chunk: send it as is.
       void pieces.return(undefined).catch(() => {});
       body = asBuffer(first.value.bytes);
-      onBytes(length);
     } else if (length <= GATHER_MAX_BYTES) {
       // A small range over a few chunks: gather the views, then send them in one corked write.
       const parts: Uint8Array[] = first.done ? [] : [first.value.bytes];
@@ -214,11 +213,10 @@ async function answer(
       } finally {
         void pieces.return(undefined).catch(() => {});
       }
-      onBytes(length);
       reply.raw.once('close', lease.release);
       return sendViews(reply.code(plan.status).headers(headers), parts);
     } else {
-      body = Readable.from(counted(rangeBytes(first, pieces), onBytes), { objectMode: false });
+      body = Readable.from(asBuffers(rangeBytes(first, pieces)), { objectMode: false });
     }
   }
   // Holding the lease until the socket is done keeps the archive open for the whole body.

@@ -59,6 +59,7 @@ export const ERROR_TABLE = {
   ARCHIVE_CHANGED: { exit: 9, http: 503, errno: 'EAGAIN', summary: 'archive changed while it was being read' },
   STORAGE_IO: { exit: 10, http: 502, errno: 'EIO', summary: 'storage read failed' },
   STORAGE_DENIED: { exit: 11, http: 502, errno: 'EACCES', summary: 'storage refused access' },
+  STORAGE_UNAVAILABLE: { exit: 10, http: 503, errno: 'EIO', summary: 'the storage root does not exist or cannot be reached' },
   TIMEOUT: { exit: 12, http: 504, errno: 'ETIMEDOUT', summary: 'storage timed out' },
   UNSUPPORTED: { exit: 13, http: 501, errno: 'ENOTSUP', summary: 'not supported' },
   ABORTED: { exit: 130, http: 499, errno: 'EINTR', summary: 'aborted' },

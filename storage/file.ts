@@ -184,14 +184,26 @@ class FileRoot implements StorageRoot {
   async check(): Promise<void> {
     try {
       await fs.access(this.dir, fsConstants.R_OK);
+      // A regular file is readable but cannot be listed.
+      if (!(await fs.stat(this.dir)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
     } catch (err) {
       throw fileError(err, this.url, 'storage root');
     }
   }
 
+  /**
+   * Objects in key order, walking the tree in that order and stopping one object past the page: a
+   * page costs the directories on its path and the objects it returns, not the whole tree. Children
+   * are visited sorted by the keys they lead to (a directory `d` by `d/`, so `a-b` comes before
+   * `a/x`, as in a sorted list of keys), and subtrees wholly at or before the cursor are skipped
+   * unread.
+   */
   async list(opts: { prefix?: string; cursor?: string; limit?: number; signal?: AbortSignal } = {}): Promise<{ objects: StorageObject[]; cursor?: string }> {
     const prefix = opts.prefix ?? '';
     const limit = opts.limit ?? 1000;
+    const after = opts.cursor || undefined;
+    // One more than the page: whether it exists decides if there is a next page.
+    const want = limit + 1;
     const found: StorageObject[] = [];
     const walk = async (rel: string): Promise<void> => {
       throwIfAborted(opts.signal);
@@ -199,26 +211,34 @@ class FileRoot implements StorageRoot {
       try {
         dirents = await fs.readdir(path.join(this.dir, rel), { withFileTypes: true });
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && rel === '') return;
-        throw fileError(err, this.url, 'list');
+        // A missing root is an error like any other (the gateway answers 503), not an empty listing.
+        throw fileError(err, this.url, rel === '' ? 'storage root' : 'list');
       }
+      const children: Array<{ sortKey: string; key: string; dir: boolean }> = [];
       for (const d of dirents) {
         if (d.name.startsWith('.')) continue; // temp files of writers in progress, dotfiles
         const key = rel ? `${rel}/${d.name}` : d.name;
-        if (d.isDirectory()) {
-          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) await walk(key);
-        } else if (d.isFile() && key.startsWith(prefix)) {
-          const s = await fs.stat(path.join(this.dir, key)).catch(() => undefined);
-          if (s) found.push({ key, ...statOf(s) });
+        if (d.isDirectory()) children.push({ sortKey: `${key}/`, key, dir: true });
+        else if (d.isFile()) children.push({ sortKey: key, key, dir: false });
+      }
+      children.sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+      for (const c of children) {
+        if (found.length >= want) return;
+        if (c.dir) {
+          if (!(c.key.startsWith(prefix) || prefix.startsWith(c.sortKey))) continue;
+          // Every key below starts with `d/`: all of them are <= the cursor when `d/` sorts before it
+          // and is not a prefix of it.
+          if (after !== undefined && c.sortKey < after && !after.startsWith(c.sortKey)) continue;
+          await walk(c.key);
+        } else if (c.key.startsWith(prefix) && (after === undefined || c.key > after)) {
+          const st = await fs.stat(path.join(this.dir, c.key)).catch(() => undefined);
+          if (st) found.push({ key: c.key, ...statOf(st) });
         }
       }
     };
     await walk('');
-    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const start = opts.cursor ? found.findIndex((o) => o.key > opts.cursor!) : 0;
-    const page = start < 0 ? [] : found.slice(start, start + limit);
-    const more = start >= 0 && start + limit < found.length;
-    return { objects: page, cursor: more ? page[page.length - 1].key : undefined };
+    const page = found.slice(0, limit);
+    return { objects: page, cursor: found.length > limit ? page[page.length - 1].key : undefined };
   }
 }
 

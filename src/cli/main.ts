@@ -88,7 +88,7 @@ command('serve', 'run the HTTP gateway over a directory or S3 prefix of archives
   .option('--port <port>', 'port (env HEXZ_PORT; default 8080)')
   .option('--config <file>', 'JSON config file (flags and env override it)')
   .option('--cors-origin <origin>', 'allowed CORS origin (repeatable; env HEXZ_CORS_ORIGINS, comma-separated)', (v: string, acc: string[] = []) => [...acc, v])
-  .option('--auth-token-file <file>', 'require a bearer token from this file, one per line (env HEXZ_AUTH_TOKEN_FILE)')
+  .option('--auth-token-file <file>', 'require a bearer token from this file, one per line (repeatable; env HEXZ_AUTH_TOKEN_FILE, comma-separated)', (v: string, acc: string[] = []) => [...acc, v])
   .option('--cache-control <value>', 'Cache-Control of content responses (env HEXZ_CACHE_CONTROL)')
   .option('--key-dir <dir>', 'keys of encrypted archives by name prefix (env HEXZ_KEY_DIR)')
   .option('--archive-ttl <seconds>', 'revalidate an open archive against storage after this long (env HEXZ_ARCHIVE_TTL_MS in ms; default 5)')

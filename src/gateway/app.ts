@@ -7,7 +7,7 @@
  * `HexzError` codes to HTTP through ERROR_TABLE. The routes themselves live in routes/.
  */
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { archiveRoutes } from '../../routes/archives.js';
@@ -17,6 +17,7 @@ import { metricsRoutes } from '../../routes/metrics.js';
 import { treeRoutes } from '../../routes/tree.js';
 import { HexzError } from '../errors.js';
 import { KEEP_ALIVE_TIMEOUT_MS, type ServeConfig } from './config.js';
+import { trackExchange } from './exchange.js';
 import { errorResponse, makeRedactor, sendProtocolError, type GatewayContext } from './http.js';
 import { viewOfUrl } from './names.js';
 
@@ -34,6 +35,9 @@ export const CORS_EXPOSED_HEADERS = ['Content-Range', 'ETag', 'Accept-Ranges', '
 
 /** Preflight answers are cached this long by browsers (10 minutes, Chromium's cap is 2 hours). */
 const CORS_MAX_AGE_S = 600;
+
+/** Methods the gateway answers; any other is 405 READ_ONLY. */
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Request ids a client may choose (`X-Request-Id`); anything else gets a fresh UUID. */
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -58,6 +62,43 @@ const viewStrategy: ConstraintStrategy = {
   mustMatchWhenDerived: true,
 };
 
+/**
+ * CORS headers of a response that @fastify/cors never saw (its hook does not run for requests Fastify
+ * rejects before routing): the same headers the plugin sets on a simple request.
+ */
+export function corsHeadersFor(origins: string[], origin: string | undefined): Record<string, string> {
+  if (!origins.length) return {};
+  const h: Record<string, string> = { 'access-control-expose-headers': CORS_EXPOSED_HEADERS.join(', ') };
+  if (origins.includes('*')) h['access-control-allow-origin'] = '*';
+  else {
+    h.vary = 'Origin';
+    if (origin && origins.includes(origin)) h['access-control-allow-origin'] = origin;
+  }
+  return h;
+}
+
+/**
+ * Errors Fastify raises before routing (a malformed percent-escape in the path: `FST_ERR_BAD_URL`)
+ * bypass every hook and the error handler of the plugin. `serverOptions` routes them here, to the
+ * handler the gateway plugin registered for its server, so they get the gateway's error body, request
+ * id, CORS headers, log line and metrics like every other answer.
+ */
+type FrameworkErrorHandler = (error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply) => void;
+const frameworkErrorHandlers = new WeakMap<object, FrameworkErrorHandler>();
+
+/**
+ * The `frameworkErrors` option of a Fastify server that hosts the gateway plugin (`serverOptions`
+ * sets it; pass it yourself when mounting the plugin into a server of your own).
+ */
+export function gatewayFrameworkErrors(error: Error & { code?: string }, request: FastifyRequest, reply: FastifyReply): void {
+  const handler = frameworkErrorHandlers.get(request.server.server);
+  if (handler) return handler(error, request, reply);
+  void reply
+    .code(400)
+    .type('application/json; charset=utf-8')
+    .send({ error: { code: 'INVALID_ARGUMENT', message: 'malformed request' } });
+}
+
 /** Constant-time check of a presented token against every accepted one (no early exit, no length leak). */
 export function tokenMatcher(tokens: string[]): (presented: string) => boolean {
   const digests = tokens.map((t) => createHash('sha256').update(t).digest());
@@ -75,8 +116,23 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const redact = makeRedactor(deps.registry.root.url);
   if (!app.hasConstraintStrategy(VIEW_CONSTRAINT)) app.addConstraintStrategy(viewStrategy);
 
+  frameworkErrorHandlers.set(app.server, (err, request, reply) => {
+    reply.header('x-request-id', request.id);
+    reply.headers(corsHeadersFor(deps.config.corsOrigins, request.headers.origin));
+    trackExchange(request, reply, deps.metrics, 'unmatched');
+    const e =
+      err.code === 'FST_ERR_BAD_URL'
+        ? new HexzError('UNSAFE_PATH', 'malformed percent-escape in the URL path', {}, { cause: err })
+        : new HexzError('INVALID_ARGUMENT', err.message || 'malformed request', {}, { cause: err });
+    const { status, body, error } = errorResponse(e, redact);
+    request.log.info({ code: error.code }, error.message);
+    void reply.code(status).type('application/json; charset=utf-8').send(body);
+  });
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    // Logs and metrics at the end of the exchange, completed or cut (onResponse misses cut ones).
+    trackExchange(request, reply, deps.metrics, request.routeOptions.config?.route ?? 'unmatched');
   });
 
   if (deps.config.corsOrigins.length) {
@@ -89,6 +145,14 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       strictPreflight: false,
     });
   }
+
+  // Read-only, whatever the request carries: refused before its body is parsed (a body over the 1 KiB
+  // limit would otherwise be a 400 about its size), after CORS so a browser can read the answer.
+  app.addHook('onRequest', async (request, reply) => {
+    if (READ_METHODS.has(request.method)) return;
+    reply.header('allow', 'GET, HEAD, OPTIONS');
+    throw new HexzError('READ_ONLY', `${request.method} is not supported: the gateway is read-only`);
+  });
 
   const tokens = deps.authTokens?.filter(Boolean) ?? [];
   if (tokens.length) {
@@ -104,16 +168,6 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     });
   }
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.config?.route ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    deps.metrics.observeRequest(route, request.method, reply.statusCode, seconds);
-    request.log.info(
-      { method: request.method, url: request.url, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100, length: reply.getHeader('content-length') },
-      'request completed',
-    );
-  });
-
   app.setErrorHandler((err, request, reply) => {
     const { status, body, error } = errorResponse(err, redact);
     if (status >= 500) request.log.error({ err: error, cause: error.cause }, error.message);
@@ -127,7 +181,7 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
 
   app.setNotFoundHandler((request, reply) => {
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(request.method)) {
+    if (!READ_METHODS.has(request.method)) {
       reply.header('allow', 'GET, HEAD, OPTIONS');
       throw new HexzError('READ_ONLY', `${request.method} is not supported: the gateway is read-only`);
     }
@@ -141,11 +195,11 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   await app.register(fileRoutes, { ctx });
 };
 
-/** Fastify server options of the gateway: logging, request ids, timeouts. */
-export function serverOptions(config: ServeConfig): FastifyServerOptions {
+/** Fastify server options of the gateway: logging (to stdout, or to `logStream`), request ids, timeouts. */
+export function serverOptions(config: ServeConfig, logStream?: { write(line: string): unknown }): FastifyServerOptions {
   return {
-    logger: { level: config.logLevel },
-    // One line per request from our onResponse hook instead of Fastify's two.
+    logger: logStream ? { level: config.logLevel, stream: logStream } : { level: config.logLevel },
+    // One line per request from our own tracking (src/gateway/exchange.ts) instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: false,
     genReqId: (req) => {
@@ -159,6 +213,8 @@ export function serverOptions(config: ServeConfig): FastifyServerOptions {
     // In-flight responses finish on close; idle keep-alive connections are closed at once.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // Malformed URLs answered like every other error (see gatewayFrameworkErrors).
+    frameworkErrors: gatewayFrameworkErrors,
     // The gateway takes no request bodies.
     bodyLimit: 1024,
   };

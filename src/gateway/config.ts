@@ -85,7 +85,8 @@ export interface ServeFlags extends GlobalFlags {
   port?: string;
   config?: string;
   corsOrigin?: string[];
-  authTokenFile?: string;
+  /** Repeatable. */
+  authTokenFile?: string[];
   cacheControl?: string;
   keyDir?: string;
   /** Seconds. */
@@ -185,7 +186,6 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
   const pathStyle = pathStyleSet ? common.s3?.forcePathStyle : (f<boolean>('s3PathStyle') ?? Boolean(endpoint));
   const seconds = (v: string | undefined, name: string) => (v === undefined ? undefined : Math.round(1000 * parseSeconds(v, name)));
   const cacheSize = flags.cacheSize ?? env.HEXZ_CACHE_SIZE ?? f<string | number>('cacheSize');
-  const authFile = flags.authTokenFile ?? env.HEXZ_AUTH_TOKEN_FILE;
   return serveConfig({
     storage: flags.storage ?? env.HEXZ_STORAGE ?? f('storage'),
     host: flags.host ?? env.HEXZ_HOST ?? f('host'),
@@ -196,7 +196,8 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
       http: common.http ?? {},
     },
     corsOrigins: flags.corsOrigin?.length ? flags.corsOrigin : (list(env.HEXZ_CORS_ORIGINS) ?? f('corsOrigins')),
-    authTokenFiles: authFile ? list(authFile) : f('authTokenFiles'),
+    // Like the CORS origins: the flags (all of them), else the variable, else the config file.
+    authTokenFiles: flags.authTokenFile?.length ? flags.authTokenFile : (list(env.HEXZ_AUTH_TOKEN_FILE) ?? f('authTokenFiles')),
     cacheControl: flags.cacheControl ?? env.HEXZ_CACHE_CONTROL ?? f('cacheControl'),
     keyDir: flags.keyDir ?? env.HEXZ_KEY_DIR ?? f('keyDir'),
     keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,

@@ -15,6 +15,11 @@ import { hashParts } from '../hash.js';
 import type { Archive } from '../reader/archive.js';
 import { contentTypeOf } from './content-type.js';
 
+/** Last component of a `/`-separated path. */
+function baseName(p: string): string {
+  return p.slice(p.lastIndexOf('/') + 1);
+}
+
 /** Symlink hops followed before giving up (loops, absurd chains). */
 export const MAX_SYMLINK_HOPS = 8;
 
@@ -29,7 +34,7 @@ export interface ContentTarget {
   entry: FileEntry;
   /** Strong ETag, quoted. */
   etag: string;
-  /** Modification time in milliseconds. */
+  /** The file's modification time in milliseconds (see `lastModifiedOf` for the Last-Modified header). */
   lastModified: number;
   contentType: string;
   /** File name for Content-Disposition. */
@@ -89,6 +94,34 @@ export async function resolveEntry(archive: Archive, p: string): Promise<FileEnt
   return entry;
 }
 
+const versionTimes = new WeakMap<Archive, number>();
+
+/**
+ * When this version of the archive came to be, in milliseconds: the later of its `created` metadata
+ * and its storage object's last modification (upload or write time); 0 when neither is known.
+ */
+export function archiveVersionTime(archive: Archive): number {
+  let t = versionTimes.get(archive);
+  if (t === undefined) {
+    const created = Date.parse(archive.root.metadata.created ?? '');
+    const stored = archive.stat.lastModified?.getTime();
+    t = Math.max(0, Number.isFinite(created) ? created : 0, stored !== undefined && Number.isFinite(stored) ? stored : 0);
+    versionTimes.set(archive, t);
+  }
+  return t;
+}
+
+/**
+ * Last-Modified of a file served from `archive`: the later of the file's mtime and the archive
+ * version's time. File mtimes alone are not enough: an archive replaced by another whose file has
+ * the same mtime but other bytes would keep its date, and a date-based `If-Range` would splice the
+ * two versions (or `If-Modified-Since` answer a stale 304). With the version time in it, replacing
+ * the archive moves the date forward.
+ */
+export function lastModifiedOf(archive: Archive, target: ContentTarget): number {
+  return Math.max(target.lastModified, archiveVersionTime(archive));
+}
+
 /** Cache of content targets per (archive version, path); in-flight computations shared. */
 export class ContentIndex {
   private readonly lru: LRUCache<string, ContentTarget>;
@@ -99,8 +132,11 @@ export class ContentIndex {
   }
 
   /**
-   * The target at `p` in the archive version `versionId`. `displayName` overrides the name used for
-   * Content-Type and Content-Disposition (single-file archives keep their original name in metadata).
+   * The target at `p` in the archive version `versionId`. Content-Type comes from the name of the
+   * file finally reached (a link `GUIDE` to `docs/guide.md` is Markdown); the download name is the
+   * last component of the path requested (a link `link.txt` to `text.txt` downloads as `link.txt`,
+   * the name the user asked for). `displayName` overrides both (single-file archives keep their
+   * original name in metadata).
    */
   async resolve(archive: Archive, versionId: string, p: string, displayName?: string): Promise<ContentTarget> {
     const key = `${versionId}\0${p}`;
@@ -111,13 +147,12 @@ export class ContentIndex {
       pending = (async () => {
         const entry = await resolveEntry(archive, p);
         if (entry.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${p || '/'}`, { path: p });
-        const name = displayName ?? entry.path.slice(entry.path.lastIndexOf('/') + 1);
         const target: ContentTarget = {
           entry,
           etag: await computeEtag(archive, entry),
           lastModified: Number(entry.mtimeNs / 1_000_000n),
-          contentType: contentTypeOf(name),
-          fileName: name,
+          contentType: contentTypeOf(displayName ?? baseName(entry.path)),
+          fileName: displayName ?? baseName(p),
         };
         this.lru.set(key, target);
         return target;

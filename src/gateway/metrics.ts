@@ -53,7 +53,7 @@ export class GatewayMetrics {
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.bytesServed = new Counter({ name: 'hexz_http_response_body_bytes_total', help: 'Content bytes written to clients', labelNames: ['route'], registers });
+    this.bytesServed = new Counter({ name: 'hexz_http_response_body_bytes_total', help: 'Response body bytes handed to the socket (not counted while queued; a cut response counts what left)', labelNames: ['route'], registers });
     this.storageRequests = new Counter({ name: 'hexz_storage_requests_total', help: 'Requests to storage by backend, operation and outcome', labelNames: ['backend', 'op', 'outcome'], registers });
     this.storageBytes = new Counter({ name: 'hexz_storage_read_bytes_total', help: 'Bytes read from storage', labelNames: ['backend', 'op'], registers });
     this.storageDuration = new Histogram({ name: 'hexz_storage_request_duration_seconds', help: 'Storage request latency', labelNames: ['backend', 'op'], buckets: LATENCY_BUCKETS, registers });

@@ -11,7 +11,11 @@
  *   ignored (200 with the whole body), as nginx does; no satisfiable range → 416 `bytes *\/size`;
  * - overlapping or adjacent ranges are sorted and merged (a `0-,0-,0-…` request cannot amplify);
  *   otherwise parts keep the order the client asked for;
- * - a zero-length representation is always sent whole (a 206 cannot describe zero bytes).
+ * - a zero-length representation is always sent whole (a 206 cannot describe zero bytes);
+ * - Last-Modified is never later than the response's Date (`now`, RFC 9110 §8.8.2.1); a date in
+ *   If-Range matches only a *strong* Last-Modified: exactly equal and at least one second before
+ *   `now` (§13.1.5, §8.8.2.2), anything else is a mismatch (whole body); an If-Modified-Since date
+ *   later than `now` is ignored (treated as absent, as Apache does).
  */
 
 /** Inclusive byte range `[start, end]`, as in `Content-Range`. */
@@ -39,6 +43,12 @@ export interface RangeInput {
   etag: string;
   /** Last modification, milliseconds since the epoch (sub-second part ignored, as HTTP dates have none). */
   lastModified?: number;
+  /**
+   * Time of the response (milliseconds since the epoch), sent as its `Date` header: Last-Modified is
+   * clamped to it, and it decides whether Last-Modified is a strong validator. A parameter so the
+   * planner stays pure.
+   */
+  now: number;
   /** Content-Type of the representation (each part of a multipart response repeats it). */
   contentType: string;
   /** Boundary for `multipart/byteranges`; random per response, chosen by the caller to keep this pure. */
@@ -184,7 +194,9 @@ export function multipartLayout(ranges: ByteRange[], size: number, contentType: 
  */
 export function planRange(input: RangeInput): RangePlan {
   const { headers: h, size, etag, contentType } = input;
-  const lastModified = input.lastModified;
+  const nowS = toSeconds(input.now);
+  // Never later than the response's Date (a clock skew or a future mtime must not poison caches).
+  const lastModified = input.lastModified === undefined ? undefined : Math.min(input.lastModified, input.now);
   const validators: Record<string, string> = { etag, 'accept-ranges': 'bytes' };
   if (lastModified !== undefined) validators['last-modified'] = new Date(toSeconds(lastModified) * 1000).toUTCString();
   const isGetOrHead = input.method === 'GET' || input.method === 'HEAD';
@@ -207,7 +219,8 @@ export function planRange(input: RangeInput): RangePlan {
     }
   } else if (isGetOrHead) {
     const since = parseHttpDate(h['if-modified-since']);
-    if (since !== undefined && lastModified !== undefined && toSeconds(lastModified) <= toSeconds(since)) {
+    // A date in the future is not a date this server could have sent: ignored, as if absent.
+    if (since !== undefined && toSeconds(since) <= nowS && lastModified !== undefined && toSeconds(lastModified) <= toSeconds(since)) {
       return { status: 304, headers: validators, ranges: [] };
     }
   }
@@ -226,8 +239,10 @@ export function planRange(input: RangeInput): RangePlan {
     let fresh: boolean;
     if (v.startsWith('"') || v.startsWith('W/')) fresh = strongMatch(v, etag);
     else {
+      // A date only validates a strong Last-Modified: one at least a second older than the response
+      // (otherwise a second change within the same second would go unnoticed and splice versions).
       const t = parseHttpDate(v);
-      fresh = t !== undefined && lastModified !== undefined && toSeconds(t) === toSeconds(lastModified);
+      fresh = t !== undefined && lastModified !== undefined && toSeconds(t) === toSeconds(lastModified) && nowS - toSeconds(lastModified) >= 1;
     }
     if (!fresh) return whole('If-Range did not match');
   }

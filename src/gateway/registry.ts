@@ -13,6 +13,9 @@
  * - Unknown names and archives that fail to open (no key, corrupt, base missing) are remembered for
  *   one TTL, so a flood of such requests does not become a flood of storage requests or key
  *   derivations.
+ * - A storage root that does not exist (a mistyped `--storage`, a missing bucket) is
+ *   `STORAGE_UNAVAILABLE` (503) everywhere: in listings, in readiness, and for any archive name,
+ *   rather than an empty list or a 404 for every archive.
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCache } from '../../cache/block-cache.js';
@@ -126,6 +129,15 @@ export function keyUnderRoot(rootUrl: string, url: string): string | undefined {
   }
 }
 
+/** Codes by which a storage root says that it does not exist (file: ENOENT / ENOTDIR; S3: NoSuchBucket). */
+const MISSING_ROOT: ErrorCode[] = ['ARCHIVE_NOT_FOUND', 'PATH_NOT_FOUND', 'NOT_A_DIRECTORY'];
+
+/** `err` from listing or checking the root itself, as `STORAGE_UNAVAILABLE` when it says the root is missing. */
+function rootError(root: StorageRoot, err: unknown): unknown {
+  if (!isHexzError(err) || !MISSING_ROOT.includes(err.code)) return err;
+  return new HexzError('STORAGE_UNAVAILABLE', 'the storage root does not exist (or is not a directory or bucket)', { backend: root.backend }, { cause: err });
+}
+
 /** Open failures that retrying within a TTL would only repeat (transient storage errors are not among them). */
 const LASTING_FAILURES = new Set<ErrorCode>([
   'ARCHIVE_NOT_FOUND',
@@ -195,7 +207,9 @@ export class ArchiveRegistry {
     let cursor = opts.cursor || undefined;
     // A few rounds fill the page when the root holds other objects; never more than `limit` entries.
     for (let round = 0; round < 4 && archives.length < opts.limit; round++) {
-      const page = await this.opts.root.list({ cursor, limit: opts.limit - archives.length, signal: opts.signal });
+      const page = await this.opts.root.list({ cursor, limit: opts.limit - archives.length, signal: opts.signal }).catch((err: unknown) => {
+        throw rootError(this.opts.root, err);
+      });
       for (const o of page.objects) {
         const name = nameOfKey(o.key);
         if (name) archives.push({ name, size: o.size, etag: o.etag, lastModified: o.lastModified });
@@ -206,9 +220,26 @@ export class ArchiveRegistry {
     return { archives, cursor };
   }
 
-  /** Storage reachability, for the readiness probe. */
-  check(signal?: AbortSignal): Promise<void> {
-    return this.opts.root.check({ signal });
+  /** Storage reachability, for the readiness probe; `STORAGE_UNAVAILABLE` when the root does not exist. */
+  async check(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.opts.root.check({ signal });
+    } catch (err) {
+      throw rootError(this.opts.root, err);
+    }
+  }
+
+  /**
+   * `notFound` (an archive that does not exist) unless the whole root is missing, which is
+   * `STORAGE_UNAVAILABLE`: an archive cannot be told missing by storage that is not there.
+   */
+  private async missing(name: string, err: HexzError): Promise<HexzError> {
+    try {
+      await this.check();
+    } catch (rootErr) {
+      if (isHexzError(rootErr, 'STORAGE_UNAVAILABLE')) return rootErr;
+    }
+    return this.notFound(name, err);
   }
 
   /** Stop handing out leases; close every archive now or when its last lease ends. */
@@ -298,7 +329,8 @@ export class ArchiveRegistry {
       });
     } catch (err) {
       this.opts.onOpen?.('failed');
-      const e = isHexzError(err, 'ARCHIVE_NOT_FOUND') ? this.notFound(name, err) : isHexzError(err, 'BASE_MISSING') ? this.baseMissing(name, err) : err;
+      // ENOTDIR (a prefix of the name is a file, or the root is) also means: no such archive.
+      const e = isHexzError(err) && MISSING_ROOT.includes(err.code) ? await this.missing(name, err) : isHexzError(err, 'BASE_MISSING') ? this.baseMissing(name, err) : err;
       // Failures that will not heal by retrying right away are remembered for one TTL, so that
       // requests for a missing archive, or one without a usable key (scrypt!), cost no work each time.
       if (this.opts.ttlMs > 0 && isHexzError(e) && LASTING_FAILURES.has(e.code)) this.failed.set(name, e);
@@ -343,11 +375,11 @@ export class ArchiveRegistry {
     if (e.revalidating) return e.revalidating;
     const check = (async () => {
       let current: StorageStat;
-      const storage = await openStorage(this.opts.root.urlOf(this.keyOf(e.name)), this.opts.storage).catch((err: unknown) => {
-        if (isHexzError(err, 'ARCHIVE_NOT_FOUND')) {
+      const storage = await openStorage(this.opts.root.urlOf(this.keyOf(e.name)), this.opts.storage).catch(async (err: unknown) => {
+        if (isHexzError(err) && MISSING_ROOT.includes(err.code)) {
           if (this.lru.peek(e.name) === e) this.lru.delete(e.name);
-          const gone = this.notFound(e.name, err);
-          if (this.opts.ttlMs > 0) this.failed.set(e.name, gone);
+          const gone = await this.missing(e.name, err);
+          if (this.opts.ttlMs > 0 && gone.code === 'ARCHIVE_NOT_FOUND') this.failed.set(e.name, gone);
           throw gone;
         }
         throw err;

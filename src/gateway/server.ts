@@ -10,7 +10,7 @@ import { BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters, type StorageCounters } from '../../cache/metered.js';
 import { openStorageRoot } from '../../storage/index.js';
 import { HexzError, toHexzError } from '../errors.js';
-import { buildApp } from './app.js';
+import { buildApp, serverOptions } from './app.js';
 import { DEFAULT_STORAGE, serveConfig, type ServeConfig } from './config.js';
 import { ContentIndex } from './content.js';
 import { createKeyResolver } from './keys.js';
@@ -25,6 +25,8 @@ export interface GatewayOptions {
   cache?: BlockCache;
   /** Node process metrics in /metrics (default true). */
   processMetrics?: boolean;
+  /** Where the JSON log lines go (default: stdout). */
+  logStream?: { write(line: string): unknown };
 }
 
 /** A running gateway. */
@@ -46,7 +48,10 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Tokens from token files: one per line; blank lines and `#` comments ignored. */
+/**
+ * Tokens from token files: one per line; blank lines and `#` comments ignored. A file that cannot be
+ * read is a configuration error (`INVALID_ARGUMENT`, exit 2) naming the option, not a missing path.
+ */
 export async function readTokenFiles(files: string[]): Promise<string[]> {
   const tokens: string[] = [];
   for (const file of files) {
@@ -54,14 +59,16 @@ export async function readTokenFiles(files: string[]): Promise<string[]> {
     try {
       text = await fs.readFile(file, 'utf8');
     } catch (err) {
-      throw toHexzError(err, { path: file });
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : toHexzError(err).message;
+      throw new HexzError('INVALID_ARGUMENT', `--auth-token-file: cannot read ${file}: ${why}`, { path: file }, { cause: err });
     }
     const found = text
       .split(/\r?\n/)
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));
     // Failing closed: a configured but empty token file must not silently disable authentication.
-    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `auth token file ${file} holds no token`, { path: file });
+    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `--auth-token-file: ${file} holds no token`, { path: file });
     tokens.push(...found);
   }
   return tokens;
@@ -106,7 +113,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
     metrics,
     shuttingDown: () => shuttingDown,
     authTokens,
-  });
+  }, serverOptions(cfg, opts.logStream));
   // Nagle off: a response's last partial segment must not wait for the client's delayed ACK (~40 ms).
   app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   try {

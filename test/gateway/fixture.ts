@@ -27,10 +27,14 @@ export function datasetFiles(): Record<string, Uint8Array | string | null> {
   };
 }
 
-/** Write the dataset under `dir` (with symlinks `link` → docs/readme.md and `out` → ../../etc/passwd). */
+/**
+ * Write the dataset under `dir` (with symlinks `link` → docs/readme.md, `docs/deep/link.txt` →
+ * a/b/c.txt and `out` → ../../etc/passwd).
+ */
 export async function writeDataset(dir: string): Promise<void> {
   await writeTree(dir, datasetFiles());
   await fs.symlink('docs/readme.md', path.join(dir, 'link'));
+  await fs.symlink('a/b/c.txt', path.join(dir, 'docs/deep/link.txt'));
   await fs.symlink('../../etc/passwd', path.join(dir, 'out'));
   const when = new Date('2026-01-02T03:04:05Z');
   await fs.utimes(path.join(dir, 'docs/readme.md'), when, when);

@@ -12,9 +12,11 @@ const MTIME = Date.parse('2026-01-01T00:00:00Z') + 456; // sub-second part must 
 const BEFORE = 'Wed, 31 Dec 2025 23:59:59 GMT';
 const AT = 'Thu, 01 Jan 2026 00:00:00 GMT';
 const AFTER = 'Thu, 01 Jan 2026 00:00:01 GMT';
+/** The response's time: well after the Last-Modified, so it is a strong validator. */
+const NOW = Date.parse('2026-06-01T12:00:00Z');
 
 function plan(headers: ConditionalHeaders, extra: Partial<RangeInput> = {}) {
-  return planRange({ method: 'GET', headers, size: SIZE, etag: ETAG, lastModified: MTIME, contentType: 'text/plain', boundary: 'BOUNDARY', maxRanges: 4, ...extra });
+  return planRange({ method: 'GET', headers, size: SIZE, etag: ETAG, lastModified: MTIME, contentType: 'text/plain', boundary: 'BOUNDARY', maxRanges: 4, now: NOW, ...extra });
 }
 
 describe('parseRange', () => {
@@ -102,6 +104,11 @@ describe('planRange', () => {
     ['If-Range weak ETag never matches', { range: 'bytes=0-9', 'if-range': `W/${ETAG}` }, 200, [[0, 999]]],
     ['If-Range equal date', { range: 'bytes=0-9', 'if-range': AT }, 206, [[0, 9]]],
     ['If-Range older date: whole body', { range: 'bytes=0-9', 'if-range': BEFORE }, 200, [[0, 999]]],
+    ['If-Range later date: whole body (only an exact date matches)', { range: 'bytes=0-9', 'if-range': AFTER }, 200, [[0, 999]]],
+    // A Last-Modified less than a second before the response is weak (RFC 9110 §8.8.2.2): no date matches it.
+    ['If-Range equal date, Last-Modified in the same second as now: weak, whole body', { range: 'bytes=0-9', 'if-range': AT }, 200, [[0, 999]], { now: MTIME + 300 }],
+    ['If-Range equal date, Last-Modified one second before now: strong', { range: 'bytes=0-9', 'if-range': AT }, 206, [[0, 9]], { now: MTIME - 456 + 1000 }],
+    ['If-Range with the ETag is unaffected by a weak Last-Modified', { range: 'bytes=0-9', 'if-range': ETAG }, 206, [[0, 9]], { now: MTIME }],
     ['If-Range without Range is ignored', { 'if-range': '"other"' }, 200, [[0, 999]]],
     ['If-Range match, unsatisfiable range', { range: 'bytes=5000-', 'if-range': ETAG }, 416, []],
     ['If-Range mismatch beats unsatisfiable', { range: 'bytes=5000-', 'if-range': '"x"' }, 200, [[0, 999]]],
@@ -129,6 +136,8 @@ describe('planRange', () => {
     ['If-Modified-Since later', { 'if-modified-since': AFTER }, 304, []],
     ['If-Modified-Since earlier', { 'if-modified-since': BEFORE }, 200, [[0, 999]]],
     ['If-Modified-Since invalid ignored', { 'if-modified-since': 'soon' }, 200, [[0, 999]]],
+    ['If-Modified-Since in the future ignored', { 'if-modified-since': 'Tue, 01 Jun 2027 00:00:00 GMT' }, 200, [[0, 999]]],
+    ['If-Modified-Since equal to now still applies', { 'if-modified-since': 'Mon, 01 Jun 2026 12:00:00 GMT' }, 304, []],
     ['If-None-Match mismatch overrides If-Modified-Since', { 'if-none-match': '"x"', 'if-modified-since': AFTER }, 200, [[0, 999]]],
     ['If-Match ok then If-None-Match match', { 'if-match': ETAG, 'if-none-match': ETAG }, 304, []],
     ['If-Match fail beats If-None-Match', { 'if-match': '"x"', 'if-none-match': ETAG }, 412, []],
@@ -149,6 +158,12 @@ describe('planRange', () => {
 
   it('Last-Modified is the mtime in seconds', () => {
     expect(plan({}).headers['last-modified']).toBe(AT);
+  });
+
+  it('Last-Modified is never later than the response (a future mtime is clamped to now)', () => {
+    const p = plan({ 'if-modified-since': AT }, { lastModified: NOW + 86_400_000 });
+    expect(p.headers['last-modified']).toBe(new Date(NOW).toUTCString());
+    expect(p.status).toBe(200);
   });
 
   it('multipart: Content-Type, exact Content-Length, parts in order', () => {

@@ -166,3 +166,91 @@ describe('a change noticed in the middle of a read', () => {
     }
   });
 });
+
+describe('an archive swapped for one whose file has the same mtime but other bytes (date validators)', () => {
+  const FILE_MTIME = new Date('2026-01-02T03:04:05Z');
+  const T1 = new Date('2026-03-01T00:00:00Z');
+  const T2 = new Date('2026-03-01T00:01:00Z');
+  const T3 = new Date('2026-03-01T00:02:00Z');
+  const X = randomBytesSeeded(300_000, 33);
+  const Y = randomBytesSeeded(300_000, 34);
+  let gw: Gateway;
+
+  /** A directory archive holding `data.bin` (mtime FILE_MTIME), packed as of `created`, its object's mtime set to `stored`. */
+  async function publishDir(name: string, bytes: Buffer, created: Date, stored: Date): Promise<void> {
+    const src = path.join(tmp.dir, `dir-${name}-${Math.random()}`);
+    await fs.mkdir(src);
+    await fs.writeFile(path.join(src, 'data.bin'), bytes);
+    await fs.utimes(path.join(src, 'data.bin'), FILE_MTIME, FILE_MTIME);
+    const staged = path.join(tmp.dir, `staged-${Date.now()}-${Math.random()}.hxz`);
+    await pack(src, staged, { compression: 'none', threads: 2, created });
+    await fs.utimes(staged, stored, stored);
+    await fs.rename(staged, path.join(root, `${name}.hxz`));
+  }
+
+  /** Poll until the ETag of `url` is no longer `old`; returns the new one. */
+  async function newEtag(url: string, old: string): Promise<string> {
+    for (let i = 0; i < POLL_LIMIT; i++) {
+      const tag = (await get(url, {}, 'HEAD')).headers.get('etag')!;
+      if (tag !== old) return tag;
+      await sleep(TTL_MS / 3);
+    }
+    throw new Error('the replacement was never noticed');
+  }
+
+  beforeAll(async () => {
+    await publishDir('dated', X, T1, T1);
+    gw = await startGateway({ storage: root, port: 0, logLevel: 'silent', archiveTtlMs: TTL_MS }, { processMetrics: false });
+  });
+  afterAll(() => gw.close());
+
+  it('resuming with If-Range: <old date> gets the whole new body (no splice); If-Modified-Since gets no stale 304', async () => {
+    const url = `${gw.url}/v1/archives/dated/files/data.bin`;
+    const first = await get(url, { range: 'bytes=0-99' });
+    expect(first.status).toBe(206);
+    const etagX = first.headers.get('etag')!;
+    const lmX = first.headers.get('last-modified')!;
+    // Later than the file's own mtime: the archive version's time counts.
+    expect(lmX).toBe(T1.toUTCString());
+    // Before the swap the date is a strong validator: a resume is honoured.
+    const resumeX = await get(url, { range: 'bytes=100-', 'if-range': lmX });
+    expect(resumeX.status).toBe(206);
+
+    // Same path, same size, same file mtime, same object mtime: only the bytes (and the pack time) differ.
+    await publishDir('dated', Y, T2, T1);
+    const etagY = await newEtag(url, etagX);
+    const resume = await get(url, { range: 'bytes=100-', 'if-range': lmX });
+    expect(resume.status).toBe(200);
+    expect(resume.body.equals(Y)).toBe(true);
+    const lmY = resume.headers.get('last-modified')!;
+    expect(lmY).not.toBe(lmX);
+    const ims = await get(url, { 'if-modified-since': lmX });
+    expect(ims.status).toBe(200);
+    expect(ims.body.equals(Y)).toBe(true);
+    expect((await get(url, { range: 'bytes=100-', 'if-range': etagX })).status).toBe(200);
+    // The new date validates the new version.
+    const resumeY = await get(url, { range: 'bytes=100-', 'if-range': lmY });
+    expect(resumeY.status).toBe(206);
+    expect(resumeY.body.equals(Y.subarray(100))).toBe(true);
+
+    // Same created time, but the object was written later (an upload): its time moves the date.
+    await publishDir('dated', X, T2, T3);
+    await newEtag(url, etagY);
+    const again = await get(url, { range: 'bytes=100-', 'if-range': lmY });
+    expect(again.status).toBe(200);
+    expect(again.body.equals(X)).toBe(true);
+    expect(again.headers.get('last-modified')).toBe(T3.toUTCString());
+  });
+
+  it('a Last-Modified less than a second old is weak: a date in If-Range never matches it', async () => {
+    // An object time in the future (clock skew) is clamped to the response's Date, hence always weak.
+    await publishDir('fresh', X, T1, new Date(Date.now() + 3_600_000));
+    const url = `${gw.url}/v1/archives/fresh/files/data.bin`;
+    const first = await get(url, { range: 'bytes=0-99' });
+    const lm = first.headers.get('last-modified')!;
+    expect(Date.parse(lm)).toBeLessThanOrEqual(Date.parse(first.headers.get('date')!));
+    const r = await get(url, { range: 'bytes=100-', 'if-range': lm });
+    expect(r.status).toBe(200);
+    expect(r.body.equals(X)).toBe(true);
+  });
+});

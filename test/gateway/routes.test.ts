@@ -132,8 +132,13 @@ describe('content', () => {
     const csvR = await get(`${base}/demo/files/data/table.csv`);
     expect(csvR.headers.get('content-type')).toBe('text/csv; charset=utf-8');
     expect(csvR.body.equals(csv)).toBe(true);
+    // Last-Modified: the later of the file's mtime (2026-01-02) and the archive version's time.
     const md = await get(`${base}/demo/files/docs/readme.md`);
-    expect(md.headers.get('last-modified')).toBe('Fri, 02 Jan 2026 03:04:05 GMT');
+    const created = Date.parse((await getJson(`${base}/demo`)).json.created);
+    const stored = (await fs.stat(path.join(root, 'demo.hxz'))).mtimeMs;
+    const version = Math.max(Date.parse('2026-01-02T03:04:05Z'), created, stored);
+    expect(md.headers.get('last-modified')).toBe(new Date(Math.floor(version / 1000) * 1000).toUTCString());
+    expect(Date.parse(md.headers.get('last-modified')!)).toBeLessThanOrEqual(Date.parse(md.headers.get('date')!));
   });
 
   it('curl: single, suffix, open and multi-range requests are byte-exact', async () => {
@@ -195,6 +200,10 @@ describe('content', () => {
     expect(nm.headers.etag).toBe(etag);
     expect((await curl(['-H', `If-None-Match: "other", ${etag}`, bigUrl()])).status).toBe(304);
     expect((await curl(['-H', `If-Modified-Since: ${lastModified}`, bigUrl()])).status).toBe(304);
+    // A date in the future is ignored, as if absent (like Apache): the whole body, not a 304.
+    const future = await curl(['-H', `If-Modified-Since: ${new Date(Date.now() + 86_400_000).toUTCString()}`, bigUrl()]);
+    expect(future.status).toBe(200);
+    expect(future.body.equals(big)).toBe(true);
     const pre = await curl(['-H', 'If-Match: "not-it"', bigUrl()]);
     expect(pre.status).toBe(412);
     expect(JSON.parse(pre.body.toString()).error.code).toBe('PRECONDITION_FAILED');
@@ -248,6 +257,14 @@ describe('content', () => {
     expect(link.status).toBe(200);
     expect(link.body.toString()).toContain('Hello from the gateway tests.');
     expect(link.headers.get('content-type')).toBe('text/markdown; charset=utf-8');
+    // Downloaded under the name requested, not the link target's.
+    const dl = await curl(['-r', '0-3', `${base}/demo/files/link?download=1`]);
+    expect(dl.headers['content-disposition']).toBe(`attachment; filename="link"; filename*=UTF-8''link`);
+    const nested = await get(`${base}/demo/files/docs/deep/link.txt?download=1`);
+    expect(nested.status).toBe(200);
+    expect(nested.body.toString()).toBe('deep\n');
+    expect(nested.headers.get('content-disposition')).toBe(`attachment; filename="link.txt"; filename*=UTF-8''link.txt`);
+    expect(nested.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     const out = await getJson(`${base}/demo/files/out`);
     expect(out.status).toBe(404);
     expect(out.json.error.code).toBe('PATH_NOT_FOUND');
@@ -311,11 +328,45 @@ describe('content', () => {
     }
   });
 
+  it('malformed percent-escapes: 400 UNSAFE_PATH in the gateway error shape, with a request id, logged and counted', async () => {
+    const count = async () => Number(/hexz_http_requests_total\{route="unmatched",method="GET",status="400"\} (\d+)/.exec((await get(`${gw.url}/metrics`)).body.toString())?.[1] ?? 0);
+    const before = await count();
+    const bad = ['/v1/archives/x/files/%zz', '/v1/archives/demo/files/%E0%A4%A', '/v1/archives/demo/files/a%C0%AE', '/v1/archives/%ff/files/x'];
+    for (const rawPath of bad) {
+      const r = await curl(['--path-as-is', '-H', 'X-Request-Id: bad-url-1', `${gw.url}${rawPath}`]);
+      expect(r.status, rawPath).toBe(400);
+      expect(r.headers['content-type'], rawPath).toBe('application/json; charset=utf-8');
+      expect(r.headers['x-request-id'], rawPath).toBe('bad-url-1');
+      const body = JSON.parse(r.body.toString());
+      expect(Object.keys(body), rawPath).toEqual(['error']);
+      expect(body.error.code, rawPath).toBe('UNSAFE_PATH');
+      expect(Object.keys(body.error).sort()).toEqual(['code', 'message']);
+    }
+    // Counted once each (the response's close is reported asynchronously: poll, bounded).
+    let after = 0;
+    for (let i = 0; i < 200 && after < before + bad.length; i++) after = await count();
+    expect(after).toBe(before + bad.length);
+  });
+
   it('other methods are refused: read-only', async () => {
     const r = await curl(['-X', 'PUT', '--data', 'x', `${base}/demo/files/x`]);
     expect(r.status).toBe(405);
     expect(r.headers.allow).toBe('GET, HEAD, OPTIONS');
     expect(JSON.parse(r.body.toString()).error.code).toBe('READ_ONLY');
+    // Whatever the body: larger than the 1 KiB body limit, JSON, or none; on any URL.
+    const big = 'x'.repeat(4096);
+    for (const args of [
+      ['-X', 'POST', '--data', big, `${base}/demo/files/docs/readme.md`],
+      ['-X', 'POST', '-H', 'Content-Type: application/json', '--data', JSON.stringify({ a: big }), `${base}`],
+      ['-X', 'PUT', '-H', 'Content-Type: application/x-unknown', '--data-binary', big, `${base}/demo`],
+      ['-X', 'DELETE', `${base}/demo`],
+      ['-X', 'PATCH', '--data', big, `${gw.url}/nowhere`],
+    ]) {
+      const x = await curl(args);
+      expect(x.status, args.join(' ')).toBe(405);
+      expect(x.headers.allow).toBe('GET, HEAD, OPTIONS');
+      expect(JSON.parse(x.body.toString()).error.code).toBe('READ_ONLY');
+    }
   });
 
   it('request ids: generated, or taken from a sane X-Request-Id', async () => {
@@ -368,6 +419,46 @@ describe('operations', () => {
   });
 });
 
+describe('a storage root that does not exist', () => {
+  it('answers 503 STORAGE_UNAVAILABLE everywhere (readiness, listing, archives), then serves once it appears', async () => {
+    const missing = path.join(tmp.dir, 'not-yet');
+    const g = await startGateway({ storage: missing, port: 0, logLevel: 'silent', archiveTtlMs: 50 }, { processMetrics: false });
+    try {
+      const ready = await getJson(`${g.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(ready.json.error.code).toBe('STORAGE_UNAVAILABLE');
+      for (const url of [`${g.url}/v1/archives`, `${g.url}/v1/archives?limit=1`, `${g.url}/v1/archives/demo`, `${g.url}/v1/archives/demo/files/docs/readme.md`, `${g.url}/v1/archives/demo/tree/`, `${g.url}/v1/archives/img/disk`]) {
+        const r = await getJson(url);
+        expect(r.status, url).toBe(503);
+        expect(r.json.error.code, url).toBe('STORAGE_UNAVAILABLE');
+        expect(r.json.error.message, url).not.toContain(tmp.dir);
+      }
+      // The root appears (a volume mounted late): served without a restart.
+      await fs.mkdir(missing);
+      await fs.copyFile(path.join(root, 'demo.hxz'), path.join(missing, 'demo.hxz'));
+      expect((await getJson(`${g.url}/readyz`)).status).toBe(200);
+      expect((await getJson(`${g.url}/v1/archives`)).json.archives.map((a: { name: string }) => a.name)).toEqual(['demo']);
+      expect((await get(`${g.url}/v1/archives/demo/files/docs/readme.md`)).status).toBe(200);
+      expect((await getJson(`${g.url}/v1/archives/nope`)).json.error.code).toBe('ARCHIVE_NOT_FOUND');
+    } finally {
+      await g.close();
+    }
+  });
+
+  it('a root that is a file is unavailable too', async () => {
+    const g = await startGateway({ storage: path.join(root, 'notes.txt'), port: 0, logLevel: 'silent' }, { processMetrics: false });
+    try {
+      for (const url of [`${g.url}/readyz`, `${g.url}/v1/archives`, `${g.url}/v1/archives/demo/files/x`]) {
+        const r = await getJson(url);
+        expect(r.status, url).toBe(503);
+        expect(r.json.error.code, url).toBe('STORAGE_UNAVAILABLE');
+      }
+    } finally {
+      await g.close();
+    }
+  });
+});
+
 describe('CORS', () => {
   let g: Gateway;
   beforeAll(async () => {
@@ -389,6 +480,21 @@ describe('CORS', () => {
     }
     const other = await get(`${g.url}/v1/archives/demo/files/data/big.bin`, { origin: 'https://evil.example', range: 'bytes=0-9' });
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    const post = await curl(['-X', 'POST', '-H', 'Origin: https://app.example', '--data', 'x'.repeat(2048), `${g.url}/v1/archives/demo/files/x`]);
+    expect(post.status).toBe(405);
+    expect(post.headers['access-control-allow-origin']).toBe('https://app.example');
+  });
+
+  it('errors Fastify raises before routing (a malformed URL) carry the same CORS headers as other errors', async () => {
+    const normal = await curl(['-H', 'Origin: https://app.example', `${g.url}/v1/archives/demo/files/nope`]);
+    const bad = await curl(['--path-as-is', '-H', 'Origin: https://app.example', `${g.url}/v1/archives/demo/files/%zz`]);
+    expect(normal.status).toBe(404);
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body.toString()).error.code).toBe('UNSAFE_PATH');
+    for (const h of ['access-control-allow-origin', 'access-control-expose-headers', 'vary']) expect(bad.headers[h], h).toBe(normal.headers[h]);
+    expect(bad.headers['access-control-allow-origin']).toBe('https://app.example');
+    const other = await curl(['--path-as-is', '-H', 'Origin: https://evil.example', `${g.url}/v1/archives/demo/files/%zz`]);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('preflight', async () => {

@@ -160,6 +160,21 @@ describe('configuration', () => {
     }
   });
 
+  it('auth token files: every --auth-token-file flag, else HEXZ_AUTH_TOKEN_FILE (comma-separated), else the config file', async () => {
+    const tmp = await makeTempDir('hexz-cfg-');
+    try {
+      const file = path.join(tmp.dir, 'gw.json');
+      await fs.writeFile(file, JSON.stringify({ authTokenFiles: ['/etc/c1', '/etc/c2'] }));
+      const env = { HEXZ_CONFIG: file, HEXZ_AUTH_TOKEN_FILE: '/etc/e1, /etc/e2' };
+      expect((await loadServeConfig({ authTokenFile: ['/etc/f1', '/etc/f2'] }, env)).authTokenFiles).toEqual(['/etc/f1', '/etc/f2']);
+      expect((await loadServeConfig({}, env)).authTokenFiles).toEqual(['/etc/e1', '/etc/e2']);
+      expect((await loadServeConfig({}, { HEXZ_CONFIG: file })).authTokenFiles).toEqual(['/etc/c1', '/etc/c2']);
+      expect((await loadServeConfig({}, {})).authTokenFiles).toEqual([]);
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+
   it.each([
     [{ port: 70000 }],
     [{ port: -1 }],
