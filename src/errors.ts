@@ -68,6 +68,8 @@ export const ERROR_TABLE = {
   PERMISSION: { exit: 22, http: 403, errno: 'EACCES', summary: 'permission denied' },
   READ_ONLY: { exit: 23, http: 405, errno: 'EROFS', summary: 'read-only' },
   FUSE_UNAVAILABLE: { exit: 24, http: 500, errno: 'ENOSYS', summary: 'FUSE is not available' },
+  NOT_A_WORKSPACE: { exit: 25, http: 400, errno: 'EINVAL', summary: 'not inside a hexz workspace (hexz checkout makes one)' },
+  NOTHING_TO_COMMIT: { exit: 26, http: 409, errno: 'EINVAL', summary: 'nothing to commit: the workspace matches its archive' },
   INTERNAL: { exit: 1, http: 500, errno: 'EIO', summary: 'internal error' },
 } as const satisfies Record<string, ErrorKind>;
 

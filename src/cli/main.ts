@@ -102,6 +102,19 @@ command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', 
   .option('--foreground', 'stay in the foreground (the default; kept for scripts)')
   .option('--ready-file <path>', 'create this file once the mount is up (readiness probes)');
 
+command('checkout <archive> <dir>', 'a writable copy of an archive in a new directory, to change and commit as a thin delta', () => import('./commands/checkout.js'));
+
+command('status [dir]', 'paths added, modified, deleted and renamed in a workspace since its archive', () => import('./commands/status.js'));
+
+command('commit <output>', 'write a workspace as a thin delta of its archive, which becomes the new base', () => import('./commands/commit.js'))
+  .option('-C, --dir <dir>', 'the workspace (default: the one containing the current directory)')
+  .addOption(new Option('-c, --compression <codec>', 'chunk codec').choices(['zstd', 'lz4', 'none']).default('zstd'))
+  .option('-l, --level <n>', 'zstd level', '3')
+  .option('-j, --threads <n>', 'worker threads (default: all cores)')
+  .option('-m, --meta <key=value>', 'user metadata (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+  .option('--allow-empty', 'write a new archive even when nothing changed')
+  .option('-f, --force', 'replace the output if it exists');
+
 command('unmount <mountpoint>', 'unmount a hexz mount (also clears a stale one)', () => import('./commands/unmount.js'));
 
 try {

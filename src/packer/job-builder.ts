@@ -22,6 +22,8 @@ export type JobEvent =
   | { kind: 'begin'; entry: FileEntry }
   | { kind: 'end'; entry: FileEntry }
   | { kind: 'chunk'; index: number; length: number }
+  /** A chunk already stored in a base, taken from its index instead of the input (workspace commits). */
+  | { kind: 'ref'; id: Uint8Array; length: number }
   /** `count` all-zero chunks of a sparse file's hole, cut without reading them. */
   | { kind: 'hole'; length: number; count: number };
 
@@ -48,6 +50,11 @@ export class JobBuilder {
 
   event(e: JobEvent): void {
     this.events.push(e);
+  }
+
+  /** Events queued for the current job. */
+  get eventCount(): number {
+    return this.events.length;
   }
 
   /** Free space for reading; submits the slot (carrying an unfinished chunk over) when full. */

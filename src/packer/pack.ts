@@ -35,11 +35,14 @@ import type { BaseResolution } from '../reader/bases.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { JobBuilder, openInput, readInto, type JobEvent } from './job-builder.js';
-import { walkInput } from './walk.js';
+import { walkInput, type InputEntry, type WalkedInput } from './walk.js';
+import type { ChunkRef } from '../format/chunk-index.js';
 import { ChunkPipeline, type PipelineJob } from './worker-pool.js';
 
 /** Bytes of input per job sent to a worker: large enough to amortise messaging, small enough to pipeline. */
 const JOB_BYTES = 4 * 1024 * 1024;
+/** Events per job at most: reused files bring references without bytes, which must not pile up in one job. */
+const MAX_JOB_EVENTS = 65_536;
 
 export interface PackOptions extends BaseResolution {
   compression?: CodecName;
@@ -66,6 +69,16 @@ export interface PackOptions extends BaseResolution {
   signal?: AbortSignal;
   onProgress?: (p: PackProgress) => void;
   onWarning?: (message: string) => void;
+  /** The input, already walked (workspaces walk once for status and commit). */
+  walked?: WalkedInput;
+  /** Paths of a directory input to leave out (with everything below them). */
+  exclude?: (path: string) => boolean;
+  /**
+   * Content of a file known to be unchanged since it was stored in a base: its chunk references
+   * there, used instead of reading the file (a workspace commit costs what changed). Holes may be
+   * given as hole references. Every non-hole chunk must be in the bases' index.
+   */
+  reuse?: (entry: InputEntry, bases: Archive[]) => Promise<AsyncIterable<ChunkRef> | undefined>;
 }
 
 export interface PackProgress {
@@ -103,6 +116,10 @@ export interface PackSummary {
   archiveBytes: number;
   /** Bytes read from bases (their indexes only). */
   baseIndexBytes: number;
+  /** Files whose content was taken from a base's index instead of being read (`reuse`). */
+  reusedFiles: number;
+  /** The new archive's index hash (what a delta of it records), hex. */
+  rootHash: string;
   seconds: number;
   /** Input MiB per second. */
   mibPerSecond: number;
@@ -218,7 +235,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
   const progress: PackProgress = { phase: 'walk', bytesRead: 0, totalBytes: 0, filesDone: 0, filesTotal: 0 };
   opts.onProgress?.(progress);
 
-  const walked = await walkInput(input, opts.onWarning);
+  const walked = opts.walked ?? (await walkInput(input, opts.onWarning, { exclude: opts.exclude }));
   progress.totalBytes = walked.totalBytes;
   progress.filesTotal = walked.entries.filter((e) => e.type === 'file').length;
   throwIfAborted(signal);
@@ -244,6 +261,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       bases: baseInfo.entries,
     });
     const stats = { chunks: 0, baseChunks: 0, baseBytes: 0, dupChunks: 0, dupBytes: 0, newChunks: 0, newBytes: 0, holeBytes: 0 };
+    let reusedFiles = 0;
     const codecStats: Record<string, { chunks: number; rawBytes: number; storedBytes: number }> = {};
     /** Per job, in chunk order: where each chunk lives (null for holes). Set by classify, used by write. */
     const classes = new Map<number, Array<Location | null>>();
@@ -257,6 +275,16 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
         if (ev.kind === 'hole') {
           stats.chunks += ev.count;
           stats.holeBytes += ev.length;
+        }
+        if (ev.kind === 'ref') {
+          // A reused base chunk: where it lives is already known from the bases' index.
+          const loc = known.get(Buffer.from(ev.id).toString('latin1'));
+          if (!loc) throw new HexzError('CORRUPT', `chunk ${Buffer.from(ev.id).toString('hex')} of a reused file is not in the bases' index`);
+          stats.chunks++;
+          stats.baseChunks++;
+          stats.baseBytes += ev.length;
+          locs.push(loc);
+          continue;
         }
         if (ev.kind !== 'chunk') continue;
         const i = ev.index;
@@ -304,6 +332,9 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
         else if (ev.kind === 'end') {
           writer.endFile(ev.entry);
           progress.filesDone++;
+        } else if (ev.kind === 'ref') {
+          const loc = locs[c++]!;
+          writer.addRef({ id: ev.id, offset: loc.offset, stored: loc.stored, raw: ev.length, owner: loc.owner, codec: loc.codec, hole: false });
         } else {
           const loc = locs[c++];
           if (!loc) {
@@ -343,6 +374,23 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
         entries.push(entry);
         continue;
       }
+      const reused = e.size > 0 && opts.reuse ? await opts.reuse(e, baseInfo.archives) : undefined;
+      if (reused) {
+        entries.push(entry);
+        builder.event({ kind: 'begin', entry });
+        let bytes = 0;
+        for await (const r of reused) {
+          builder.event(r.hole ? { kind: 'hole', length: r.raw, count: 0 } : { kind: 'ref', id: Uint8Array.from(r.id), length: r.raw });
+          bytes += r.raw;
+          if (builder.eventCount >= MAX_JOB_EVENTS) await builder.flush(true);
+        }
+        if (bytes !== e.size) throw new HexzError('INTERNAL', `reused content of ${e.path} has ${bytes} bytes, expected ${e.size}`, { path: e.path });
+        builder.event({ kind: 'end', entry });
+        progress.bytesRead += e.size;
+        reusedFiles++;
+        await builder.flush(false);
+        continue;
+      }
       const file = e.size > 0 ? await openInput(e, opts.onWarning) : undefined;
       if (e.size > 0 && !file) continue;
       entries.push(entry);
@@ -368,7 +416,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     opts.onProgress?.(progress);
     const uniqueRawBytes = Object.values(codecStats).reduce((n, c) => n + c.rawBytes, 0);
     const created = opts.created ?? new Date();
-    const { size } = await writer.finish(entries, {
+    const { size, rootHash } = await writer.finish(entries, {
       chunking,
       defaultCodec: codecId,
       defaultLevel: compression === 'zstd' ? level : 0,
@@ -397,6 +445,8 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       storedBytes: writer.storedChunkBytes,
       archiveBytes: size,
       baseIndexBytes: baseInfo.bytesRead,
+      reusedFiles,
+      rootHash: Buffer.from(rootHash).toString('hex'),
       seconds,
       mibPerSecond: logicalBytes / 1048576 / Math.max(seconds, 1e-6),
       dedupRatio: stats.newBytes ? (logicalBytes - stats.holeBytes - stats.baseBytes) / stats.newBytes : 1,

@@ -28,7 +28,15 @@ export interface InputEntry {
   size: number;
   /** Bytes of disk actually allocated (fewer than `size` for sparse files). */
   allocated: number;
+  /** Status-change time and inode at walk time: a workspace's stat cache compares them. */
+  ctimeNs: bigint;
+  ino: bigint;
   target?: string;
+}
+
+export interface WalkOptions {
+  /** Paths (relative, `/`-separated) to leave out, with everything below them. */
+  exclude?: (path: string) => boolean;
 }
 
 export interface WalkedInput {
@@ -49,6 +57,8 @@ function entryOf(archivePath: string, source: string, st: BigIntStats, type: Ent
     mtimeNs: st.mtimeNs,
     size: type === 'file' ? Number(st.size) : type === 'symlink' ? Buffer.byteLength(target ?? '') : 0,
     allocated: Number(st.blocks) * 512,
+    ctimeNs: st.ctimeNs,
+    ino: st.ino,
     target,
   };
 }
@@ -57,7 +67,7 @@ function entryOf(archivePath: string, source: string, st: BigIntStats, type: Ent
  * Walk `input` (a file or a directory). `onWarning` hears about skipped entries (devices, sockets,
  * fifos, unreadable directories, names that are not valid UTF-8).
  */
-export async function walkInput(input: string, onWarning: (msg: string) => void = () => {}): Promise<WalkedInput> {
+export async function walkInput(input: string, onWarning: (msg: string) => void = () => {}, opts: WalkOptions = {}): Promise<WalkedInput> {
   const abs = path.resolve(input);
   let st: BigIntStats;
   try {
@@ -100,6 +110,7 @@ export async function walkInput(input: string, onWarning: (msg: string) => void 
           return;
         }
         const isDir = d.isDirectory();
+        if (opts.exclude?.(rel)) return;
         if (ig && ig.ignores(isDir ? `${rel}/` : rel)) return;
         const source = path.join(abs, rel);
         let s: BigIntStats;

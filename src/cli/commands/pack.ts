@@ -7,7 +7,7 @@ import type { CodecName } from '../../codecs/index.js';
 import type { CommandContext, CommandResult } from '../context.js';
 import { formatBytes, formatRatio, formatSeconds, keyValues } from '../format.js';
 
-function parseMeta(pairs: string[] | undefined): Record<string, string> {
+export function parseMeta(pairs: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of pairs ?? []) {
     const i = p.indexOf('=');
