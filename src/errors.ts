@@ -46,6 +46,7 @@ export const ERROR_TABLE = {
   CORRUPT: { exit: 4, http: 500, errno: 'EIO', summary: 'archive is corrupt' },
   KEY_REQUIRED: { exit: 5, http: 403, errno: 'EACCES', summary: 'archive is encrypted: a key is needed' },
   WRONG_KEY: { exit: 5, http: 403, errno: 'EACCES', summary: 'wrong key for this archive' },
+  NOT_ENCRYPTED: { exit: 5, http: 403, errno: 'EACCES', summary: 'archive is not encrypted, but a key is required for it' },
   AUTH_FAILED: { exit: 4, http: 500, errno: 'EIO', summary: 'authentication failed: data was tampered with' },
   BASE_MISSING: { exit: 6, http: 502, errno: 'EIO', summary: 'a base archive of this delta is missing' },
   BASE_MISMATCH: { exit: 6, http: 502, errno: 'EIO', summary: 'a base archive is not the one this delta was made from' },

@@ -21,8 +21,14 @@ import type { KeySource } from '../crypto/keys.js';
 /** The name in a key directory that covers every archive. */
 export const DEFAULT_KEY_NAME = 'default';
 
-/** Returns the key for an archive name, or undefined (then only plain archives open). */
-export type KeyResolver = (archiveName: string) => Promise<KeySource | undefined>;
+/**
+ * Returns the key for an archive name, or undefined (then only plain archives open). `inKeyDir`
+ * says whether the key directory has a key for the name: such archives must be encrypted — a plain
+ * object under a keyed prefix is refused, so a swapped object cannot pass for the encrypted one.
+ */
+export type KeyResolver = ((archiveName: string) => Promise<KeySource | undefined>) & {
+  inKeyDir?: (archiveName: string) => Promise<boolean>;
+};
 
 export interface KeyResolverOptions {
   keyDir?: string;
@@ -79,18 +85,27 @@ export async function createKeyResolver(opts: KeyResolverOptions): Promise<KeyRe
       else await readPassphraseFile(file);
     }
   }
-  return async (archiveName) => {
+  /** The key directory's file for an archive name, if any. */
+  const fileFor = async (archiveName: string): Promise<string | undefined> => {
     assertKeyName(archiveName);
-    if (dir) {
-      for (const name of keyNamesFor(archiveName)) {
-        const keyFile = path.join(dir, `${name}.key`);
-        if (await exists(keyFile)) return { kind: 'key', key: await readKeyFile(keyFile) };
-        const passFile = path.join(dir, `${name}.passphrase`);
-        if (await exists(passFile)) return { kind: 'passphrase', passphrase: await readPassphraseFile(passFile) };
+    if (!dir) return undefined;
+    for (const name of keyNamesFor(archiveName)) {
+      for (const ext of ['.key', '.passphrase']) {
+        const file = path.join(dir, `${name}${ext}`);
+        if (await exists(file)) return file;
       }
     }
+    return undefined;
+  };
+  const resolver: KeyResolver = async (archiveName) => {
+    const file = await fileFor(archiveName);
+    if (file?.endsWith('.key')) return { kind: 'key', key: await readKeyFile(file) };
+    if (file) return { kind: 'passphrase', passphrase: await readPassphraseFile(file) };
+    assertKeyName(archiveName);
     return fallback;
   };
+  resolver.inKeyDir = async (archiveName) => (await fileFor(archiveName)) !== undefined;
+  return resolver;
 }
 
 /** Guard for names used as file names under the key directory (they were validated upstream; this keeps it local). */

@@ -336,6 +336,13 @@ export class ArchiveRegistry {
       if (this.opts.ttlMs > 0 && isHexzError(e) && LASTING_FAILURES.has(e.code)) this.failed.set(name, e);
       throw e;
     }
+    if (!archive.encrypted && (await this.opts.keys.inKeyDir?.(name))) {
+      await archive.close();
+      this.opts.onOpen?.('failed');
+      const e = new HexzError('NOT_ENCRYPTED', `archive ${name} is not encrypted, but the key directory has a key for it: refusing to serve a plain archive in place of an encrypted one`, { archive: name });
+      if (this.opts.ttlMs > 0) this.failed.set(name, e);
+      throw e;
+    }
     this.opts.onOpen?.(outcome);
     const entry: Entry = {
       name,

@@ -28,6 +28,7 @@ beforeAll(async () => {
   await packArchive(src, root, 'team-b/ds', { key: { kind: 'passphrase', passphrase: 'correct horse' } });
   await packArchive(src, root, 'other', { key: { kind: 'key', key: otherKey } });
   await packArchive(src, root, 'plain');
+  await packArchive(src, root, 'team-a/swapped'); // plain, under a keyed prefix
   const keys = path.join(tmp.dir, 'keys');
   await fs.mkdir(keys);
   await fs.writeFile(path.join(keys, 'team-a.key'), teamKey.toString('hex'), { mode: 0o600 });
@@ -58,5 +59,14 @@ describe('encrypted archives', () => {
     expect(r.json.error.code).toBe('KEY_REQUIRED');
     const none = await getJson(`${plainGw.url}/v1/archives/team-a/ds/tree/`);
     expect(none.status).toBe(403);
+  });
+
+  it('a plain archive under a prefix the key directory covers is refused (403 NOT_ENCRYPTED), not served', async () => {
+    const r = await getJson(`${gw.url}/v1/archives/team-a/swapped/files/secret.bin`);
+    expect(r.status).toBe(403);
+    expect(r.json.error.code).toBe('NOT_ENCRYPTED');
+    // Without a key directory nothing requires encryption.
+    const plain = await curl([`${plainGw.url}/v1/archives/team-a/swapped/files/secret.bin`]);
+    expect(plain.status).toBe(200);
   });
 });
