@@ -10,7 +10,8 @@
  *   an answer only this event loop can give: deadlock). Readiness is checked with an async stat.
  * - `auto_unmount`: fusermount keeps a small watchdog process that unmounts when our FUSE channel
  *   closes, so even SIGKILL leaves no stale mount behind.
- * - Errors are `HexzError`s; a missing FUSE is `FUSE_UNAVAILABLE` with what to install.
+ * - Errors are `HexzError`s; a missing FUSE (device, library, helper, the capability to mount) is
+ *   `FUSE_UNAVAILABLE` with what to install; any other refusal is diagnosed and typed truthfully.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -55,6 +56,9 @@ const WATCH_INTERVAL_MS = 1_000;
 const MAX_FSNAME = 200;
 /** Errors logged per second before the rest are counted instead (a failing backend must not flood). */
 const ERROR_LOGS_PER_SECOND = 10;
+
+/** Bit of CAP_SYS_ADMIN in the capability masks of /proc/self/status. */
+const CAP_SYS_ADMIN = 1n << 21n;
 
 /** The slice of a fuse-native instance we use. */
 interface FuseInstance {
@@ -151,8 +155,9 @@ function optionValue(s: string): string {
 /**
  * The FUSE mount options (`-o`), see docs/operations.md: read-only; kernel permission checks on the
  * stored modes; auto-unmount; page cache kept across opens (`kernel_cache`: the content never
- * changes); long entry/attribute/negative caching; a `fuse.hexz` type and the archive as source in
- * the mount table.
+ * changes); long entry/attribute/negative caching; `nonempty`: a mountpoint with files in it is
+ * mounted over (they are hidden while mounted, and untouched: the mount is read-only), as a sidecar
+ * over a pre-populated volume needs; a `fuse.hexz` type and the archive as source in the mount table.
  */
 export function fuseMountOptions(opts: { allowOther?: boolean; label: string }): string[] {
   const t = KERNEL_CACHE_SECONDS;
@@ -161,6 +166,7 @@ export function fuseMountOptions(opts: { allowOther?: boolean; label: string }):
     'default_permissions',
     ...(opts.allowOther ? ['allow_other'] : []),
     'auto_unmount',
+    'nonempty',
     'kernel_cache',
     `entry_timeout=${t}`,
     `attr_timeout=${t}`,
@@ -225,22 +231,90 @@ function rateLimited(log: (line: string) => void): (line: string) => void {
   };
 }
 
+/** Effective and bounding capability sets of this process (undefined where /proc does not say). */
+async function capabilities(): Promise<{ effective: bigint; bounding: bigint } | undefined> {
+  try {
+    const status = await fs.readFile('/proc/self/status', 'utf8');
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+    if (!eff || !bnd) return undefined;
+    return { effective: BigInt(`0x${eff[1]}`), bounding: BigInt(`0x${bnd[1]}`) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The AppArmor profile confining this process, when it is a confining one (`docker-default (enforce)`). */
+async function apparmorProfile(): Promise<string | undefined> {
+  try {
+    const label = (await fs.readFile('/proc/self/attr/current', 'utf8')).replace(/\0/g, '').trim();
+    return label && label !== 'unconfined' && !/\(complain\)$/.test(label) ? label : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the mount of `mp` failed, as a typed error. fuse-native only says "fuse failed" (libfuse and
+ * fusermount print their reason to stderr themselves), so the cause is diagnosed: FUSE_UNAVAILABLE
+ * only when FUSE cannot be used here at all — the device, the CAP_SYS_ADMIN needed to mount (as root,
+ * or through the setuid fusermount3 helper), an AppArmor profile that denies mount(2) — and a
+ * truthful error otherwise: a mountpoint that vanished (INVALID_ARGUMENT), one a non-root user cannot
+ * write, which fusermount3 refuses (PERMISSION), or a refusal we cannot pin down (PERMISSION, pointing
+ * at the message above).
+ */
+export async function diagnoseMountFailure(mp: string, err: Error, device = FUSE_DEVICE): Promise<HexzError> {
+  const what = `mounting ${mp} failed (${err.message})`;
+  const ctx = { path: mp };
+  try {
+    await fs.access(device, fsConstants.R_OK | fsConstants.W_OK);
+  } catch (e) {
+    return unavailable(`${what}: cannot open ${device} (${(e as NodeJS.ErrnoException).code})`, err);
+  }
+  const root = process.geteuid?.() === 0;
+  const caps = await capabilities();
+  if (caps && !(caps.bounding & CAP_SYS_ADMIN)) {
+    return unavailable(`${what}: this process can never hold CAP_SYS_ADMIN, which mounting needs (it is not in its capability bounding set: a container without --cap-add SYS_ADMIN or privileged)`, err);
+  }
+  if (root && caps && !(caps.effective & CAP_SYS_ADMIN)) return unavailable(`${what}: running as root without CAP_SYS_ADMIN, which mounting needs`, err);
+  const profile = await apparmorProfile();
+  if (profile) return unavailable(`${what}: the AppArmor profile ${profile} probably denies mount(2); run the container with --security-opt apparmor=unconfined`, err);
+  let st;
+  try {
+    st = await fs.stat(mp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new HexzError('INVALID_ARGUMENT', `${what}: the mountpoint no longer exists`, ctx, { cause: err });
+    return toHexzError(e, ctx);
+  }
+  if (!st.isDirectory()) return new HexzError('INVALID_ARGUMENT', `${what}: the mountpoint is no longer a directory`, ctx, { cause: err });
+  if (!root) {
+    const writable = await fs.access(mp, fsConstants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!writable) {
+      return new HexzError('PERMISSION', `${what}: as a non-root user (uid ${process.geteuid?.()}) you may only mount on a directory you can write (fusermount3's rule); mount elsewhere or as root`, ctx, { cause: err });
+    }
+  }
+  return new HexzError(
+    'PERMISSION',
+    `${what}: FUSE itself is usable here (${device} opens, libfuse2 and fusermount are installed, CAP_SYS_ADMIN is available), so the mount itself was refused; ` +
+      "libfuse's or fusermount's reason, if any, is printed above (e.g. a security policy such as SELinux or seccomp, or mount_max in /etc/fuse.conf for non-root users)",
+    ctx,
+    { cause: err },
+  );
+}
+
 function mountNow(fuse: FuseInstance, mp: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(unavailable(`the kernel did not answer the mount of ${mp} within ${MOUNT_TIMEOUT_MS / 1000} s`)), MOUNT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new HexzError('TIMEOUT', `mounting ${mp}: the kernel did not answer within ${MOUNT_TIMEOUT_MS / 1000} s (FUSE INIT never arrived)`, { path: mp })),
+      MOUNT_TIMEOUT_MS,
+    );
     fuse.mount((err) => {
       clearTimeout(timer);
       if (!err) return resolve();
-      reject(
-        new HexzError(
-          'FUSE_UNAVAILABLE',
-          `mounting ${mp} failed: ${err.message} (see any fusermount message above). Mounting needs read-write access to ${FUSE_DEVICE} and ` +
-            'CAP_SYS_ADMIN or the setuid fusermount3 helper. ' +
-            FUSE_INSTALL_HINT,
-          { path: mp },
-          { cause: err },
-        ),
-      );
+      diagnoseMountFailure(mp, err).then(reject, reject);
     });
   });
 }
