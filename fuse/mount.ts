@@ -19,7 +19,7 @@ import path from 'node:path';
 import { HexzError, toHexzError } from '../src/errors.js';
 import type { Archive } from '../src/reader/archive.js';
 import { createFuseOperations, type FuseOperations } from './ops.js';
-import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, isFuseType, isStaleMount, unescapeMountField, unmountFuse } from './unmount.js';
+import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, findMountById, isFuseType, isStaleMount, unmountFuse, type MountInfo } from './unmount.js';
 
 /** The FUSE device the kernel module provides. */
 export const FUSE_DEVICE = '/dev/fuse';
@@ -189,18 +189,26 @@ function fuseWithOptions(Fuse: FuseClass, options: string[]): new (mnt: string, 
   };
 }
 
+/** Stale mounts cleared from one mountpoint before giving up (restarts stack at most a few). */
+const MAX_STALE_MOUNTS = 8;
+
 /**
- * Canonical mountpoint, checked: it must be an existing directory that is not already a live mount.
- * A stale mount left there (a killed server) is cleared first, which is what a restarted sidecar needs.
+ * Canonical mountpoint, checked: it must be an existing directory. It may already be a mount point —
+ * in Kubernetes the shared volume always is one (an emptyDir is a bind mount), so is a bind mount —
+ * and the FUSE mount then goes on top. Only a FUSE mount showing at the path is a problem: a live
+ * one is refused, a stale one (a killed server) is cleared, which is what a restarted sidecar needs.
  */
 async function prepareMountpoint(input: string, log: (line: string) => void): Promise<string> {
   const mp = await canonicalMountpoint(input);
-  const existing = await findMount(mp);
-  if (existing && isFuseType(existing.fstype) && (await isStaleMount(mp))) {
+  for (let cleared = 0; ; cleared++) {
+    const top = await findMount(mp);
+    if (!top || !isFuseType(top.fstype)) break;
+    if (!(await isStaleMount(mp))) {
+      throw new HexzError('INVALID_ARGUMENT', `${mp} is already a live FUSE mount (${top.fstype} from ${top.source}); unmount it first (hexz unmount ${mp})`, { path: mp });
+    }
+    if (cleared >= MAX_STALE_MOUNTS) throw new HexzError('INVALID_ARGUMENT', `${mp} still has stale FUSE mounts after clearing ${cleared}`, { path: mp });
     log(`hexz: clearing a stale mount at ${mp}`);
-    await unmountFuse(mp);
-  } else if (existing) {
-    throw new HexzError('INVALID_ARGUMENT', `${mp} is already a mount point (${existing.fstype} from ${existing.source}); unmount it first (hexz unmount ${mp})`, { path: mp });
+    await unmountFuse(mp, { mount: top });
   }
   let st;
   try {
@@ -322,17 +330,11 @@ function mountNow(fuse: FuseInstance, mp: string): Promise<void> {
 /**
  * Best effort: raise the kernel readahead of the mount (needs root and a writable /sys; containers
  * without them keep the default, which is only slower). The bdi is named by the mount's device
- * number, read from /proc/self/mountinfo so the mount itself is never touched.
+ * number, as /proc/self/mountinfo lists it, so the mount itself is never touched.
  */
-async function raiseKernelReadahead(mp: string): Promise<boolean> {
+async function raiseKernelReadahead(device: string): Promise<boolean> {
   try {
-    const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-    let device: string | undefined;
-    for (const line of info.split('\n')) {
-      const f = line.split(' ');
-      if (f.length > 4 && unescapeMountField(f[4]) === mp) device = f[2];
-    }
-    if (!device || !/^\d+:\d+$/.test(device)) return false;
+    if (!/^\d+:\d+$/.test(device)) return false;
     await fs.writeFile(`/sys/class/bdi/${device}/read_ahead_kb`, String(KERNEL_READAHEAD_KB));
     return true;
   } catch {
@@ -372,20 +374,26 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   const fuse = new HexzFuse(mp, ops, { timeout: OPERATION_TIMEOUT_MS });
   await mountNow(fuse, mp);
 
+  // Our mount is the one now on top at the path. It is tracked by its mount ID and device from here
+  // on, so a bind mount or volume underneath never passes for it (nor another FUSE mount later).
+  let own: MountInfo | undefined;
   try {
-    const record = await findMount(mp);
-    if (!record || record.fstype !== 'fuse.hexz') throw unavailable(`the mount of ${mp} does not show in the mount table`);
+    own = await findMount(mp);
+    if (!own || own.fstype !== 'fuse.hexz') throw unavailable(`the mount of ${mp} does not show in the mount table`);
     // Async on purpose: this stat is answered by our own getattr, on this event loop.
     const st = await fs.stat(mp);
     if (!st.isDirectory()) throw new HexzError('INTERNAL', `the root of the mount at ${mp} is not a directory`, { path: mp });
-    await raiseKernelReadahead(mp);
+    await raiseKernelReadahead(own.device);
     if (opts.readyFile) {
       await writeReadyFile(opts.readyFile, `${JSON.stringify({ mountpoint: mp, archive: label, pid: process.pid })}\n`);
     }
   } catch (err) {
-    await unmountFuse(mp, { graceMs: 0 }).catch(() => {});
+    // Only our own mount; if it never showed up, the auto-unmount watchdog removes it once we exit.
+    if (own?.fstype === 'fuse.hexz') await unmountFuse(mp, { graceMs: 0, mount: own }).catch(() => {});
     throw err;
   }
+  const self = { id: own.id, device: own.device };
+  const stillMounted = async () => Boolean(await findMountById(self.id, mp, self.device));
   log(`hexz: mounted ${label} at ${mp} (read-only)`);
 
   let resolveEnded!: (why: MountEnd) => void;
@@ -407,12 +415,12 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
     finishing ??= (async () => {
       await cleanup();
       try {
-        const r = await unmountFuse(mp, { graceMs: opts.unmountGraceMs ?? DEFAULT_UNMOUNT_GRACE_MS });
+        const r = await unmountFuse(mp, { graceMs: opts.unmountGraceMs ?? DEFAULT_UNMOUNT_GRACE_MS, mount: self });
         log(`hexz: unmounted ${mp}${r.lazy ? ' (lazily: files were still open)' : ''}`);
         resolveEnded(why);
       } catch (err) {
         // Someone else may have unmounted it meanwhile; that is an end too.
-        if (!(await findMount(mp).catch(() => undefined))) {
+        if (!(await stillMounted().catch(() => true))) {
           log(`hexz: unmounted ${mp}`);
           resolveEnded(why);
         } else {
@@ -425,12 +433,13 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   };
 
   // Noticing `hexz unmount`, `fusermount -u` or `umount` from elsewhere: the server then exits too.
+  // It is this exact mount that must be gone, whatever else is mounted at the path.
   const watch = setInterval(() => {
     if (checking || finishing) return;
     checking = true;
-    findMount(mp)
-      .then(async (record) => {
-        if (record || finishing) return;
+    stillMounted()
+      .then(async (mounted) => {
+        if (mounted || finishing) return;
         finishing = cleanup();
         await finishing;
         log(`hexz: ${mp} was unmounted`);

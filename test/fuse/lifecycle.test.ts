@@ -157,6 +157,6 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('hexz mount / hexz unmount: lifecycle', ()
     current = await startMount(archive, mp);
     const busy = await hexz(['mount', archive, mp]);
     expect(busy.code).toBe(ERROR_TABLE.INVALID_ARGUMENT.exit);
-    expect(busy.stderr).toContain('is already a mount point');
+    expect(busy.stderr).toContain('is already a live FUSE mount');
   });
 });
