@@ -81,7 +81,10 @@ export interface MountOptions extends FuseCheckOptions {
   signal?: AbortSignal;
   /** Log lines (no newline); stderr in the CLI. */
   log?: (line: string) => void;
-  /** How the archive is named in logs and in the mount table (default: its URL). */
+  /**
+   * How the archive is named in logs, the ready file and the mount table (default: its URL); always
+   * passed through `redactLocation`.
+   */
   label?: string;
   /** How long a busy mount is retried before it is detached lazily (default 5 s). */
   unmountGraceMs?: number;
@@ -146,6 +149,24 @@ export async function checkFuseAvailable(opts: FuseCheckOptions = {}): Promise<F
   return loaded;
 }
 
+/**
+ * An archive location fit for the world-readable mount table, logs and the ready file: a URL loses
+ * its `user:password@` and its query string and fragment (presigned S3 URLs carry their credential
+ * and signature there: X-Amz-Credential, X-Amz-Signature, X-Amz-Security-Token); a path stays as is.
+ */
+export function redactLocation(location: string): string {
+  // String surgery rather than URL parsing, which would re-encode the rest (a space becomes %20).
+  const m = /^([a-z][a-z0-9+.-]+:\/\/)([^/?#]*)(.*)$/is.exec(location);
+  if (!m) return location;
+  const host = m[2].slice(m[2].lastIndexOf('@') + 1);
+  return `${m[1]}${host}${m[3].replace(/[?#].*$/s, '')}`;
+}
+
+/** `redactLocation` applied to every URL inside a text (error messages quote the URL they read). */
+export function redactUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]+:\/\/[^\s'"<>()]+/gi, (url) => redactLocation(url));
+}
+
 /** Make a string safe as a FUSE option value (no commas, backslashes, spaces), bounded in length. */
 function optionValue(s: string): string {
   const clean = s.replace(/[^A-Za-z0-9._:/@+=-]/g, '_');
@@ -172,7 +193,7 @@ export function fuseMountOptions(opts: { allowOther?: boolean; label: string }):
     `attr_timeout=${t}`,
     `negative_timeout=${t}`,
     'subtype=hexz',
-    `fsname=hexz:${optionValue(opts.label)}`,
+    `fsname=hexz:${optionValue(redactLocation(opts.label))}`,
   ];
 }
 
@@ -359,7 +380,7 @@ async function writeReadyFile(file: string, content: string): Promise<void> {
  */
 export async function mountArchive(archive: Archive, mountpoint: string, opts: MountOptions = {}): Promise<ArchiveMount> {
   const log = opts.log ?? (() => {});
-  const label = opts.label ?? archive.url;
+  const label = redactLocation(opts.label ?? archive.url);
   const Fuse = await checkFuseAvailable(opts);
   const mp = await prepareMountpoint(mountpoint, log);
   // A ready file left by an earlier run must not report this mount as ready before it is.
@@ -368,7 +389,7 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   const logError = rateLimited(log);
   const ops = createFuseOperations(archive, {
     errno: (name) => (typeof Fuse[name] === 'number' ? (Fuse[name] as number) : undefined),
-    onError: (op, p, err) => logError(`hexz: error: ${op} ${p}: ${err.message}`),
+    onError: (op, p, err) => logError(`hexz: error: ${op} ${p}: ${redactUrls(err.message)}`),
   });
   const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label }));
   const fuse = new HexzFuse(mp, ops, { timeout: OPERATION_TIMEOUT_MS });

@@ -7,7 +7,7 @@ import type { CommandContext, CommandResult } from '../context.js';
 
 export async function run(ctx: CommandContext, [location, mountpoint]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
   // Loaded here, not at the top of the command table: only `hexz mount` ever loads fuse-native.
-  const { checkFuseAvailable, mountArchive } = await import('../../../fuse/mount.js');
+  const { checkFuseAvailable, mountArchive, redactLocation } = await import('../../../fuse/mount.js');
   // Fail on a machine without FUSE before spending requests on opening a remote archive.
   await checkFuseAvailable();
   const archive = await ctx.open(location);
@@ -20,12 +20,13 @@ export async function run(ctx: CommandContext, [location, mountpoint]: string[],
       readyFile: typeof opts.readyFile === 'string' ? opts.readyFile : undefined,
       signal: ctx.signal,
       log,
-      label: location,
+      // The mount table is world-readable: no user:password@, no presigned query string.
+      label: redactLocation(location),
     });
     // --foreground is the only mode: the process that serves the mount is this one (containers,
     // systemd and `&` all want that); the flag is accepted for scripts written for other tools.
     const reason = await mount.ended;
-    return { json: { archive: location, mountpoint: mount.mountpoint, ended: reason } };
+    return { json: { archive: redactLocation(location), mountpoint: mount.mountpoint, ended: reason } };
   } finally {
     await archive.close();
   }
