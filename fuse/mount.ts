@@ -18,7 +18,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { HexzError, toHexzError } from '../src/errors.js';
 import type { Archive } from '../src/reader/archive.js';
-import { createFuseOperations, type FuseOperations } from './ops.js';
+import { createFuseOperations, type FuseOperations, type FuseOpsOptions } from './ops.js';
+import { createReopeningOperations } from './reopen.js';
 import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, findMountById, isFuseType, isStaleMount, unmountFuse, type MountInfo } from './unmount.js';
 
 /** The FUSE device the kernel module provides. */
@@ -29,11 +30,19 @@ export const FUSE_INSTALL_HINT =
   'In a container, also give it the device and the capability: `docker run --device /dev/fuse --cap-add SYS_ADMIN …` ' +
   '(Kubernetes: securityContext.privileged: true, see deploy/README.md).';
 /**
- * Kernel cache lifetime of entries, attributes and negative lookups, in seconds. The archive cannot
- * change while mounted, so the only limit is memory the kernel reclaims anyway; an hour means a
- * directory walk costs one FUSE round trip per entry per hour.
+ * Kernel cache lifetime of entries, attributes and negative lookups, in seconds, for an archive that
+ * cannot change while mounted (a local file: the mount reads the file it opened, whatever is renamed
+ * over its path), so the only limit is memory the kernel reclaims anyway; an hour means a directory
+ * walk costs one FUSE round trip per entry per hour.
  */
 export const KERNEL_CACHE_SECONDS = 3600;
+/**
+ * The same lifetime for a mount that switches to a new version when its remote archive is replaced
+ * (see ./reopen.ts). fuse-native offers no way to invalidate the kernel's caches, so this bounds how
+ * long after a switch the kernel may still answer `stat`, sizes and lookups of paths it had already
+ * seen from the old version; file contents are revalidated at every open (`auto_cache`).
+ */
+export const REOPENING_CACHE_SECONDS = 60;
 /**
  * fuse-native answers ETIMEDOUT for an operation our code has not answered within this time. Storage
  * backends have their own timeouts and retries; this only guards against a request hanging a kernel
@@ -86,6 +95,13 @@ export interface MountOptions extends FuseCheckOptions {
    * passed through `redactLocation`.
    */
   label?: string;
+  /**
+   * Open the archive again from its location. Given, a mount of a remote archive (not a local file)
+   * switches to the new version when the object is replaced (see ./reopen.ts); archives opened this
+   * way are closed by the mount, a replaced one at the switch (the caller's too: closing it again is
+   * harmless) and the last one when the mount ends.
+   */
+  reopen?: () => Promise<Archive>;
   /** How long a busy mount is retried before it is detached lazily (default 5 s). */
   unmountGraceMs?: number;
 }
@@ -176,19 +192,22 @@ function optionValue(s: string): string {
 /**
  * The FUSE mount options (`-o`), see docs/operations.md: read-only; kernel permission checks on the
  * stored modes; auto-unmount; page cache kept across opens (`kernel_cache`: the content never
- * changes); long entry/attribute/negative caching; `nonempty`: a mountpoint with files in it is
+ * changes; `auto_cache` when the mount reopens a replaced archive); long entry/attribute/negative
+ * caching (shorter when it reopens); `nonempty`: a mountpoint with files in it is
  * mounted over (they are hidden while mounted, and untouched: the mount is read-only), as a sidecar
  * over a pre-populated volume needs; a `fuse.hexz` type and the archive as source in the mount table.
  */
-export function fuseMountOptions(opts: { allowOther?: boolean; label: string }): string[] {
-  const t = KERNEL_CACHE_SECONDS;
+export function fuseMountOptions(opts: { allowOther?: boolean; label: string; reopens?: boolean }): string[] {
+  const t = opts.reopens ? REOPENING_CACHE_SECONDS : KERNEL_CACHE_SECONDS;
   return [
     'ro',
     'default_permissions',
     ...(opts.allowOther ? ['allow_other'] : []),
     'auto_unmount',
     'nonempty',
-    'kernel_cache',
+    // A mount that may switch versions keeps a file's pages only while libfuse sees the same size and
+    // mtime at open (checked at every open: ac_attr_timeout=0); a fixed archive keeps them always.
+    ...(opts.reopens ? ['auto_cache', 'ac_attr_timeout=0'] : ['kernel_cache']),
     `entry_timeout=${t}`,
     `attr_timeout=${t}`,
     `negative_timeout=${t}`,
@@ -387,11 +406,22 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   if (opts.readyFile) await fs.rm(opts.readyFile, { force: true });
 
   const logError = rateLimited(log);
-  const ops = createFuseOperations(archive, {
+  const opsOptions: FuseOpsOptions = {
     errno: (name) => (typeof Fuse[name] === 'number' ? (Fuse[name] as number) : undefined),
     onError: (op, p, err) => logError(`hexz: error: ${op} ${p}: ${redactUrls(err.message)}`),
-  });
-  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label }));
+  };
+  // A local archive file is read through the descriptor opened before mounting: replacing the file
+  // never reaches the mount. A remote object can be replaced under it; then the mount reopens it.
+  const reopen = opts.reopen && !archive.url.startsWith('file:') ? opts.reopen : undefined;
+  const ops: FuseOperations & { archive?: () => Archive } = reopen
+    ? createReopeningOperations(archive, { ...opsOptions, reopen, log: (line) => log(redactUrls(line)) })
+    : createFuseOperations(archive, opsOptions);
+  // Archives this mount opened itself (reopens) are closed when it ends; the caller's is the caller's.
+  const closeReopened = async () => {
+    const last = ops.archive?.();
+    if (last && last !== archive) await last.close().catch(() => {});
+  };
+  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label, reopens: Boolean(reopen) }));
   const fuse = new HexzFuse(mp, ops, { timeout: OPERATION_TIMEOUT_MS });
   await mountNow(fuse, mp);
 
@@ -425,6 +455,10 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   });
   let finishing: Promise<void> | undefined;
   let checking = false;
+  const end = async (why: MountEnd) => {
+    await closeReopened();
+    resolveEnded(why);
+  };
 
   const cleanup = async () => {
     clearInterval(watch);
@@ -438,12 +472,12 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
       try {
         const r = await unmountFuse(mp, { graceMs: opts.unmountGraceMs ?? DEFAULT_UNMOUNT_GRACE_MS, mount: self });
         log(`hexz: unmounted ${mp}${r.lazy ? ' (lazily: files were still open)' : ''}`);
-        resolveEnded(why);
+        await end(why);
       } catch (err) {
         // Someone else may have unmounted it meanwhile; that is an end too.
         if (!(await stillMounted().catch(() => true))) {
           log(`hexz: unmounted ${mp}`);
-          resolveEnded(why);
+          await end(why);
         } else {
           rejectEnded(err);
           throw err;
@@ -464,7 +498,7 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
         finishing = cleanup();
         await finishing;
         log(`hexz: ${mp} was unmounted`);
-        resolveEnded('external');
+        await end('external');
       })
       .catch(() => {})
       .finally(() => (checking = false));

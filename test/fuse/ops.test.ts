@@ -111,6 +111,12 @@ describe('FUSE conversions', () => {
     expect(opts).not.toContain('allow_other');
     expect(fuseMountOptions({ label: 'x', allowOther: true })).toContain('allow_other');
     expect(fuseMountOptions({ label: 'y'.repeat(5000) }).join(',').length).toBeLessThan(1000);
+    // A mount that may switch to a replaced archive's new version revalidates pages at every open and
+    // keeps metadata for a minute, not an hour.
+    const reopening = fuseMountOptions({ label: 's3://b/a.hxz', reopens: true });
+    expect(reopening).toEqual(expect.arrayContaining(['auto_cache', 'ac_attr_timeout=0', 'entry_timeout=60', 'attr_timeout=60', 'negative_timeout=60']));
+    expect(reopening).not.toContain('kernel_cache');
+    expect(opts).toEqual(expect.arrayContaining(['entry_timeout=3600', 'attr_timeout=3600']));
   });
 });
 

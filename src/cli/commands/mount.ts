@@ -19,6 +19,8 @@ export async function run(ctx: CommandContext, [location, mountpoint]: string[],
       allowOther: Boolean(opts.allowOther),
       readyFile: typeof opts.readyFile === 'string' ? opts.readyFile : undefined,
       signal: ctx.signal,
+      // A remote archive replaced while mounted: new opens switch to the new version (docs/operations.md).
+      reopen: () => ctx.open(location),
       log,
       // The mount table is world-readable: no user:password@, no presigned query string.
       label: redactLocation(location),
