@@ -88,8 +88,11 @@ export interface MountOptions extends FuseCheckOptions {
   readyFile?: string;
   /** Unmount when it fires (the CLI wires SIGINT/SIGTERM to it). */
   signal?: AbortSignal;
-  /** Log lines (no newline); stderr in the CLI. */
-  log?: (line: string) => void;
+  /**
+   * Log lines (no newline); stderr in the CLI. `kind` tells the one readiness line and errors from
+   * the rest (the CLI's --quiet keeps only those two).
+   */
+  log?: (line: string, kind: MountLogKind) => void;
   /**
    * How the archive is named in logs, the ready file and the mount table (default: its URL); always
    * passed through `redactLocation`.
@@ -105,6 +108,9 @@ export interface MountOptions extends FuseCheckOptions {
   /** How long a busy mount is retried before it is detached lazily (default 5 s). */
   unmountGraceMs?: number;
 }
+
+/** What a log line is: the readiness line, an error, or anything else. */
+export type MountLogKind = 'ready' | 'error' | 'info';
 
 /** Why a mount ended. */
 export type MountEnd = 'signal' | 'unmount' | 'external';
@@ -398,14 +404,15 @@ async function writeReadyFile(file: string, content: string): Promise<void> {
  * and `INVALID_ARGUMENT` for a bad mountpoint.
  */
 export async function mountArchive(archive: Archive, mountpoint: string, opts: MountOptions = {}): Promise<ArchiveMount> {
-  const log = opts.log ?? (() => {});
+  const logAs = opts.log ?? (() => {});
+  const log = (line: string) => logAs(line, line.startsWith('hexz: error') ? 'error' : 'info');
   const label = redactLocation(opts.label ?? archive.url);
   const Fuse = await checkFuseAvailable(opts);
   const mp = await prepareMountpoint(mountpoint, log);
   // A ready file left by an earlier run must not report this mount as ready before it is.
   if (opts.readyFile) await fs.rm(opts.readyFile, { force: true });
 
-  const logError = rateLimited(log);
+  const logError = rateLimited((line) => logAs(line, 'error'));
   const opsOptions: FuseOpsOptions = {
     errno: (name) => (typeof Fuse[name] === 'number' ? (Fuse[name] as number) : undefined),
     onError: (op, p, err) => logError(`hexz: error: ${op} ${p}: ${redactUrls(err.message)}`),
@@ -445,7 +452,7 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   }
   const self = { id: own.id, device: own.device };
   const stillMounted = async () => Boolean(await findMountById(self.id, mp, self.device));
-  log(`hexz: mounted ${label} at ${mp} (read-only)`);
+  logAs(`hexz: mounted ${label} at ${mp} (read-only)`, 'ready');
 
   let resolveEnded!: (why: MountEnd) => void;
   let rejectEnded!: (err: unknown) => void;

@@ -1,8 +1,9 @@
 /**
- * `hexz mount ARCHIVE MOUNTPOINT [--allow-other] [--foreground] [--ready-file PATH]`: see docs/cli.md
+ * `hexz mount ARCHIVE MOUNTPOINT [--cache-size SIZE] [--allow-other] [--foreground] [--ready-file PATH]`: see docs/cli.md
  * and docs/operations.md ("FUSE mounts"). Serves the mount from this process until SIGINT/SIGTERM or
  * an unmount from elsewhere, and resolves only after the mount is gone (runCommand then exits).
  */
+import type { MountLogKind } from '../../../fuse/mount.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function run(ctx: CommandContext, [location, mountpoint]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
@@ -12,8 +13,9 @@ export async function run(ctx: CommandContext, [location, mountpoint]: string[],
   await checkFuseAvailable();
   const archive = await ctx.open(location);
   try {
-    const log = (line: string) => {
-      if (!ctx.config.quiet || line.startsWith('hexz: error')) ctx.stderr.write(`${line}\n`);
+    // --quiet keeps errors and the readiness line: a sidecar's log-based checks wait for it.
+    const log = (line: string, kind: MountLogKind) => {
+      if (!ctx.config.quiet || kind !== 'info') ctx.stderr.write(`${line}\n`);
     };
     const mount = await mountArchive(archive, mountpoint, {
       allowOther: Boolean(opts.allowOther),
