@@ -10,15 +10,17 @@
  *   an answer only this event loop can give: deadlock). Readiness is checked with an async stat.
  * - `auto_unmount`: fusermount keeps a small watchdog process that unmounts when our FUSE channel
  *   closes, so even SIGKILL leaves no stale mount behind.
- * - Errors are `HexzError`s; a missing FUSE is `FUSE_UNAVAILABLE` with what to install.
+ * - Errors are `HexzError`s; a missing FUSE (device, library, helper, the capability to mount) is
+ *   `FUSE_UNAVAILABLE` with what to install; any other refusal is diagnosed and typed truthfully.
  */
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { HexzError, toHexzError } from '../src/errors.js';
 import type { Archive } from '../src/reader/archive.js';
-import { createFuseOperations, type FuseOperations } from './ops.js';
-import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, isFuseType, isStaleMount, unescapeMountField, unmountFuse } from './unmount.js';
+import { createFuseOperations, type FuseOperations, type FuseOpsOptions } from './ops.js';
+import { createReopeningOperations } from './reopen.js';
+import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, findMountById, isFuseType, isStaleMount, unmountFuse, type MountInfo } from './unmount.js';
 
 /** The FUSE device the kernel module provides. */
 export const FUSE_DEVICE = '/dev/fuse';
@@ -28,11 +30,19 @@ export const FUSE_INSTALL_HINT =
   'In a container, also give it the device and the capability: `docker run --device /dev/fuse --cap-add SYS_ADMIN …` ' +
   '(Kubernetes: securityContext.privileged: true, see deploy/README.md).';
 /**
- * Kernel cache lifetime of entries, attributes and negative lookups, in seconds. The archive cannot
- * change while mounted, so the only limit is memory the kernel reclaims anyway; an hour means a
- * directory walk costs one FUSE round trip per entry per hour.
+ * Kernel cache lifetime of entries, attributes and negative lookups, in seconds, for an archive that
+ * cannot change while mounted (a local file: the mount reads the file it opened, whatever is renamed
+ * over its path), so the only limit is memory the kernel reclaims anyway; an hour means a directory
+ * walk costs one FUSE round trip per entry per hour.
  */
 export const KERNEL_CACHE_SECONDS = 3600;
+/**
+ * The same lifetime for a mount that switches to a new version when its remote archive is replaced
+ * (see ./reopen.ts). fuse-native offers no way to invalidate the kernel's caches, so this bounds how
+ * long after a switch the kernel may still answer `stat`, sizes and lookups of paths it had already
+ * seen from the old version; file contents are revalidated at every open (`auto_cache`).
+ */
+export const REOPENING_CACHE_SECONDS = 60;
 /**
  * fuse-native answers ETIMEDOUT for an operation our code has not answered within this time. Storage
  * backends have their own timeouts and retries; this only guards against a request hanging a kernel
@@ -56,6 +66,9 @@ const MAX_FSNAME = 200;
 /** Errors logged per second before the rest are counted instead (a failing backend must not flood). */
 const ERROR_LOGS_PER_SECOND = 10;
 
+/** Bit of CAP_SYS_ADMIN in the capability masks of /proc/self/status. */
+const CAP_SYS_ADMIN = 1n << 21n;
+
 /** The slice of a fuse-native instance we use. */
 interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
@@ -75,13 +88,29 @@ export interface MountOptions extends FuseCheckOptions {
   readyFile?: string;
   /** Unmount when it fires (the CLI wires SIGINT/SIGTERM to it). */
   signal?: AbortSignal;
-  /** Log lines (no newline); stderr in the CLI. */
-  log?: (line: string) => void;
-  /** How the archive is named in logs and in the mount table (default: its URL). */
+  /**
+   * Log lines (no newline); stderr in the CLI. `kind` tells the one readiness line and errors from
+   * the rest (the CLI's --quiet keeps only those two).
+   */
+  log?: (line: string, kind: MountLogKind) => void;
+  /**
+   * How the archive is named in logs, the ready file and the mount table (default: its URL); always
+   * passed through `redactLocation`.
+   */
   label?: string;
+  /**
+   * Open the archive again from its location. Given, a mount of a remote archive (not a local file)
+   * switches to the new version when the object is replaced (see ./reopen.ts); archives opened this
+   * way are closed by the mount, a replaced one at the switch (the caller's too: closing it again is
+   * harmless) and the last one when the mount ends.
+   */
+  reopen?: () => Promise<Archive>;
   /** How long a busy mount is retried before it is detached lazily (default 5 s). */
   unmountGraceMs?: number;
 }
+
+/** What a log line is: the readiness line, an error, or anything else. */
+export type MountLogKind = 'ready' | 'error' | 'info';
 
 /** Why a mount ended. */
 export type MountEnd = 'signal' | 'unmount' | 'external';
@@ -142,6 +171,24 @@ export async function checkFuseAvailable(opts: FuseCheckOptions = {}): Promise<F
   return loaded;
 }
 
+/**
+ * An archive location fit for the world-readable mount table, logs and the ready file: a URL loses
+ * its `user:password@` and its query string and fragment (presigned S3 URLs carry their credential
+ * and signature there: X-Amz-Credential, X-Amz-Signature, X-Amz-Security-Token); a path stays as is.
+ */
+export function redactLocation(location: string): string {
+  // String surgery rather than URL parsing, which would re-encode the rest (a space becomes %20).
+  const m = /^([a-z][a-z0-9+.-]+:\/\/)([^/?#]*)(.*)$/is.exec(location);
+  if (!m) return location;
+  const host = m[2].slice(m[2].lastIndexOf('@') + 1);
+  return `${m[1]}${host}${m[3].replace(/[?#].*$/s, '')}`;
+}
+
+/** `redactLocation` applied to every URL inside a text (error messages quote the URL they read). */
+export function redactUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]+:\/\/[^\s'"<>()]+/gi, (url) => redactLocation(url));
+}
+
 /** Make a string safe as a FUSE option value (no commas, backslashes, spaces), bounded in length. */
 function optionValue(s: string): string {
   const clean = s.replace(/[^A-Za-z0-9._:/@+=-]/g, '_');
@@ -151,22 +198,27 @@ function optionValue(s: string): string {
 /**
  * The FUSE mount options (`-o`), see docs/operations.md: read-only; kernel permission checks on the
  * stored modes; auto-unmount; page cache kept across opens (`kernel_cache`: the content never
- * changes); long entry/attribute/negative caching; a `fuse.hexz` type and the archive as source in
- * the mount table.
+ * changes; `auto_cache` when the mount reopens a replaced archive); long entry/attribute/negative
+ * caching (shorter when it reopens); `nonempty`: a mountpoint with files in it is
+ * mounted over (they are hidden while mounted, and untouched: the mount is read-only), as a sidecar
+ * over a pre-populated volume needs; a `fuse.hexz` type and the archive as source in the mount table.
  */
-export function fuseMountOptions(opts: { allowOther?: boolean; label: string }): string[] {
-  const t = KERNEL_CACHE_SECONDS;
+export function fuseMountOptions(opts: { allowOther?: boolean; label: string; reopens?: boolean }): string[] {
+  const t = opts.reopens ? REOPENING_CACHE_SECONDS : KERNEL_CACHE_SECONDS;
   return [
     'ro',
     'default_permissions',
     ...(opts.allowOther ? ['allow_other'] : []),
     'auto_unmount',
-    'kernel_cache',
+    'nonempty',
+    // A mount that may switch versions keeps a file's pages only while libfuse sees the same size and
+    // mtime at open (checked at every open: ac_attr_timeout=0); a fixed archive keeps them always.
+    ...(opts.reopens ? ['auto_cache', 'ac_attr_timeout=0'] : ['kernel_cache']),
     `entry_timeout=${t}`,
     `attr_timeout=${t}`,
     `negative_timeout=${t}`,
     'subtype=hexz',
-    `fsname=hexz:${optionValue(opts.label)}`,
+    `fsname=hexz:${optionValue(redactLocation(opts.label))}`,
   ];
 }
 
@@ -183,18 +235,26 @@ function fuseWithOptions(Fuse: FuseClass, options: string[]): new (mnt: string, 
   };
 }
 
+/** Stale mounts cleared from one mountpoint before giving up (restarts stack at most a few). */
+const MAX_STALE_MOUNTS = 8;
+
 /**
- * Canonical mountpoint, checked: it must be an existing directory that is not already a live mount.
- * A stale mount left there (a killed server) is cleared first, which is what a restarted sidecar needs.
+ * Canonical mountpoint, checked: it must be an existing directory. It may already be a mount point —
+ * in Kubernetes the shared volume always is one (an emptyDir is a bind mount), so is a bind mount —
+ * and the FUSE mount then goes on top. Only a FUSE mount showing at the path is a problem: a live
+ * one is refused, a stale one (a killed server) is cleared, which is what a restarted sidecar needs.
  */
 async function prepareMountpoint(input: string, log: (line: string) => void): Promise<string> {
   const mp = await canonicalMountpoint(input);
-  const existing = await findMount(mp);
-  if (existing && isFuseType(existing.fstype) && (await isStaleMount(mp))) {
+  for (let cleared = 0; ; cleared++) {
+    const top = await findMount(mp);
+    if (!top || !isFuseType(top.fstype)) break;
+    if (!(await isStaleMount(mp))) {
+      throw new HexzError('INVALID_ARGUMENT', `${mp} is already a live FUSE mount (${top.fstype} from ${top.source}); unmount it first (hexz unmount ${mp})`, { path: mp });
+    }
+    if (cleared >= MAX_STALE_MOUNTS) throw new HexzError('INVALID_ARGUMENT', `${mp} still has stale FUSE mounts after clearing ${cleared}`, { path: mp });
     log(`hexz: clearing a stale mount at ${mp}`);
-    await unmountFuse(mp);
-  } else if (existing) {
-    throw new HexzError('INVALID_ARGUMENT', `${mp} is already a mount point (${existing.fstype} from ${existing.source}); unmount it first (hexz unmount ${mp})`, { path: mp });
+    await unmountFuse(mp, { mount: top });
   }
   let st;
   try {
@@ -225,22 +285,90 @@ function rateLimited(log: (line: string) => void): (line: string) => void {
   };
 }
 
+/** Effective and bounding capability sets of this process (undefined where /proc does not say). */
+async function capabilities(): Promise<{ effective: bigint; bounding: bigint } | undefined> {
+  try {
+    const status = await fs.readFile('/proc/self/status', 'utf8');
+    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
+    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
+    if (!eff || !bnd) return undefined;
+    return { effective: BigInt(`0x${eff[1]}`), bounding: BigInt(`0x${bnd[1]}`) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The AppArmor profile confining this process, when it is a confining one (`docker-default (enforce)`). */
+async function apparmorProfile(): Promise<string | undefined> {
+  try {
+    const label = (await fs.readFile('/proc/self/attr/current', 'utf8')).replace(/\0/g, '').trim();
+    return label && label !== 'unconfined' && !/\(complain\)$/.test(label) ? label : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why the mount of `mp` failed, as a typed error. fuse-native only says "fuse failed" (libfuse and
+ * fusermount print their reason to stderr themselves), so the cause is diagnosed: FUSE_UNAVAILABLE
+ * only when FUSE cannot be used here at all — the device, the CAP_SYS_ADMIN needed to mount (as root,
+ * or through the setuid fusermount3 helper), an AppArmor profile that denies mount(2) — and a
+ * truthful error otherwise: a mountpoint that vanished (INVALID_ARGUMENT), one a non-root user cannot
+ * write, which fusermount3 refuses (PERMISSION), or a refusal we cannot pin down (PERMISSION, pointing
+ * at the message above).
+ */
+export async function diagnoseMountFailure(mp: string, err: Error, device = FUSE_DEVICE): Promise<HexzError> {
+  const what = `mounting ${mp} failed (${err.message})`;
+  const ctx = { path: mp };
+  try {
+    await fs.access(device, fsConstants.R_OK | fsConstants.W_OK);
+  } catch (e) {
+    return unavailable(`${what}: cannot open ${device} (${(e as NodeJS.ErrnoException).code})`, err);
+  }
+  const root = process.geteuid?.() === 0;
+  const caps = await capabilities();
+  if (caps && !(caps.bounding & CAP_SYS_ADMIN)) {
+    return unavailable(`${what}: this process can never hold CAP_SYS_ADMIN, which mounting needs (it is not in its capability bounding set: a container without --cap-add SYS_ADMIN or privileged)`, err);
+  }
+  if (root && caps && !(caps.effective & CAP_SYS_ADMIN)) return unavailable(`${what}: running as root without CAP_SYS_ADMIN, which mounting needs`, err);
+  const profile = await apparmorProfile();
+  if (profile) return unavailable(`${what}: the AppArmor profile ${profile} probably denies mount(2); run the container with --security-opt apparmor=unconfined`, err);
+  let st;
+  try {
+    st = await fs.stat(mp);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new HexzError('INVALID_ARGUMENT', `${what}: the mountpoint no longer exists`, ctx, { cause: err });
+    return toHexzError(e, ctx);
+  }
+  if (!st.isDirectory()) return new HexzError('INVALID_ARGUMENT', `${what}: the mountpoint is no longer a directory`, ctx, { cause: err });
+  if (!root) {
+    const writable = await fs.access(mp, fsConstants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    if (!writable) {
+      return new HexzError('PERMISSION', `${what}: as a non-root user (uid ${process.geteuid?.()}) you may only mount on a directory you can write (fusermount3's rule); mount elsewhere or as root`, ctx, { cause: err });
+    }
+  }
+  return new HexzError(
+    'PERMISSION',
+    `${what}: FUSE itself is usable here (${device} opens, libfuse2 and fusermount are installed, CAP_SYS_ADMIN is available), so the mount itself was refused; ` +
+      "libfuse's or fusermount's reason, if any, is printed above (e.g. a security policy such as SELinux or seccomp, or mount_max in /etc/fuse.conf for non-root users)",
+    ctx,
+    { cause: err },
+  );
+}
+
 function mountNow(fuse: FuseInstance, mp: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(unavailable(`the kernel did not answer the mount of ${mp} within ${MOUNT_TIMEOUT_MS / 1000} s`)), MOUNT_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => reject(new HexzError('TIMEOUT', `mounting ${mp}: the kernel did not answer within ${MOUNT_TIMEOUT_MS / 1000} s (FUSE INIT never arrived)`, { path: mp })),
+      MOUNT_TIMEOUT_MS,
+    );
     fuse.mount((err) => {
       clearTimeout(timer);
       if (!err) return resolve();
-      reject(
-        new HexzError(
-          'FUSE_UNAVAILABLE',
-          `mounting ${mp} failed: ${err.message} (see any fusermount message above). Mounting needs read-write access to ${FUSE_DEVICE} and ` +
-            'CAP_SYS_ADMIN or the setuid fusermount3 helper. ' +
-            FUSE_INSTALL_HINT,
-          { path: mp },
-          { cause: err },
-        ),
-      );
+      diagnoseMountFailure(mp, err).then(reject, reject);
     });
   });
 }
@@ -248,17 +376,11 @@ function mountNow(fuse: FuseInstance, mp: string): Promise<void> {
 /**
  * Best effort: raise the kernel readahead of the mount (needs root and a writable /sys; containers
  * without them keep the default, which is only slower). The bdi is named by the mount's device
- * number, read from /proc/self/mountinfo so the mount itself is never touched.
+ * number, as /proc/self/mountinfo lists it, so the mount itself is never touched.
  */
-async function raiseKernelReadahead(mp: string): Promise<boolean> {
+async function raiseKernelReadahead(device: string): Promise<boolean> {
   try {
-    const info = await fs.readFile('/proc/self/mountinfo', 'utf8');
-    let device: string | undefined;
-    for (const line of info.split('\n')) {
-      const f = line.split(' ');
-      if (f.length > 4 && unescapeMountField(f[4]) === mp) device = f[2];
-    }
-    if (!device || !/^\d+:\d+$/.test(device)) return false;
+    if (!/^\d+:\d+$/.test(device)) return false;
     await fs.writeFile(`/sys/class/bdi/${device}/read_ahead_kb`, String(KERNEL_READAHEAD_KB));
     return true;
   } catch {
@@ -282,37 +404,55 @@ async function writeReadyFile(file: string, content: string): Promise<void> {
  * and `INVALID_ARGUMENT` for a bad mountpoint.
  */
 export async function mountArchive(archive: Archive, mountpoint: string, opts: MountOptions = {}): Promise<ArchiveMount> {
-  const log = opts.log ?? (() => {});
-  const label = opts.label ?? archive.url;
+  const logAs = opts.log ?? (() => {});
+  const log = (line: string) => logAs(line, line.startsWith('hexz: error') ? 'error' : 'info');
+  const label = redactLocation(opts.label ?? archive.url);
   const Fuse = await checkFuseAvailable(opts);
   const mp = await prepareMountpoint(mountpoint, log);
   // A ready file left by an earlier run must not report this mount as ready before it is.
   if (opts.readyFile) await fs.rm(opts.readyFile, { force: true });
 
-  const logError = rateLimited(log);
-  const ops = createFuseOperations(archive, {
+  const logError = rateLimited((line) => logAs(line, 'error'));
+  const opsOptions: FuseOpsOptions = {
     errno: (name) => (typeof Fuse[name] === 'number' ? (Fuse[name] as number) : undefined),
-    onError: (op, p, err) => logError(`hexz: error: ${op} ${p}: ${err.message}`),
-  });
-  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label }));
+    onError: (op, p, err) => logError(`hexz: error: ${op} ${p}: ${redactUrls(err.message)}`),
+  };
+  // A local archive file is read through the descriptor opened before mounting: replacing the file
+  // never reaches the mount. A remote object can be replaced under it; then the mount reopens it.
+  const reopen = opts.reopen && !archive.url.startsWith('file:') ? opts.reopen : undefined;
+  const ops: FuseOperations & { archive?: () => Archive } = reopen
+    ? createReopeningOperations(archive, { ...opsOptions, reopen, log: (line) => log(redactUrls(line)) })
+    : createFuseOperations(archive, opsOptions);
+  // Archives this mount opened itself (reopens) are closed when it ends; the caller's is the caller's.
+  const closeReopened = async () => {
+    const last = ops.archive?.();
+    if (last && last !== archive) await last.close().catch(() => {});
+  };
+  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label, reopens: Boolean(reopen) }));
   const fuse = new HexzFuse(mp, ops, { timeout: OPERATION_TIMEOUT_MS });
   await mountNow(fuse, mp);
 
+  // Our mount is the one now on top at the path. It is tracked by its mount ID and device from here
+  // on, so a bind mount or volume underneath never passes for it (nor another FUSE mount later).
+  let own: MountInfo | undefined;
   try {
-    const record = await findMount(mp);
-    if (!record || record.fstype !== 'fuse.hexz') throw unavailable(`the mount of ${mp} does not show in the mount table`);
+    own = await findMount(mp);
+    if (!own || own.fstype !== 'fuse.hexz') throw unavailable(`the mount of ${mp} does not show in the mount table`);
     // Async on purpose: this stat is answered by our own getattr, on this event loop.
     const st = await fs.stat(mp);
     if (!st.isDirectory()) throw new HexzError('INTERNAL', `the root of the mount at ${mp} is not a directory`, { path: mp });
-    await raiseKernelReadahead(mp);
+    await raiseKernelReadahead(own.device);
     if (opts.readyFile) {
       await writeReadyFile(opts.readyFile, `${JSON.stringify({ mountpoint: mp, archive: label, pid: process.pid })}\n`);
     }
   } catch (err) {
-    await unmountFuse(mp, { graceMs: 0 }).catch(() => {});
+    // Only our own mount; if it never showed up, the auto-unmount watchdog removes it once we exit.
+    if (own?.fstype === 'fuse.hexz') await unmountFuse(mp, { graceMs: 0, mount: own }).catch(() => {});
     throw err;
   }
-  log(`hexz: mounted ${label} at ${mp} (read-only)`);
+  const self = { id: own.id, device: own.device };
+  const stillMounted = async () => Boolean(await findMountById(self.id, mp, self.device));
+  logAs(`hexz: mounted ${label} at ${mp} (read-only)`, 'ready');
 
   let resolveEnded!: (why: MountEnd) => void;
   let rejectEnded!: (err: unknown) => void;
@@ -322,6 +462,10 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   });
   let finishing: Promise<void> | undefined;
   let checking = false;
+  const end = async (why: MountEnd) => {
+    await closeReopened();
+    resolveEnded(why);
+  };
 
   const cleanup = async () => {
     clearInterval(watch);
@@ -333,14 +477,14 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
     finishing ??= (async () => {
       await cleanup();
       try {
-        const r = await unmountFuse(mp, { graceMs: opts.unmountGraceMs ?? DEFAULT_UNMOUNT_GRACE_MS });
+        const r = await unmountFuse(mp, { graceMs: opts.unmountGraceMs ?? DEFAULT_UNMOUNT_GRACE_MS, mount: self });
         log(`hexz: unmounted ${mp}${r.lazy ? ' (lazily: files were still open)' : ''}`);
-        resolveEnded(why);
+        await end(why);
       } catch (err) {
         // Someone else may have unmounted it meanwhile; that is an end too.
-        if (!(await findMount(mp).catch(() => undefined))) {
+        if (!(await stillMounted().catch(() => true))) {
           log(`hexz: unmounted ${mp}`);
-          resolveEnded(why);
+          await end(why);
         } else {
           rejectEnded(err);
           throw err;
@@ -351,16 +495,17 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   };
 
   // Noticing `hexz unmount`, `fusermount -u` or `umount` from elsewhere: the server then exits too.
+  // It is this exact mount that must be gone, whatever else is mounted at the path.
   const watch = setInterval(() => {
     if (checking || finishing) return;
     checking = true;
-    findMount(mp)
-      .then(async (record) => {
-        if (record || finishing) return;
+    stillMounted()
+      .then(async (mounted) => {
+        if (mounted || finishing) return;
         finishing = cleanup();
         await finishing;
         log(`hexz: ${mp} was unmounted`);
-        resolveEnded('external');
+        await end('external');
       })
       .catch(() => {})
       .finally(() => (checking = false));

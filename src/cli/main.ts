@@ -98,9 +98,12 @@ command('serve', 'run the HTTP gateway over a directory or S3 prefix of archives
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env HEXZ_LOG_LEVEL; default info)');
 
 command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', () => import('./commands/mount.js'))
+  // --cache-size, the key and S3/HTTP options are global but matter here: list them in `mount --help`.
+  .configureHelp({ showGlobalOptions: true })
   .option('--allow-other', 'let other users (and other containers) read the mount')
   .option('--foreground', 'stay in the foreground (the default; kept for scripts)')
-  .option('--ready-file <path>', 'create this file once the mount is up (readiness probes)');
+  .option('--ready-file <path>', 'create this file once the mount is up (readiness probes)')
+  .addHelpText('after', '\nWith --quiet only errors and the readiness line ("hexz: mounted … (read-only)") are printed.');
 
 command('checkout <archive> <dir>', 'a writable copy of an archive in a new directory, to change and commit as a thin delta', () => import('./commands/checkout.js'));
 

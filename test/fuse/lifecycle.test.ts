@@ -80,6 +80,23 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('hexz mount / hexz unmount: lifecycle', ()
     current = undefined;
   });
 
+  it('--quiet still prints the readiness line (and errors), nothing else', async () => {
+    current = await startMount(archive, mp, { globalArgs: ['--quiet'] });
+    expect(current.stderr()).toBe(`hexz: mounted ${archive} at ${mp} (read-only)\n`);
+    const exit = await current.stop('SIGTERM');
+    current = undefined;
+    expect(exit.code).toBe(0);
+    expect(await isMounted(mp)).toBe(false);
+  });
+
+  it('mount --help lists --cache-size (a global option) and what --quiet keeps', async () => {
+    const r = await hexz(['mount', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toMatch(/--cache-size <size>\s+block cache budget/);
+    expect(r.stdout.toString()).toContain('--ready-file <path>');
+    expect(r.stdout.toString()).toContain('With --quiet only errors and the readiness line');
+  });
+
   it('SIGKILL leaves no stale mount: the auto-unmount watchdog removes it', async () => {
     current = await startMount(archive, mp);
     const exit = await current.stop('SIGKILL');
@@ -157,6 +174,6 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('hexz mount / hexz unmount: lifecycle', ()
     current = await startMount(archive, mp);
     const busy = await hexz(['mount', archive, mp]);
     expect(busy.code).toBe(ERROR_TABLE.INVALID_ARGUMENT.exit);
-    expect(busy.stderr).toContain('is already a mount point');
+    expect(busy.stderr).toContain('is already a live FUSE mount');
   });
 });

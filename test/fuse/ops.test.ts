@@ -10,7 +10,7 @@ import { pack } from '@hexz/src/packer/pack.js';
 import { openArchive, type Archive } from '@hexz/src/reader/archive.js';
 import type { FileEntry } from '@hexz/src/format/file-table.js';
 import { archiveStatfs, createFuseOperations, entryStat, errnoOf, KernelReadahead, REORDER_SLACK, type FuseStat } from '@hexz/fuse/ops.js';
-import { canonicalMountpoint, isFuseType, parseMountTable } from '@hexz/fuse/unmount.js';
+import { canonicalMountpoint, isFuseType, mountStack, parseMountInfo, parseMountTable } from '@hexz/fuse/unmount.js';
 import { fuseMountOptions } from '@hexz/fuse/mount.js';
 import { randomBytesSeeded, writeTree } from '../helpers/data.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -82,17 +82,41 @@ describe('FUSE conversions', () => {
     expect(['proc', 'ext4', 'fusectl'].map(isFuseType)).toEqual([false, false, false]);
   });
 
+  it('parses /proc/self/mountinfo and orders the mounts stacked at a path bottom first', () => {
+    const info = parseMountInfo(
+      [
+        '22 1 0:21 / /proc rw,relatime - proc proc rw',
+        // a bind mount (Kubernetes' emptyDir) at /data, a FUSE mount on top of it, another path
+        '40 1 254:1 /volumes/data /data rw,relatime shared:5 - ext4 /dev/vda rw',
+        '41 40 0:60 / /data ro,nosuid,nodev,relatime shared:6 - fuse.hexz hexz:s3://b/a.hxz ro,user_id=0,group_id=0',
+        '42 1 0:61 / /tmp/with\\040space ro - fuse.hexz hexz:x.hxz ro',
+      ].join('\n'),
+    );
+    expect(info[1]).toEqual({ id: 40, parentId: 1, device: '254:1', mountpoint: '/data', fstype: 'ext4', source: '/dev/vda', options: ['rw', 'relatime'] });
+    expect(info[3].mountpoint).toBe('/tmp/with space');
+    expect(mountStack(info, '/data').map((m) => m.id)).toEqual([40, 41]);
+    // Table order does not matter, the parent links do.
+    expect(mountStack([info[2], info[1]], '/data').map((m) => m.id)).toEqual([40, 41]);
+    expect(mountStack(info, '/nothing')).toEqual([]);
+  });
+
   it('canonicalMountpoint resolves the parent only', async () => {
     expect(await canonicalMountpoint('/tmp/../tmp/x')).toBe(path.join(await fs.realpath('/tmp'), 'x'));
   });
 
   it('mount options: read-only, kernel caching, auto-unmount, allow_other on request, a safe fsname', () => {
     const opts = fuseMountOptions({ label: 's3://bucket/a b,c.hxz', allowOther: false });
-    expect(opts).toEqual(expect.arrayContaining(['ro', 'default_permissions', 'auto_unmount', 'kernel_cache', 'subtype=hexz', 'fsname=hexz:s3://bucket/a_b_c.hxz']));
+    expect(opts).toEqual(expect.arrayContaining(['ro', 'default_permissions', 'auto_unmount', 'nonempty', 'kernel_cache', 'subtype=hexz', 'fsname=hexz:s3://bucket/a_b_c.hxz']));
     expect(opts.some((o) => o.startsWith('attr_timeout=') && Number(o.split('=')[1]) >= 60)).toBe(true);
     expect(opts).not.toContain('allow_other');
     expect(fuseMountOptions({ label: 'x', allowOther: true })).toContain('allow_other');
     expect(fuseMountOptions({ label: 'y'.repeat(5000) }).join(',').length).toBeLessThan(1000);
+    // A mount that may switch to a replaced archive's new version revalidates pages at every open and
+    // keeps metadata for a minute, not an hour.
+    const reopening = fuseMountOptions({ label: 's3://b/a.hxz', reopens: true });
+    expect(reopening).toEqual(expect.arrayContaining(['auto_cache', 'ac_attr_timeout=0', 'entry_timeout=60', 'attr_timeout=60', 'negative_timeout=60']));
+    expect(reopening).not.toContain('kernel_cache');
+    expect(opts).toEqual(expect.arrayContaining(['entry_timeout=3600', 'attr_timeout=3600']));
   });
 });
 

@@ -1,31 +1,36 @@
 /**
- * `hexz mount ARCHIVE MOUNTPOINT [--allow-other] [--foreground] [--ready-file PATH]`: see docs/cli.md
+ * `hexz mount ARCHIVE MOUNTPOINT [--cache-size SIZE] [--allow-other] [--foreground] [--ready-file PATH]`: see docs/cli.md
  * and docs/operations.md ("FUSE mounts"). Serves the mount from this process until SIGINT/SIGTERM or
  * an unmount from elsewhere, and resolves only after the mount is gone (runCommand then exits).
  */
+import type { MountLogKind } from '../../../fuse/mount.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function run(ctx: CommandContext, [location, mountpoint]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
   // Loaded here, not at the top of the command table: only `hexz mount` ever loads fuse-native.
-  const { checkFuseAvailable, mountArchive } = await import('../../../fuse/mount.js');
+  const { checkFuseAvailable, mountArchive, redactLocation } = await import('../../../fuse/mount.js');
   // Fail on a machine without FUSE before spending requests on opening a remote archive.
   await checkFuseAvailable();
   const archive = await ctx.open(location);
   try {
-    const log = (line: string) => {
-      if (!ctx.config.quiet || line.startsWith('hexz: error')) ctx.stderr.write(`${line}\n`);
+    // --quiet keeps errors and the readiness line: a sidecar's log-based checks wait for it.
+    const log = (line: string, kind: MountLogKind) => {
+      if (!ctx.config.quiet || kind !== 'info') ctx.stderr.write(`${line}\n`);
     };
     const mount = await mountArchive(archive, mountpoint, {
       allowOther: Boolean(opts.allowOther),
       readyFile: typeof opts.readyFile === 'string' ? opts.readyFile : undefined,
       signal: ctx.signal,
+      // A remote archive replaced while mounted: new opens switch to the new version (docs/operations.md).
+      reopen: () => ctx.open(location),
       log,
-      label: location,
+      // The mount table is world-readable: no user:password@, no presigned query string.
+      label: redactLocation(location),
     });
     // --foreground is the only mode: the process that serves the mount is this one (containers,
     // systemd and `&` all want that); the flag is accepted for scripts written for other tools.
     const reason = await mount.ended;
-    return { json: { archive: location, mountpoint: mount.mountpoint, ended: reason } };
+    return { json: { archive: redactLocation(location), mountpoint: mount.mountpoint, ended: reason } };
   } finally {
     await archive.close();
   }
