@@ -61,7 +61,9 @@ export async function verifyArchive(
     problem(err);
   }
 
-  const seen = new Set<string>();
+  /** Per owner slot: stored offset → how the first reference there reads it. */
+  const seenAt: Array<Map<number, string>> = [];
+  const oddRefs = new Set<string>();
   const inflight = new Set<Promise<void>>();
   let storedCount = 0;
   let storedBytes = 0;
@@ -83,13 +85,24 @@ export async function verifyArchive(
       bytes += ref.raw;
       report.refs++;
       if (ref.hole) continue;
-      const key = `${ref.owner}:${ref.offset}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (ref.owner === 0) {
-        storedCount++;
-        storedBytes += ref.stored;
-      } else report.baseChunks++;
+      // A stored chunk is counted and checked once per location, and again for every reference to that
+      // location that reads it differently (id, length, stored length or codec): a hostile index must
+      // not hide a reference behind an earlier, valid one.
+      const sig = `${Buffer.from(ref.id).toString('latin1')}${ref.raw},${ref.stored},${ref.codec}`;
+      const byOffset = (seenAt[ref.owner] ??= new Map());
+      const first = byOffset.get(ref.offset);
+      if (first === undefined) {
+        byOffset.set(ref.offset, sig);
+        if (ref.owner === 0) {
+          storedCount++;
+          storedBytes += ref.stored;
+        } else report.baseChunks++;
+      } else {
+        if (first === sig) continue;
+        const odd = `${ref.owner}:${ref.offset}:${sig}`;
+        if (oddRefs.has(odd)) continue;
+        oddRefs.add(odd);
+      }
       while (inflight.size >= VERIFY_CONCURRENCY) await Promise.race(inflight);
       const p: Promise<void> = archive.fetchChunk(ref).then(
         (plain) => {
