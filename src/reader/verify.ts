@@ -9,6 +9,7 @@ import { HEADER_SIZE } from '../format/constants.js';
 import { decodeHeader } from '../format/header.js';
 import type { FileEntry } from '../format/file-table.js';
 import type { Archive } from './archive.js';
+import { TreeCheck } from './tree.js';
 
 export interface VerifyProblem {
   code: string;
@@ -122,8 +123,12 @@ export async function verifyArchive(
     opts.onProgress?.(logical, total);
   };
 
+  // The table must describe a tree: every entry below a directory that has its own entry.
+  const tree = new TreeCheck((p) => archive.lookup(p), true);
   try {
     for await (const e of archive.walk()) {
+      const misplaced = await tree.check(e).catch((err: unknown) => toHexzError(err));
+      if (misplaced) problem(misplaced, e.path);
       try {
         await checkFile(e);
       } catch (err) {
