@@ -67,6 +67,10 @@ export interface ArchiveInfo {
   source: { name?: string; type: 'directory' | 'file' };
   compression: { codec?: string; level?: number };
   chunking: Root['chunking'];
+  /**
+   * Entries of the file table, of all types (files, directories and symlinks; the root's count). The
+   * name is historical: `entryCounts()` splits it by type.
+   */
   fileCount: number;
   logicalSize: number;
   chunkRefs: number;
@@ -413,6 +417,21 @@ export class Archive {
       }
     }
     return { entries };
+  }
+
+  /**
+   * Entries of the file table by type. The root records only the total, so this reads the whole file
+   * table (index pages only, no chunk data; cached like any page).
+   */
+  async entryCounts(): Promise<{ entries: number; files: number; directories: number; symlinks: number }> {
+    const n = { entries: 0, files: 0, directories: 0, symlinks: 0 };
+    for await (const e of this.walk()) {
+      n.entries++;
+      if (e.type === 'file') n.files++;
+      else if (e.type === 'directory') n.directories++;
+      else n.symlinks++;
+    }
+    return n;
   }
 
   /** Every entry of the file table, in table order. */

@@ -41,7 +41,11 @@ describe('hexz CLI, run the way a user runs it', () => {
   it('info shows format, chunking, sizes and ratios', async () => {
     const r = await hexzJson(['info', archive]);
     expect(r.json).toMatchObject({ formatVersion: 1, fileCount: 5, encrypted: false, chunking: { avg: 65536 }, source: { type: 'directory' } });
+    // Entries by type (fileCount is the total of all types, kept for compatibility).
+    expect(r.json).toMatchObject({ entryCount: 5, files: 3, directories: 1, symlinks: 1 });
     const text = (await hexz(['info', archive])).stdout.toString();
+    expect(text).toMatch(/^entries: +3 files, 1 directory, 1 symlink$/m);
+    expect(text).not.toMatch(/^files:/m);
     expect(text).toMatch(/format: +hxz v1/);
     expect(text).toMatch(/ratios: +dedup/);
   });
