@@ -679,13 +679,22 @@ function encodeCursor(path: string): string {
   return Buffer.from(path, 'utf8').toString('base64url');
 }
 
+/**
+ * The path a cursor continues after. Only the canonical encoding of a normalized path is a cursor:
+ * base64url decoding is lenient (it skips junk characters and accepts padding), so anything that does
+ * not encode back to exactly the same string is refused rather than guessed at.
+ */
 function decodeCursor(cursor: string): string {
+  const invalid = () => new HexzError('INVALID_ARGUMENT', 'invalid listing cursor', { cursor: cursor.slice(0, 200) });
   const path = Buffer.from(cursor, 'base64url').toString('utf8');
+  let normalized: string;
   try {
-    return normalizePath(path);
+    normalized = normalizePath(path);
   } catch {
-    throw new HexzError('INVALID_ARGUMENT', 'invalid listing cursor');
+    throw invalid();
   }
+  if (normalized === '' || encodeCursor(normalized) !== cursor) throw invalid();
+  return normalized;
 }
 
 /**
