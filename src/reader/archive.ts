@@ -110,7 +110,20 @@ interface FilePage {
   keys: Buffer[];
 }
 
-/** An open archive. Create with `openArchive`. */
+/**
+ * An open archive. Create with `openArchive`.
+ *
+ * Paths are relative to the archive's top (`""` or `/` is the top directory), `/`-separated. Every
+ * method works on entries as stored: symlinks are not followed (a symlink is its own entry; `read` of
+ * one is `NOT_A_FILE`) unless a method says so (`resolve`, `stat` with `followSymlinks`).
+ *
+ * - `entries()` / `walk()`: every entry in table order; `list(dir, {recursive, limit, cursor})`: one
+ *   page of a directory.
+ * - `stat(path)`: the entry at a path (type, mode, mtime, size, symlink target).
+ * - `read(path, offset, length)`, `createReadStream(path, {start, end})`, `pieces(path)`: content.
+ * - `info()`: format, sizes, ratios, chunking, bases; `storageStat`: size and etag of the archive
+ *   object itself.
+ */
 export class Archive {
   private readonly filePageKeys: Buffer[];
   private readonly idOf: (plain: Uint8Array) => Uint8Array;
@@ -121,7 +134,8 @@ export class Archive {
   constructor(
     readonly url: string,
     readonly storage: Storage,
-    readonly stat: StorageStat,
+    /** Size (and etag) of the archive object in its storage, as found when it was opened. */
+    readonly storageStat: StorageStat,
     readonly trailer: Trailer,
     readonly root: Root,
     private readonly tail: Tail,
@@ -173,8 +187,8 @@ export class Archive {
       formatVersion: this.trailer.version,
       encrypted: this.encrypted,
       keyDerivation: kdf === 0 ? 'none' : kdf === 1 ? 'key' : 'scrypt',
-      archiveSize: this.stat.size,
-      etag: this.stat.etag,
+      archiveSize: this.storageStat.size,
+      etag: this.storageStat.etag,
       created: m.created,
       creator: m.creator,
       source: { name: m.source?.name, type: m.source?.type === 'file' ? 'file' : 'directory' },
@@ -348,6 +362,15 @@ export class Archive {
   }
 
   /**
+   * The entry at `path`: its type, mode, mtime (ns), size and, for symlinks, target. Like lstat(2) it
+   * describes a symlink itself; with `followSymlinks` it resolves symlinks in every component like
+   * stat(2) (see `resolve`). `PATH_NOT_FOUND` if there is no such entry.
+   */
+  stat(path: string, opts: { followSymlinks?: boolean } = {}): Promise<FileEntry> {
+    return opts.followSymlinks ? this.resolve(path) : this.entry(path);
+  }
+
+  /**
    * The entry at `path` with symlinks followed (in every component), like open(2) would: relative
    * targets resolve inside the archive; absolute targets and targets escaping the archive's top are
    * `PATH_NOT_FOUND` (they point outside it); more than 40 hops is a loop (`INVALID_ARGUMENT`).
@@ -434,11 +457,19 @@ export class Archive {
     return n;
   }
 
-  /** Every entry of the file table, in table order. */
+  /**
+   * Every entry of the file table, in table order (a directory before what it contains), loading one
+   * file-table page at a time.
+   */
   async *walk(): AsyncGenerator<FileEntry> {
     for (let pi = 0; pi < this.root.filePages.length; pi++) {
       yield* (await this.filePage(pi)).entries;
     }
+  }
+
+  /** Every entry of the archive, in table order: the same as `walk()`. */
+  entries(): AsyncGenerator<FileEntry> {
+    return this.walk();
   }
 
   // ---- chunks -----------------------------------------------------------------------------------
