@@ -28,6 +28,15 @@ export interface CraftOptions {
   sort?: boolean;
   /** Keep the original file-table pages (entries are then ignored). */
   keepFilePages?: boolean;
+  /** References per chunk-index page when rewriting them (default 1024). */
+  refsPerPage?: number;
+  /** Entries per file-table page (default: all in one page). */
+  entriesPerPage?: number;
+  /**
+   * Cut the old index off before appending the new one (only when it lies after all chunk data, as
+   * in any archive small enough for one chunk-index page); requires rewriteRefs.
+   */
+  dropOldIndex?: boolean;
 }
 
 /** Decode every index structure of a plain archive. */
@@ -52,9 +61,17 @@ export function craftArchive(bytes: Uint8Array, edit: (d: Decoded) => void, opts
   const trailer = decodeTrailer(bytes, bytes.byteLength);
   const crypto = { uuid: trailer.uuid };
   const d = decodeArchive(bytes);
+  let keep = bytes.byteLength - TRAILER_SIZE;
+  if (opts.dropOldIndex) {
+    if (!opts.rewriteRefs) throw new Error('dropOldIndex needs rewriteRefs');
+    const indexStart = Math.min(trailer.rootOffset, ...d.root.chunkPages.map((p) => p.offset), ...d.root.filePages.map((p) => p.offset));
+    const dataEnd = Math.max(64, ...d.refs.filter((r) => !r.hole && r.owner === 0).map((r) => r.offset + r.stored));
+    if (dataEnd > indexStart) throw new Error('the old index is interleaved with chunk data');
+    keep = indexStart;
+  }
   edit(d);
-  const parts: Buffer[] = [Buffer.from(bytes.subarray(0, bytes.byteLength - TRAILER_SIZE))];
-  let at = bytes.byteLength - TRAILER_SIZE;
+  const parts: Buffer[] = [Buffer.from(bytes.subarray(0, keep))];
+  let at = keep;
   const append = (b: Uint8Array) => {
     parts.push(Buffer.from(b));
     const offset = at;
@@ -64,7 +81,7 @@ export function craftArchive(bytes: Uint8Array, edit: (d: Decoded) => void, opts
   if (opts.rewriteRefs) {
     let logical = 0;
     const pages: Root['chunkPages'] = [];
-    const PER_PAGE = 1024;
+    const PER_PAGE = opts.refsPerPage ?? 1024;
     for (let i = 0; i < d.refs.length; i += PER_PAGE) {
       const w = new ByteWriter();
       const first = logical;
@@ -82,9 +99,11 @@ export function craftArchive(bytes: Uint8Array, edit: (d: Decoded) => void, opts
   if (!opts.keepFilePages) {
     const entries = opts.sort === false ? d.entries : [...d.entries].sort((a, b) => comparePaths(a.path, b.path));
     d.root.filePages = [];
-    if (entries.length) {
-      const stored = encodeFrame(FRAME_FILE_PAGE, encodeFilePage(entries), crypto);
-      d.root.filePages.push({ firstPath: entries[0].path, offset: append(stored), length: stored.byteLength, count: entries.length, hash: hash(stored) });
+    const per = opts.entriesPerPage ?? Math.max(1, entries.length);
+    for (let i = 0; i < entries.length; i += per) {
+      const slice = entries.slice(i, i + per);
+      const stored = encodeFrame(FRAME_FILE_PAGE, encodeFilePage(slice), crypto);
+      d.root.filePages.push({ firstPath: slice[0].path, offset: append(stored), length: stored.byteLength, count: slice.length, hash: hash(stored) });
     }
     d.root.fileCount = entries.length;
   }
