@@ -118,6 +118,8 @@ const ERRNO_CODES: Record<string, ErrorCode> = {
   EROFS: 'READ_ONLY',
   ENOTDIR: 'NOT_A_DIRECTORY',
   EISDIR: 'NOT_A_FILE',
+  // fs.rm/fs.cp report a directory they will not remove or copy with Node's own code.
+  ERR_FS_EISDIR: 'NOT_A_FILE',
   ETIMEDOUT: 'TIMEOUT',
   ABORT_ERR: 'ABORTED',
 };

@@ -50,7 +50,7 @@ function command(spec: string, description: string, load: Loader): Command {
 
 command('pack <input> <output>', 'pack a file or directory into an archive (a thin delta with --base)', () => import('./commands/pack.js'))
   .addOption(new Option('-c, --compression <codec>', 'chunk codec').choices(['zstd', 'lz4', 'none']).default('zstd'))
-  .option('-l, --level <n>', 'zstd level (1-19)', '3')
+  .option('-l, --level <n>', 'zstd level, -7 (fastest) to 22 (smallest); 0 = zstd default; applies to zstd only (default: 3)')
   .option('--chunk-size <size>', 'average chunk size (power of two; min/max follow at 1/4 and 4x)')
   .option('-j, --threads <n>', 'worker threads (default: all cores)')
   .option('-b, --base <archive>', 'base archive; store only chunks it lacks (repeatable)', (v: string, acc: string[] = []) => [...acc, v])

@@ -92,17 +92,24 @@ export class ByteReader {
   }
 }
 
-/** Growable little-endian writer. */
+/**
+ * Growable little-endian writer.
+ *
+ * Every write first reserves its bytes with `ensure` (which may swap in a larger buffer and view) and
+ * only then touches `this.buf`/`this.view`: `this.view.setX(this.ensure(n), v)` would evaluate the old
+ * view before `ensure` replaces it and write past its end.
+ */
 export class ByteWriter {
   private buf: Uint8Array;
   private view: DataView;
   pos = 0;
 
   constructor(initialCapacity = 1024) {
-    this.buf = new Uint8Array(initialCapacity);
+    this.buf = new Uint8Array(Math.max(1, initialCapacity));
     this.view = new DataView(this.buf.buffer);
   }
 
+  /** Reserve `n` bytes at the current position, growing the buffer; returns their offset. */
   private ensure(n: number): number {
     const at = this.pos;
     if (at + n > this.buf.byteLength) {
@@ -118,42 +125,50 @@ export class ByteWriter {
   }
 
   u8(v: number): this {
-    this.view.setUint8(this.ensure(1), v);
+    const at = this.ensure(1);
+    this.view.setUint8(at, v);
     return this;
   }
 
   i8(v: number): this {
-    this.view.setInt8(this.ensure(1), v);
+    const at = this.ensure(1);
+    this.view.setInt8(at, v);
     return this;
   }
 
   u16(v: number): this {
-    this.view.setUint16(this.ensure(2), v, true);
+    const at = this.ensure(2);
+    this.view.setUint16(at, v, true);
     return this;
   }
 
   u32(v: number): this {
-    this.view.setUint32(this.ensure(4), v, true);
+    const at = this.ensure(4);
+    this.view.setUint32(at, v, true);
     return this;
   }
 
   u64(v: number): this {
-    this.view.setBigUint64(this.ensure(8), BigInt(v), true);
+    const at = this.ensure(8);
+    this.view.setBigUint64(at, BigInt(v), true);
     return this;
   }
 
   i64(v: bigint): this {
-    this.view.setBigInt64(this.ensure(8), v, true);
+    const at = this.ensure(8);
+    this.view.setBigInt64(at, v, true);
     return this;
   }
 
   bytes(b: Uint8Array): this {
-    this.buf.set(b, this.ensure(b.byteLength));
+    const at = this.ensure(b.byteLength);
+    this.buf.set(b, at);
     return this;
   }
 
   zeros(n: number): this {
-    this.buf.fill(0, this.ensure(n), this.pos);
+    const at = this.ensure(n);
+    this.buf.fill(0, at, at + n);
     return this;
   }
 

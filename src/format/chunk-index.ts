@@ -64,6 +64,7 @@ export class ChunkIndexPage {
     this.count = expectedCount;
     this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     let logical = firstLogical;
+    let maxOwner = 0;
     for (let i = 0; i < expectedCount; i++) {
       const at = i * CHUNK_REF_SIZE;
       const fail = (msg: string) => corrupt('chunk-index page', `reference ${i}: ${msg}`, context);
@@ -72,6 +73,7 @@ export class ChunkIndexPage {
       if (raw === 0) throw fail('zero raw length');
       const owner = this.view.getUint16(at + 56, true);
       if (owner > baseCount) throw fail(`owner ${owner} but only ${baseCount} bases`);
+      if (owner > maxOwner) maxOwner = owner;
       const codec = this.view.getUint8(at + 58);
       if (codec > 2) throw fail(`unknown codec ${codec}`);
       const flags = this.view.getUint8(at + 59);
@@ -92,10 +94,17 @@ export class ChunkIndexPage {
       logical += raw;
     }
     this.endLogical = logical;
+    this.maxOwner = maxOwner;
   }
 
   /** Logical offset just past the page's last reference. */
   readonly endLogical: number;
+
+  /**
+   * Highest owner slot any reference names. Pages are cached by hash and may be shared between
+   * archives, so a reader re-checks it against the base count of the archive using the page.
+   */
+  readonly maxOwner: number;
 
   private u64(at: number): number {
     const v = this.view.getBigUint64(at, true);

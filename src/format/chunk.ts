@@ -86,6 +86,7 @@ export function decodeChunk(
   } catch (err) {
     throw corrupt('chunk', (err as Error).message, ctx);
   }
+  if (plain.byteLength !== ref.raw) throw corrupt('chunk', `decodes to ${plain.byteLength} bytes, its reference says ${ref.raw}`, ctx);
   if (!bytesEqual(idOf(plain), ref.id)) throw corrupt('chunk', 'content does not match its id', ctx);
   return plain;
 }

@@ -2,7 +2,7 @@
  * The root: counts, chunking parameters, bases, metadata and the two page tables (docs/format.md,
  * section 5). It is the only index structure a reader must load to open an archive.
  */
-import { corrupt } from '../errors.js';
+import { HexzError, corrupt } from '../errors.js';
 import type { ChunkingParams } from '../chunker/fastcdc.js';
 import { ByteReader, ByteWriter, utf8 } from './bytes.js';
 import { CHUNK_PAGE_ENTRY_SIZE, MAX_METADATA_BYTES } from './constants.js';
@@ -96,6 +96,10 @@ export function encodeRoot(root: Root): Uint8Array {
     w.bytes(b.uuid).bytes(b.rootHash).u64(b.logicalBytes).u8(b.direct ? 1 : 0).u16(hint.byteLength).bytes(hint);
   }
   const meta = utf8(JSON.stringify(root.metadata));
+  // Readers refuse more (section 5); never write an archive nobody can open.
+  if (meta.byteLength > MAX_METADATA_BYTES) {
+    throw new HexzError('INVALID_ARGUMENT', `metadata of ${meta.byteLength} bytes exceeds the format's 1 MiB limit`);
+  }
   w.u32(meta.byteLength).bytes(meta);
   w.u32(root.chunkPages.length);
   for (const p of root.chunkPages) w.u64(p.firstLogical).u64(p.offset).u32(p.length).u32(p.count).bytes(p.hash);

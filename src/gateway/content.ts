@@ -104,7 +104,7 @@ export function archiveVersionTime(archive: Archive): number {
   let t = versionTimes.get(archive);
   if (t === undefined) {
     const created = Date.parse(archive.root.metadata.created ?? '');
-    const stored = archive.stat.lastModified?.getTime();
+    const stored = archive.storageStat.lastModified?.getTime();
     t = Math.max(0, Number.isFinite(created) ? created : 0, stored !== undefined && Number.isFinite(stored) ? stored : 0);
     versionTimes.set(archive, t);
   }

@@ -348,7 +348,7 @@ export class ArchiveRegistry {
       name,
       archive,
       id: `${archive.uuid}.${toHex(archive.rootHash).slice(0, 32)}`,
-      stat: archive.stat,
+      stat: archive.storageStat,
       checkedAt: this.now(),
       refs: 0,
       retired: false,

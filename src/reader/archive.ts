@@ -67,6 +67,10 @@ export interface ArchiveInfo {
   source: { name?: string; type: 'directory' | 'file' };
   compression: { codec?: string; level?: number };
   chunking: Root['chunking'];
+  /**
+   * Entries of the file table, of all types (files, directories and symlinks; the root's count). The
+   * name is historical: `entryCounts()` splits it by type.
+   */
   fileCount: number;
   logicalSize: number;
   chunkRefs: number;
@@ -106,7 +110,20 @@ interface FilePage {
   keys: Buffer[];
 }
 
-/** An open archive. Create with `openArchive`. */
+/**
+ * An open archive. Create with `openArchive`.
+ *
+ * Paths are relative to the archive's top (`""` or `/` is the top directory), `/`-separated. Every
+ * method works on entries as stored: symlinks are not followed (a symlink is its own entry; `read` of
+ * one is `NOT_A_FILE`) unless a method says so (`resolve`, `stat` with `followSymlinks`).
+ *
+ * - `entries()` / `walk()`: every entry in table order; `list(dir, {recursive, limit, cursor})`: one
+ *   page of a directory.
+ * - `stat(path)`: the entry at a path (type, mode, mtime, size, symlink target).
+ * - `read(path, offset, length)`, `createReadStream(path, {start, end})`, `pieces(path)`: content.
+ * - `info()`: format, sizes, ratios, chunking, bases; `storageStat`: size and etag of the archive
+ *   object itself.
+ */
 export class Archive {
   private readonly filePageKeys: Buffer[];
   private readonly idOf: (plain: Uint8Array) => Uint8Array;
@@ -117,7 +134,8 @@ export class Archive {
   constructor(
     readonly url: string,
     readonly storage: Storage,
-    readonly stat: StorageStat,
+    /** Size (and etag) of the archive object in its storage, as found when it was opened. */
+    readonly storageStat: StorageStat,
     readonly trailer: Trailer,
     readonly root: Root,
     private readonly tail: Tail,
@@ -169,8 +187,8 @@ export class Archive {
       formatVersion: this.trailer.version,
       encrypted: this.encrypted,
       keyDerivation: kdf === 0 ? 'none' : kdf === 1 ? 'key' : 'scrypt',
-      archiveSize: this.stat.size,
-      etag: this.stat.etag,
+      archiveSize: this.storageStat.size,
+      etag: this.storageStat.etag,
       created: m.created,
       creator: m.creator,
       source: { name: m.source?.name, type: m.source?.type === 'file' ? 'file' : 'directory' },
@@ -202,34 +220,48 @@ export class Archive {
 
   /**
    * Load a page through the cache (keyed by its hash, so versions share pages): read it (from the tail
-   * when it is there), verify and decode the frame, then `parse` the body.
+   * when it is there), verify and decode the frame, then `parse` the body. The cache is shared by every
+   * archive of the process, so a page parsed for one archive may be served to another whose root lists
+   * the same hash in another place: `check` validates what depends on *this* archive's root (position,
+   * count, neighbours, base count) on every use, from the cache or not.
    */
-  private page<T>(kind: number, name: string, p: { offset: number; length: number; hash: Uint8Array }, parse: (body: Uint8Array, ctx: ErrorContext) => T, sizeOf: (v: T) => number): Promise<T> {
-    return this.cache.get(
+  private async page<T>(
+    kind: number,
+    name: string,
+    p: { offset: number; length: number; hash: Uint8Array },
+    parse: (body: Uint8Array, ctx: ErrorContext) => T,
+    check: (value: T, ctx: ErrorContext) => void,
+    sizeOf: (v: T) => number,
+  ): Promise<T> {
+    const ctx = this.ctx({ structure: name, offset: p.offset });
+    const value = await this.cache.get(
       `p${toHex(p.hash)}`,
       async () => {
-        const ctx = this.ctx({ structure: name, offset: p.offset });
         const stored = await readStructure(this.storage, this.tail, p.offset, p.length);
         return parse(decodeFrame(stored, kind, p.hash, { uuid: this.trailer.uuid, keys: this.keys }, ctx), ctx);
       },
       sizeOf,
     );
+    check(value, ctx);
+    return value;
   }
 
   private chunkPage(i: number): Promise<ChunkIndexPage> {
     const p = this.root.chunkPages[i];
+    const bases = this.root.bases.length;
     return this.page(
       FRAME_CHUNK_PAGE,
       `chunk-index page ${i}`,
       p,
-      (body, ctx) => {
-        const page = new ChunkIndexPage(body, p.firstLogical, p.count, this.root.bases.length, ctx);
+      (body, ctx) => new ChunkIndexPage(body, p.firstLogical, p.count, bases, ctx),
+      (page, ctx) => {
+        const fail = (msg: string) => new HexzError('CORRUPT', `corrupt chunk-index page ${i}: ${msg}`, ctx);
+        if (page.firstLogical !== p.firstLogical) throw fail(`starts at ${page.firstLogical}, the root says ${p.firstLogical}`);
+        if (page.count !== p.count) throw fail(`holds ${page.count} references, the root says ${p.count}`);
+        if (page.maxOwner > bases) throw fail(`names owner ${page.maxOwner} but the archive has ${bases} bases`);
         const next = this.root.chunkPages[i + 1];
         const expectedEnd = next ? next.firstLogical : this.root.logicalSize;
-        if (page.endLogical !== expectedEnd) {
-          throw new HexzError('CORRUPT', `corrupt chunk-index page ${i}: ends at ${page.endLogical}, expected ${expectedEnd}`, ctx);
-        }
-        return page;
+        if (page.endLogical !== expectedEnd) throw fail(`ends at ${page.endLogical}, expected ${expectedEnd}`);
       },
       (page) => page.body.byteLength,
     );
@@ -243,8 +275,15 @@ export class Archive {
       p,
       (body, ctx) => {
         const entries = decodeFilePage(body, p.count, ctx);
-        if (entries[0].path !== p.firstPath) throw new HexzError('CORRUPT', `corrupt file-table page ${i}: first path differs from the root`, ctx);
         return { entries, keys: entries.map((e) => sortKey(e.path)) };
+      },
+      (page, ctx) => {
+        const fail = (msg: string) => new HexzError('CORRUPT', `corrupt file-table page ${i}: ${msg}`, ctx);
+        if (page.entries.length !== p.count) throw fail(`holds ${page.entries.length} entries, the root says ${p.count}`);
+        if (page.entries[0].path !== p.firstPath) throw fail('first path differs from the root');
+        // Pages are slices of one sorted table: the last entry sorts before the next page's first.
+        const next = this.filePageKeys[i + 1];
+        if (next && compareBytes(page.keys[page.keys.length - 1], next) >= 0) throw fail('overlaps the next page');
       },
       (page) => page.entries.length * 160,
     );
@@ -323,6 +362,15 @@ export class Archive {
   }
 
   /**
+   * The entry at `path`: its type, mode, mtime (ns), size and, for symlinks, target. Like lstat(2) it
+   * describes a symlink itself; with `followSymlinks` it resolves symlinks in every component like
+   * stat(2) (see `resolve`). `PATH_NOT_FOUND` if there is no such entry.
+   */
+  stat(path: string, opts: { followSymlinks?: boolean } = {}): Promise<FileEntry> {
+    return opts.followSymlinks ? this.resolve(path) : this.entry(path);
+  }
+
+  /**
    * The entry at `path` with symlinks followed (in every component), like open(2) would: relative
    * targets resolve inside the archive; absolute targets and targets escaping the archive's top are
    * `PATH_NOT_FOUND` (they point outside it); more than 40 hops is a loop (`INVALID_ARGUMENT`).
@@ -394,11 +442,34 @@ export class Archive {
     return { entries };
   }
 
-  /** Every entry of the file table, in table order. */
+  /**
+   * Entries of the file table by type. The root records only the total, so this reads the whole file
+   * table (index pages only, no chunk data; cached like any page).
+   */
+  async entryCounts(): Promise<{ entries: number; files: number; directories: number; symlinks: number }> {
+    const n = { entries: 0, files: 0, directories: 0, symlinks: 0 };
+    for await (const e of this.walk()) {
+      n.entries++;
+      if (e.type === 'file') n.files++;
+      else if (e.type === 'directory') n.directories++;
+      else n.symlinks++;
+    }
+    return n;
+  }
+
+  /**
+   * Every entry of the file table, in table order (a directory before what it contains), loading one
+   * file-table page at a time.
+   */
   async *walk(): AsyncGenerator<FileEntry> {
     for (let pi = 0; pi < this.root.filePages.length; pi++) {
       yield* (await this.filePage(pi)).entries;
     }
+  }
+
+  /** Every entry of the archive, in table order: the same as `walk()`. */
+  entries(): AsyncGenerator<FileEntry> {
+    return this.walk();
   }
 
   // ---- chunks -----------------------------------------------------------------------------------
@@ -439,6 +510,7 @@ export class Archive {
   async fetchEncoded(ref: ChunkRef): Promise<{ stored: Uint8Array; plain: Uint8Array }> {
     const storage = this.ownerStorage(ref.owner);
     const stored = await storage.read(ref.offset, ref.stored);
+    // decodeChunk checks the id and that the plaintext is exactly ref.raw bytes.
     let plain = decodeChunk(stored, ref, this.idOf, this.keys, { archive: storage.url, offset: ref.offset });
     // A raw (codec none) chunk is a view into the read it came from, which coalescing may have made
     // 16 MiB long: copy it, or caching the chunk would keep the whole read alive outside the budget.
@@ -446,10 +518,17 @@ export class Archive {
     return { stored, plain };
   }
 
-  /** The plaintext of a chunk, through the cache (verified once when it enters). */
-  loadChunk(ref: ChunkRef): Promise<Uint8Array> {
-    if (ref.hole) return Promise.resolve(zeros(ref.raw));
-    return this.cache.get(`c${toHex(ref.id)}`, () => this.fetchChunk(ref), (b) => b.byteLength);
+  /**
+   * The plaintext of a chunk, through the cache (verified once when it enters). The cache is keyed by
+   * chunk id only, so an entry may have been loaded through another reference (of this archive or of
+   * another one): the id proves the content, but the length must also be the one *this* reference
+   * covers, or a hostile index could make readers return short pieces or uninitialised memory.
+   */
+  async loadChunk(ref: ChunkRef): Promise<Uint8Array> {
+    if (ref.hole) return zeros(ref.raw);
+    const plain = await this.cache.get(`c${toHex(ref.id)}`, () => this.fetchChunk(ref), (b) => b.byteLength);
+    checkChunkLength(ref, plain, this.ctx());
+    return plain;
   }
 
   // ---- content ----------------------------------------------------------------------------------
@@ -464,6 +543,10 @@ export class Archive {
     if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0 || offset + length > e.size) {
       throw new HexzError('OUT_OF_RANGE', `range ${offset}+${length} is outside ${e.path} (${e.size} bytes)`, this.ctx({ path: e.path, offset, length, size: e.size }));
     }
+  }
+
+  private uncovered(e: FileEntry, from: number, to: number): HexzError {
+    return new HexzError('CORRUPT', `corrupt chunk index: the references do not cover bytes ${from}..${to} of ${e.path}`, this.ctx({ path: e.path, structure: 'chunk index' }));
   }
 
   /**
@@ -484,10 +567,15 @@ export class Archive {
       const ahead = opts.readahead.observe(offset, length);
       if (ahead) this.prefetch(e, ahead.start, Math.min(ahead.end, e.size));
     }
+    // Every byte of `out` is written below only if the references cover [start, end) exactly and each
+    // chunk is as long as its reference says (loadChunk checks the latter); check the former here.
+    const covered = refs.length > 0 && refs[0].logical <= start && refs[refs.length - 1].logical + refs[refs.length - 1].raw >= end;
+    if (!covered) throw this.uncovered(e, offset, offset + length);
     if (refs.length === 1) return chunks[0].subarray(start - refs[0].logical, end - refs[0].logical);
     const out = Buffer.allocUnsafe(length);
     for (let i = 0; i < refs.length; i++) {
       const r = refs[i];
+      checkChunkLength(r, chunks[i], this.ctx({ path: e.path }));
       const from = Math.max(start, r.logical);
       const to = Math.min(end, r.logical + r.raw);
       out.set(chunks[i].subarray(from - r.logical, to - r.logical), from - start);
@@ -546,6 +634,7 @@ export class Archive {
     let nextRaw = 64 * 1024;
     let window = INITIAL_READAHEAD;
     let exhausted = false;
+    let pos = start; // next logical byte to yield
     try {
       for (;;) {
         // Fill the window: the first chunk in the queue is always allowed (progress is guaranteed);
@@ -565,7 +654,11 @@ export class Archive {
           nextRaw = n.value.hole ? 0 : n.value.raw; // the next chunk is usually the same size
         }
         const item = queue.shift();
-        if (!item) return;
+        if (!item) {
+          // A file entry pointing past the references (a hostile table) must not end the stream short.
+          if (pos < end) throw this.uncovered(e, pos - e.logical, stop);
+          return;
+        }
         const { ref } = item;
         if (!ref.hole) queued -= ref.raw;
         // Give back what this item held of the allowance (never more than was reserved).
@@ -576,6 +669,8 @@ export class Archive {
         throwIfAborted(opts.signal, this.ctx({ path: e.path }));
         const from = Math.max(start, ref.logical);
         const to = Math.min(end, ref.logical + ref.raw);
+        if (from !== pos) throw this.uncovered(e, pos - e.logical, stop);
+        pos = to;
         if (ref.hole) {
           for (let at = from; at < to; at += ZEROS.byteLength) {
             const n = Math.min(ZEROS.byteLength, to - at);
@@ -599,17 +694,38 @@ export class Archive {
   }
 }
 
+/** A chunk's plaintext must be exactly as long as the reference using it says. */
+function checkChunkLength(ref: ChunkRef, plain: Uint8Array, ctx: ErrorContext): void {
+  if (!ref.hole && plain.byteLength !== ref.raw) {
+    throw new HexzError('CORRUPT', `corrupt chunk index: chunk ${toHex(ref.id).slice(0, 16)}… is ${plain.byteLength} bytes, but the reference at logical offset ${ref.logical} says ${ref.raw}`, {
+      ...ctx,
+      structure: 'chunk index',
+      chunk: toHex(ref.id),
+      offset: ref.logical,
+    });
+  }
+}
+
 function encodeCursor(path: string): string {
   return Buffer.from(path, 'utf8').toString('base64url');
 }
 
+/**
+ * The path a cursor continues after. Only the canonical encoding of a normalized path is a cursor:
+ * base64url decoding is lenient (it skips junk characters and accepts padding), so anything that does
+ * not encode back to exactly the same string is refused rather than guessed at.
+ */
 function decodeCursor(cursor: string): string {
+  const invalid = () => new HexzError('INVALID_ARGUMENT', 'invalid listing cursor', { cursor: cursor.slice(0, 200) });
   const path = Buffer.from(cursor, 'base64url').toString('utf8');
+  let normalized: string;
   try {
-    return normalizePath(path);
+    normalized = normalizePath(path);
   } catch {
-    throw new HexzError('INVALID_ARGUMENT', 'invalid listing cursor');
+    throw invalid();
   }
+  if (normalized === '' || encodeCursor(normalized) !== cursor) throw invalid();
+  return normalized;
 }
 
 /**

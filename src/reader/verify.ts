@@ -9,6 +9,7 @@ import { HEADER_SIZE } from '../format/constants.js';
 import { decodeHeader } from '../format/header.js';
 import type { FileEntry } from '../format/file-table.js';
 import type { Archive } from './archive.js';
+import { TreeCheck } from './tree.js';
 
 export interface VerifyProblem {
   code: string;
@@ -61,7 +62,9 @@ export async function verifyArchive(
     problem(err);
   }
 
-  const seen = new Set<string>();
+  /** Per owner slot: stored offset → how the first reference there reads it. */
+  const seenAt: Array<Map<number, string>> = [];
+  const oddRefs = new Set<string>();
   const inflight = new Set<Promise<void>>();
   let storedCount = 0;
   let storedBytes = 0;
@@ -83,13 +86,24 @@ export async function verifyArchive(
       bytes += ref.raw;
       report.refs++;
       if (ref.hole) continue;
-      const key = `${ref.owner}:${ref.offset}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      if (ref.owner === 0) {
-        storedCount++;
-        storedBytes += ref.stored;
-      } else report.baseChunks++;
+      // A stored chunk is counted and checked once per location, and again for every reference to that
+      // location that reads it differently (id, length, stored length or codec): a hostile index must
+      // not hide a reference behind an earlier, valid one.
+      const sig = `${Buffer.from(ref.id).toString('latin1')}${ref.raw},${ref.stored},${ref.codec}`;
+      const byOffset = (seenAt[ref.owner] ??= new Map());
+      const first = byOffset.get(ref.offset);
+      if (first === undefined) {
+        byOffset.set(ref.offset, sig);
+        if (ref.owner === 0) {
+          storedCount++;
+          storedBytes += ref.stored;
+        } else report.baseChunks++;
+      } else {
+        if (first === sig) continue;
+        const odd = `${ref.owner}:${ref.offset}:${sig}`;
+        if (oddRefs.has(odd)) continue;
+        oddRefs.add(odd);
+      }
       while (inflight.size >= VERIFY_CONCURRENCY) await Promise.race(inflight);
       const p: Promise<void> = archive.fetchChunk(ref).then(
         (plain) => {
@@ -109,8 +123,12 @@ export async function verifyArchive(
     opts.onProgress?.(logical, total);
   };
 
+  // The table must describe a tree: every entry below a directory that has its own entry.
+  const tree = new TreeCheck((p) => archive.lookup(p), true);
   try {
     for await (const e of archive.walk()) {
+      const misplaced = await tree.check(e).catch((err: unknown) => toHexzError(err));
+      if (misplaced) problem(misplaced, e.path);
       try {
         await checkFile(e);
       } catch (err) {

@@ -41,7 +41,11 @@ describe('hexz CLI, run the way a user runs it', () => {
   it('info shows format, chunking, sizes and ratios', async () => {
     const r = await hexzJson(['info', archive]);
     expect(r.json).toMatchObject({ formatVersion: 1, fileCount: 5, encrypted: false, chunking: { avg: 65536 }, source: { type: 'directory' } });
+    // Entries by type (fileCount is the total of all types, kept for compatibility).
+    expect(r.json).toMatchObject({ entryCount: 5, files: 3, directories: 1, symlinks: 1 });
     const text = (await hexz(['info', archive])).stdout.toString();
+    expect(text).toMatch(/^entries: +3 files, 1 directory, 1 symlink$/m);
+    expect(text).not.toMatch(/^files:/m);
     expect(text).toMatch(/format: +hxz v1/);
     expect(text).toMatch(/ratios: +dedup/);
   });
@@ -150,5 +154,40 @@ describe('hexz CLI, run the way a user runs it', () => {
     expect((await hexz(['ls', out])).stdout.toString().trim()).toBe('disk');
     const cmp = await run('bash', ['-c', `cmp <(node ${JSON.stringify(path.resolve('dist/src/cli/main.js'))} cat ${out} disk) ${file} && echo same`]);
     expect(cmp.stdout.toString().trim()).toBe('same');
+  });
+
+  it('pack checks SOURCE_DATE_EPOCH, the output and --level before packing', async () => {
+    const out = path.join(tmp.dir, 'checked.hxz');
+    for (const bad of ['abc', '1.5', '-1', '1e3', '99999999999999999']) {
+      const r = await hexzJson(['pack', input, out], { env: { SOURCE_DATE_EPOCH: bad } });
+      expect(r.code, bad).toBe(2);
+      expect(r.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('SOURCE_DATE_EPOCH') });
+    }
+    const fixed = await hexzJson(['pack', input, out], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
+    expect(fixed.code).toBe(0);
+    expect((await hexzJson(['info', out])).json.created).toBe('2023-11-14T22:13:20.000Z');
+
+    // An existing directory as OUTPUT: refused up front, with or without --force, and left alone.
+    const dir = path.join(tmp.dir, 'out-dir');
+    await fs.mkdir(dir);
+    await fs.writeFile(path.join(dir, 'keep.txt'), 'keep');
+    for (const force of [[], ['--force']]) {
+      const r = await hexzJson(['pack', ...force, input, dir]);
+      expect(r.code).toBe(2);
+      expect(r.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/is a directory/) });
+    }
+    expect(await fs.readdir(dir)).toEqual(['keep.txt']);
+    expect((await fs.readdir(tmp.dir)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+
+    // --level: the documented range, zstd only (a warning otherwise), negative levels accepted.
+    const help = (await hexz(['pack', '--help'])).stdout.toString().replace(/\s+/g, ' ');
+    expect(help).toContain('-7 (fastest) to 22 (smallest)');
+    expect(help).toContain('applies to zstd only');
+    expect((await hexz(['pack', '-f', '--level', '23', input, out])).code).toBe(2);
+    expect((await hexz(['pack', '-f', '--level', '-7', input, out])).code).toBe(0);
+    const lz4 = await hexzJson(['pack', '-f', '--compression', 'lz4', '--level', '9', input, out]);
+    expect(lz4.code).toBe(0);
+    expect(lz4.json.warnings).toEqual([expect.stringMatching(/--level applies to zstd only/)]);
+    expect((await hexzJson(['pack', '-f', '--compression', 'lz4', input, out])).json.warnings).toEqual([]);
   });
 });

@@ -96,7 +96,7 @@ describe('thin archives', () => {
 
   it('reads only the base index, never its chunk data', async () => {
     const base = await openArchive(a1());
-    const indexBytes = base.stat.size - base.root.storedChunkBytes - 64;
+    const indexBytes = base.storageStat.size - base.root.storedChunkBytes - 64;
     await base.close();
     expect(s2.baseIndexBytes).toBeGreaterThan(0);
     expect(s2.baseIndexBytes).toBeLessThanOrEqual(indexBytes + 64 * 1024);

@@ -1,9 +1,15 @@
 /** `hexz info ARCHIVE`: see docs/cli.md. */
-import type { ArchiveInfo } from '../../reader/archive.js';
+import type { Archive, ArchiveInfo } from '../../reader/archive.js';
 import type { CommandContext, CommandResult } from '../context.js';
 import { formatBytes, formatRatio, keyValues, table } from '../format.js';
 
-function infoText(i: ArchiveInfo, baseSizes: Array<number | undefined>): string {
+type Counts = Awaited<ReturnType<Archive['entryCounts']>>;
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+function infoText(i: ArchiveInfo, counts: Counts, baseSizes: Array<number | undefined>): string {
   const codecs = Object.entries(i.codecs ?? {})
     .map(([name, c]) => `${name} ${c.chunks} chunks`)
     .join(', ');
@@ -17,7 +23,7 @@ function infoText(i: ArchiveInfo, baseSizes: Array<number | undefined>): string 
     ['encryption', i.encrypted ? `AES-256-GCM (${i.keyDerivation === 'scrypt' ? 'passphrase, scrypt' : 'key file'})` : 'none'],
     ['chunking', `FastCDC ${formatBytes(i.chunking.min)} / ${formatBytes(i.chunking.avg)} / ${formatBytes(i.chunking.max)}, normalization ${i.chunking.normalization}, seed ${i.chunking.seed}`],
     ['compression', `${i.compression.codec ?? '?'}${i.compression.level !== undefined ? ` level ${i.compression.level}` : ''}${codecs ? ` (${codecs})` : ''}`],
-    ['files', i.fileCount],
+    ['entries', `${plural(counts.files, 'file', 'files')}, ${plural(counts.directories, 'directory', 'directories')}, ${plural(counts.symlinks, 'symlink', 'symlinks')}`],
     ['logical size', `${formatBytes(i.logicalSize)} (${i.logicalSize} bytes)`],
     ['holes', i.holeBytes ? formatBytes(i.holeBytes) : undefined],
     ['chunks', `${i.chunkRefs} references, ${i.storedChunks} stored here`],
@@ -42,10 +48,21 @@ export async function run(ctx: CommandContext, [location]: string[]): Promise<Co
   const archive = await ctx.open(location);
   try {
     const info = archive.info();
-    const baseSizes = await Promise.all(archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined)));
+    const [counts, baseSizes] = await Promise.all([
+      archive.entryCounts(),
+      Promise.all(archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined))),
+    ]);
     return {
-      json: { ...info, bases: info.bases.map((b, k) => ({ ...b, archiveSize: baseSizes[k] })) },
-      text: infoText(info, baseSizes),
+      json: {
+        ...info,
+        // fileCount (kept for compatibility) is the total of all entry types; these split it.
+        entryCount: counts.entries,
+        files: counts.files,
+        directories: counts.directories,
+        symlinks: counts.symlinks,
+        bases: info.bases.map((b, k) => ({ ...b, archiveSize: baseSizes[k] })),
+      },
+      text: infoText(info, counts, baseSizes),
     };
   } finally {
     await archive.close();

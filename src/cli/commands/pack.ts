@@ -1,11 +1,21 @@
 /** `hexz pack INPUT OUTPUT`: see docs/cli.md. */
+import { promises as fs } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { chunkingForAverage } from '../../chunker/fastcdc.js';
 import { parseInteger, parseSize } from '../../config.js';
 import { HexzError } from '../../errors.js';
+import { MAX_METADATA_BYTES } from '../../format/constants.js';
+import { toStorageUrl } from '../../../storage/index.js';
 import { pack, type PackSummary } from '../../packer/pack.js';
 import type { CodecName } from '../../codecs/index.js';
 import type { CommandContext, CommandResult } from '../context.js';
 import { formatBytes, formatRatio, formatSeconds, keyValues } from '../format.js';
+
+/** zstd levels the CLI accepts: its fast negative levels down to -7, up to its maximum 22. */
+export const ZSTD_LEVELS = { min: -7, max: 22 } as const;
+
+/** Room the rest of the metadata (creator, source name, chunking, stats) needs next to --meta. */
+const METADATA_HEADROOM = 16 * 1024;
 
 export function parseMeta(pairs: string[] | undefined): Record<string, string> {
   const out: Record<string, string> = {};
@@ -14,7 +24,32 @@ export function parseMeta(pairs: string[] | undefined): Record<string, string> {
     if (i <= 0) throw new HexzError('INVALID_ARGUMENT', `--meta expects key=value, got "${p}"`);
     out[p.slice(0, i)] = p.slice(i + 1);
   }
+  // Checked before reading any input: the archive's metadata may not exceed 1 MiB (docs/format.md §5).
+  const bytes = Buffer.byteLength(JSON.stringify(out));
+  if (bytes > MAX_METADATA_BYTES - METADATA_HEADROOM) {
+    throw new HexzError('INVALID_ARGUMENT', `--meta values take ${bytes} bytes; an archive's metadata is limited to 1 MiB (about ${MAX_METADATA_BYTES - METADATA_HEADROOM} bytes for --meta)`);
+  }
   return out;
+}
+
+/** SOURCE_DATE_EPOCH (reproducible-builds.org): a whole number of seconds since 1970-01-01 UTC. */
+export function parseSourceDateEpoch(value: string | undefined): Date | undefined {
+  if (value === undefined || value === '') return undefined;
+  const date = /^\d{1,15}$/.test(value.trim()) ? new Date(Number(value.trim()) * 1000) : undefined;
+  if (!date || Number.isNaN(date.getTime())) {
+    throw new HexzError('INVALID_ARGUMENT', `SOURCE_DATE_EPOCH must be a whole number of seconds since 1970-01-01 UTC, got "${value}"`);
+  }
+  return date;
+}
+
+/** A local OUTPUT that is an existing directory can never be replaced: say so before packing. */
+async function checkOutput(output: string): Promise<void> {
+  const url = toStorageUrl(output);
+  if (!url.startsWith('file:')) return;
+  const st = await fs.stat(fileURLToPath(url)).catch(() => undefined);
+  if (st?.isDirectory()) {
+    throw new HexzError('INVALID_ARGUMENT', `output ${output} is a directory; give the archive's file name (e.g. ${output.replace(/\/+$/, '')}/archive.hxz)`, { path: output });
+  }
 }
 
 export function summaryText(s: PackSummary): string {
@@ -35,21 +70,27 @@ export async function run(ctx: CommandContext, [input, output]: string[], opts: 
   if (opts.encrypt && !key) {
     throw new HexzError('INVALID_ARGUMENT', '--encrypt needs a key: --key-file FILE, --passphrase-file FILE or HEXZ_PASSPHRASE (hexz keygen FILE makes one)');
   }
+  const compression = (opts.compression ?? 'zstd') as CodecName;
+  const level = opts.level === undefined ? undefined : parseInteger(String(opts.level), '--level', ZSTD_LEVELS.min, ZSTD_LEVELS.max);
+  if (level !== undefined && compression !== 'zstd') ctx.warn(`--level applies to zstd only; it is ignored with --compression ${compression}`);
+  const created = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
+  const user = parseMeta(opts.meta as string[] | undefined);
+  await checkOutput(output);
   const bar = ctx.progress('packing', 0);
   try {
     const summary = await pack(input, output, {
-      compression: opts.compression as CodecName,
-      level: parseInteger(String(opts.level ?? 3), '--level', -7, 22),
+      compression,
+      level,
       chunking: opts.chunkSize ? chunkingForAverage(parseSize(String(opts.chunkSize), '--chunk-size')) : undefined,
       threads: opts.threads ? parseInteger(String(opts.threads), '--threads', 1, 256) : undefined,
       bases: opts.base as string[] | undefined,
       key: opts.encrypt ? key : undefined,
-      user: parseMeta(opts.meta as string[] | undefined),
+      user,
       overwrite: Boolean(opts.force),
       storage: ctx.config.storage,
       ...ctx.config.bases,
       signal: ctx.signal,
-      created: process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : undefined,
+      created,
       onProgress: (p) => bar.update(p.bytesRead, p.totalBytes),
       onWarning: (m) => ctx.warn(m),
     });
