@@ -34,7 +34,7 @@ export interface StorageOptions {
 }
 
 export interface WriterOptions extends StorageOptions {
-  /** Replace an existing object (local files refuse by default). */
+  /** Replace an existing object; without it an existing one is `EXISTS` (local files and S3 alike). */
   overwrite?: boolean;
 }
 
@@ -85,7 +85,7 @@ export async function createWriter(location: string | URL, opts: WriterOptions =
     case 'memory':
       return (await import('./memory.js')).createMemoryWriter(url);
     case 's3':
-      return (await import('./s3.js')).createS3Writer(url, opts.s3);
+      return (await import('./s3.js')).createS3Writer(url, opts.s3, { overwrite: opts.overwrite });
     case 'http':
     case 'https':
       throw new HexzError('UNSUPPORTED', `cannot write to ${url}: HTTP storage is read-only (write to a path or s3://)`, { url });
