@@ -36,6 +36,12 @@ export interface StorageOptions {
 export interface WriterOptions extends StorageOptions {
   /** Replace an existing object; without it an existing one is `EXISTS` (local files and S3 alike). */
   overwrite?: boolean;
+  /**
+   * Interrupts the writer: once it fires, writes fail, nothing is committed (a commit that has not
+   * started yet does not start), and S3 part uploads in flight are cancelled. The caller still calls
+   * `abort()` to clean up.
+   */
+  signal?: AbortSignal;
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
@@ -76,16 +82,68 @@ export async function openStorage(location: string | URL, opts: StorageOptions =
   }
 }
 
+/** Writers created and neither committed nor aborted yet (see `abortOpenWriters`). */
+const openWriters = new Set<StorageWriter>();
+
+/** Track a writer until it commits or aborts. */
+function tracked(w: StorageWriter): StorageWriter {
+  openWriters.add(w);
+  return {
+    get url() {
+      return w.url;
+    },
+    get backend() {
+      return w.backend;
+    },
+    get bytesWritten() {
+      return w.bytesWritten;
+    },
+    write: (bytes) => w.write(bytes),
+    async commit() {
+      try {
+        return await w.commit();
+      } finally {
+        openWriters.delete(w); // committed, or failed (a failed commit cleans up after itself)
+      }
+    },
+    async abort(reason) {
+      try {
+        await w.abort(reason);
+      } finally {
+        openWriters.delete(w);
+      }
+    },
+  };
+}
+
+/**
+ * Abort every writer of the process that is still open, at most `timeoutMs` long: the CLI's last
+ * resort when the user insists on stopping (second Ctrl-C) before the normal abort path has run.
+ * Concurrent aborts of one writer share the same work, so this also waits for one already under way.
+ */
+export async function abortOpenWriters(reason?: unknown, timeoutMs = 2000): Promise<void> {
+  if (openWriters.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...openWriters].map((w) => w.abort(reason))),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Create a writer; the object becomes visible only when the writer commits. */
 export async function createWriter(location: string | URL, opts: WriterOptions = {}): Promise<StorageWriter> {
   const url = toStorageUrl(location);
   switch (schemeOf(url)) {
     case 'file':
-      return (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite });
+      return tracked(await (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite, signal: opts.signal }));
     case 'memory':
       return (await import('./memory.js')).createMemoryWriter(url);
     case 's3':
-      return (await import('./s3.js')).createS3Writer(url, opts.s3, { overwrite: opts.overwrite });
+      return tracked(await (await import('./s3.js')).createS3Writer(url, opts.s3, { overwrite: opts.overwrite, signal: opts.signal }));
     case 'http':
     case 'https':
       throw new HexzError('UNSUPPORTED', `cannot write to ${url}: HTTP storage is read-only (write to a path or s3://)`, { url });

@@ -235,7 +235,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     const chunker = createChunker(chunking);
     const uuid = opts.uuid ? parseUuid(opts.uuid) : parseUuid(randomUUID());
     const codecId = CODEC_IDS[compression];
-    sink = typeof output === 'string' ? await createWriter(outUrl, { overwrite: opts.overwrite, ...opts.storage }) : output;
+    sink = typeof output === 'string' ? await createWriter(outUrl, { overwrite: opts.overwrite, signal, ...opts.storage }) : output;
     const writer = new ArchiveWriter(sink, {
       uuid,
       keys,
@@ -349,7 +349,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       builder.event({ kind: 'begin', entry });
       if (file) {
         try {
-          await readInto(builder, file, e, chunker, progress, opts.onWarning);
+          await readInto(builder, file, e, chunker, progress, opts.onWarning, signal);
         } catch (err) {
           throw toHexzError(err, { path: e.source });
         } finally {
@@ -368,6 +368,8 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     opts.onProgress?.(progress);
     const uniqueRawBytes = Object.values(codecStats).reduce((n, c) => n + c.rawBytes, 0);
     const created = opts.created ?? new Date();
+    // The writer itself refuses to commit once the signal fired (so does every write before it).
+    throwIfAborted(signal);
     const { size } = await writer.finish(entries, {
       chunking,
       defaultCodec: codecId,

@@ -42,6 +42,8 @@ export interface S3TestServer {
   setFaults(faults?: { failUploadParts?: number; hangRequests?: number }): Promise<{ failUploadParts: number; hangRequests: number }>;
   /** Ids of multipart uploads s3rver still holds for `bucket` (neither completed nor aborted). */
   pendingUploads(bucket: string): string[];
+  /** Parts stored so far by the pending multipart uploads of `bucket`. */
+  pendingParts(bucket: string): number;
 }
 
 /** Runs in the child (CommonJS, `node -e`); configuration comes in HEXZ_S3RVER_CONFIG. */
@@ -217,6 +219,14 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
   child.stdout!.resume();
   const endpoint = `http://127.0.0.1:${port}`;
 
+  const pendingUploads = (bucket: string): string[] => {
+    try {
+      return readdirSync(path.join(dir, bucket, '._S3rver_uploads'));
+    } catch {
+      return [];
+    }
+  };
+
   const kill = async () => {
     child.kill('SIGKILL');
     await waitForExit(child, STOP_TIMEOUT_MS);
@@ -246,12 +256,17 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
       if (!res.ok) throw new Error(`setting faults failed: ${res.status}`);
       return (await res.json()) as { failUploadParts: number; hangRequests: number };
     },
-    pendingUploads(bucket) {
-      try {
-        return readdirSync(path.join(dir, bucket, '._S3rver_uploads'));
-      } catch {
-        return [];
+    pendingUploads,
+    pendingParts(bucket) {
+      let n = 0;
+      for (const id of pendingUploads(bucket)) {
+        try {
+          n += readdirSync(path.join(dir, bucket, '._S3rver_uploads', id)).filter((f) => /^\d+$/.test(f)).length;
+        } catch {
+          // completed or aborted meanwhile
+        }
       }
+      return n;
     },
   };
 }

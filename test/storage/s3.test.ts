@@ -200,6 +200,18 @@ describe('s3: multipart upload', () => {
       await s3.setFaults({ failUploadParts: 0 });
     }
   });
+
+  it('an abort signal cancels the upload: no part starts, commit does not happen, nothing is left', async () => {
+    const url = `s3://${BUCKET}/big/signalled.bin`;
+    const ac = new AbortController();
+    const w = await createWriter(url, { ...opts, signal: ac.signal });
+    await w.write(randomBytes(9 * 1024 * 1024));
+    ac.abort(new Error('Ctrl-C'));
+    expect((await errorOf(w.commit())).code).toBe('ABORTED');
+    expect(await listUploads()).toEqual([]);
+    expect(await exists(url)).toBe(false);
+    await w.abort();
+  });
 });
 
 describe('s3: listing', () => {
