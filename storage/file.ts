@@ -202,6 +202,20 @@ export async function createFileWriter(url: string, opts: { overwrite?: boolean;
   return new FileWriter(url, finalPath, tempPath, fh, opts.signal);
 }
 
+/**
+ * Whether two file:// URLs name the same file: equal real paths (symlinks resolved) or the same
+ * device and inode (hard links). A path that does not exist names no file yet: false.
+ */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  const pa = fileURLToPath(a);
+  const pb = fileURLToPath(b);
+  const [ra, rb] = await Promise.all([fs.realpath(pa).catch(() => undefined), fs.realpath(pb).catch(() => undefined)]);
+  if (ra === undefined || rb === undefined) return false;
+  if (ra === rb) return true;
+  const [sa, sb] = await Promise.all([fs.stat(ra).catch(() => undefined), fs.stat(rb).catch(() => undefined)]);
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
+}
+
 class FileRoot implements StorageRoot {
   readonly backend = 'file';
   constructor(

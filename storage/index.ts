@@ -4,7 +4,7 @@
  * Backends are imported lazily: a local `hexz ls` never loads the AWS SDK.
  */
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HexzError } from '../src/errors.js';
 import type { Storage, StorageRoot, StorageWriter } from './types.js';
 
@@ -168,6 +168,55 @@ export async function openStorageRoot(location: string | URL, opts: StorageOptio
     default:
       throw unsupported(url);
   }
+}
+
+/**
+ * One spelling per object: local paths absolute and normalised, `s3://bucket/key` with the key
+ * decoded and re-escaped, http(s) URLs as WHATWG URLs normalise them (host case, default port).
+ */
+export function canonicalUrl(location: string | URL): string {
+  const url = toStorageUrl(location);
+  switch (schemeOf(url)) {
+    case 'file':
+      return pathToFileURL(path.resolve(fileURLToPath(url))).href;
+    case 's3': {
+      const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
+      if (!m) return url;
+      const key = m[2]
+        .split('/')
+        .map((seg) => {
+          try {
+            return encodeURIComponent(decodeURIComponent(seg));
+          } catch {
+            return encodeURIComponent(seg);
+          }
+        })
+        .join('/');
+      return `s3://${m[1]}/${key}`;
+    }
+    case 'http':
+    case 'https':
+      try {
+        return new URL(url).href;
+      } catch {
+        return url;
+      }
+    default:
+      return url;
+  }
+}
+
+/**
+ * Whether two locations name the same object: the same canonical URL, or for local files the same
+ * file once symlinks are resolved (realpath) or the same inode (hard links). Locations that do not
+ * exist (yet) are compared by URL only.
+ */
+export async function sameObject(a: string | URL, b: string | URL): Promise<boolean> {
+  const ca = canonicalUrl(a);
+  const cb = canonicalUrl(b);
+  if (ca === cb) return true;
+  if (schemeOf(ca) === 'file' && schemeOf(cb) === 'file') return (await import('./file.js')).sameFile(ca, cb);
+  return false;
 }
 
 /**

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
-import { createWriter, relativeLocation, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
+import { createWriter, relativeLocation, resolveLocation, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
 import { createChunker, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
@@ -145,25 +145,43 @@ async function loadBases(
     }
     return slot;
   };
-  for (const location of bases) {
-    const url = toStorageUrl(location);
-    // A private cache: base index pages are read once here and need not displace anything else.
-    const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: new BlockCache({ maxBytes: 64 << 20 }) });
-    archives.push(base);
-    const direct = slotFor(base.trailer.uuid, () => ({ uuid: base.trailer.uuid, rootHash: base.rootHash, logicalBytes: 0, direct: true, hint: relativeLocation(outUrl, base.url) }));
-    entries[direct - 1].direct = true;
-    const slots = base.root.bases.map((b, i) => {
-      const abs = base.bases[i]?.url ?? resolveLocation(base.url, b.hint);
-      return slotFor(b.uuid, () => ({ uuid: b.uuid, rootHash: b.rootHash, logicalBytes: 0, direct: false, hint: relativeLocation(outUrl, abs) }));
-    });
-    for await (const ref of base.refsIn(0, base.root.logicalSize)) {
-      if (ref.hole) continue;
-      const k = Buffer.from(ref.id.buffer, ref.id.byteOffset, HASH_BYTES).toString('latin1');
-      if (known.has(k)) continue;
-      known.set(k, { owner: ref.owner === 0 ? direct : slots[ref.owner - 1], offset: ref.offset, stored: ref.stored, codec: ref.codec });
+  const refuseSelf = async (url: string, what: string) => {
+    if (await sameObject(outUrl, url)) {
+      throw new HexzError(
+        'INVALID_ARGUMENT',
+        `the output ${outUrl} is ${what}: packing would overwrite an archive the new one depends on (write the delta to another name)`,
+        { url: outUrl },
+      );
     }
+  };
+  // Up front, before any index is read: the output must not be a base…
+  for (const location of bases) await refuseSelf(toStorageUrl(location), `the base ${location}`);
+  try {
+    for (const location of bases) {
+      const url = toStorageUrl(location);
+      // A private cache: base index pages are read once here and need not displace anything else.
+      const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: new BlockCache({ maxBytes: 64 << 20 }) });
+      archives.push(base);
+      // …nor an archive of a base's chain (opening a base resolved its chain; nothing is read yet).
+      for (const s of base.bases) await refuseSelf(s.url, `an ancestor of the base ${location} (part of its chain)`);
+      const direct = slotFor(base.trailer.uuid, () => ({ uuid: base.trailer.uuid, rootHash: base.rootHash, logicalBytes: 0, direct: true, hint: relativeLocation(outUrl, base.url) }));
+      entries[direct - 1].direct = true;
+      const slots = base.root.bases.map((b, i) => {
+        const abs = base.bases[i]?.url ?? resolveLocation(base.url, b.hint);
+        return slotFor(b.uuid, () => ({ uuid: b.uuid, rootHash: b.rootHash, logicalBytes: 0, direct: false, hint: relativeLocation(outUrl, abs) }));
+      });
+      for await (const ref of base.refsIn(0, base.root.logicalSize)) {
+        if (ref.hole) continue;
+        const k = Buffer.from(ref.id.buffer, ref.id.byteOffset, HASH_BYTES).toString('latin1');
+        if (known.has(k)) continue;
+        known.set(k, { owner: ref.owner === 0 ? direct : slots[ref.owner - 1], offset: ref.offset, stored: ref.stored, codec: ref.codec });
+      }
+    }
+    if (entries.length > 0xffff) throw new HexzError('INVALID_ARGUMENT', 'too many bases (more than 65,535 archives in the chain)');
+  } catch (err) {
+    await Promise.all(archives.map((a) => a.close()));
+    throw err;
   }
-  if (entries.length > 0xffff) throw new HexzError('INVALID_ARGUMENT', 'too many bases (more than 65,535 archives in the chain)');
   return { entries, archives, bytesRead: counters.bytes };
 }
 

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HexzError } from '@hexz/src/errors.js';
-import { abortOpenWriters, createWriter } from '@hexz/storage/index.js';
+import { abortOpenWriters, canonicalUrl, createWriter, sameObject } from '@hexz/storage/index.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
@@ -79,5 +79,27 @@ describe('local writers', () => {
     const r = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]).catch((e: { code: number; stdout: string }) => e);
     expect(r.stdout).toMatch(/^\.out\.hxz\.[0-9a-f]+\.tmp$/m); // it existed while the process ran
     expect(await fs.readdir(dir)).toEqual([]);
+  });
+});
+
+describe('sameObject', () => {
+  it('compares canonical URLs, real paths and inodes', async () => {
+    const dir = await subdir('same');
+    const f = path.join(dir, 'a.hxz');
+    await fs.writeFile(f, 'x');
+    await fs.symlink(f, path.join(dir, 'sym.hxz'));
+    await fs.link(f, path.join(dir, 'hard.hxz'));
+    await fs.writeFile(path.join(dir, 'other.hxz'), 'x');
+    expect(await sameObject(f, `${dir}/./a.hxz`)).toBe(true);
+    expect(await sameObject(f, pathToFileURL(f).href)).toBe(true);
+    expect(await sameObject(f, path.join(dir, 'sym.hxz'))).toBe(true);
+    expect(await sameObject(f, path.join(dir, 'hard.hxz'))).toBe(true);
+    expect(await sameObject(f, path.join(dir, 'other.hxz'))).toBe(false);
+    expect(await sameObject(f, path.join(dir, 'missing.hxz'))).toBe(false);
+    expect(await sameObject('s3://b/ds/v1.hxz', 's3://b/ds/v%31.hxz')).toBe(true);
+    expect(await sameObject('s3://b/ds/a b.hxz', 's3://b/ds/a%20b.hxz')).toBe(true);
+    expect(await sameObject('s3://b/ds/v1.hxz', 's3://c/ds/v1.hxz')).toBe(false);
+    expect(await sameObject('https://EXAMPLE.org:443/a.hxz', 'https://example.org/a.hxz')).toBe(true);
+    expect(canonicalUrl('s3://b/x%2fy.hxz')).toBe('s3://b/x%2Fy.hxz');
   });
 });
