@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { BlockCache } from '../../cache/block-cache.js';
+import { sharedCache, type BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
 import { createWriter, relativeLocation, resolveLocation, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
@@ -53,6 +53,8 @@ export interface PackOptions extends BaseResolution {
   bases?: string[];
   /** Encrypt with this key (also needed to read encrypted bases). */
   key?: KeySource;
+  /** Cache through which the bases' index pages are read: the process's shared cache by default. */
+  cache?: BlockCache;
   /** User metadata stored in the archive. */
   user?: Record<string, string>;
   /** Fixed UUID and creation time (reproducible builds, tests). */
@@ -159,8 +161,9 @@ async function loadBases(
   try {
     for (const location of bases) {
       const url = toStorageUrl(location);
-      // A private cache: base index pages are read once here and need not displace anything else.
-      const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: new BlockCache({ maxBytes: 64 << 20 }) });
+      // Index pages go through the process's one cache (one memory budget); pages are read once here,
+      // and entries too large for the budget are not kept.
+      const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: opts.cache ?? sharedCache() });
       archives.push(base);
       // …nor an archive of a base's chain (opening a base resolved its chain; nothing is read yet).
       for (const s of base.bases) await refuseSelf(s.url, `an ancestor of the base ${location} (part of its chain)`);

@@ -44,6 +44,7 @@ export async function run(ctx: CommandContext, [input, output]: string[], opts: 
       threads: opts.threads ? parseInteger(String(opts.threads), '--threads', 1, 256) : undefined,
       bases: opts.base as string[] | undefined,
       key: opts.encrypt ? key : undefined,
+      cache: ctx.cache,
       user: parseMeta(opts.meta as string[] | undefined),
       overwrite: Boolean(opts.force),
       storage: ctx.config.storage,
