@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockCache } from '@hexz/cache/block-cache.js';
 import { isHexzError } from '@hexz/src/errors.js';
-import { parseKey, readKeyFile, writeNewKeyFile } from '@hexz/src/crypto/key-files.js';
+import { parseKey, readKeyFile, readPassphraseFile, writeNewKeyFile } from '@hexz/src/crypto/key-files.js';
 import { pack } from '@hexz/src/packer/pack.js';
 import { openArchive } from '@hexz/src/reader/archive.js';
 import { verifyArchive } from '@hexz/src/reader/verify.js';
@@ -167,6 +167,41 @@ describe('encrypted archives', () => {
     const r = await hexz(['--key-file', short, 'info', path.join(tmp.dir, 'enc-zstd.hxz')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/a key must be 32 bytes/);
+  });
+
+  it('a missing key or passphrase file is a usage error naming the file (exit 2), never "no such path in the archive"', async () => {
+    const archive = path.join(tmp.dir, 'enc-zstd.hxz');
+    const missingKey = path.join(tmp.dir, 'no-such.key');
+    const viaFlag = await hexz(['--key-file', missingKey, 'ls', archive]);
+    expect(viaFlag.code).toBe(2);
+    expect(viaFlag.stderr).toContain(`key file ${missingKey}: not found`);
+    expect(viaFlag.stderr).not.toMatch(/no such path/);
+    const viaEnv = await hexz(['ls', archive], { env: { HEXZ_KEY_FILE: missingKey } });
+    expect(viaEnv.code).toBe(2);
+    expect(viaEnv.stderr).toContain(`key file ${missingKey}: not found`);
+    const missingPass = path.join(tmp.dir, 'no-such.passphrase');
+    const pass = await hexzJson(['--passphrase-file', missingPass, 'pack', '--encrypt', input, path.join(tmp.dir, 'never.hxz')]);
+    expect(pass.code).toBe(2);
+    expect(pass.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: `passphrase file ${missingPass}: not found`, context: { path: missingPass } });
+    // Unreadable (a directory here: the tests run as root, for whom mode 000 does not stop reading).
+    const dir = await hexz(['--key-file', tmp.dir, 'ls', archive]);
+    expect(dir.code).toBe(2);
+    expect(dir.stderr).toContain(`key file ${tmp.dir}: unreadable`);
+    await expectCode(readKeyFile(missingKey), 'INVALID_ARGUMENT', /not found/);
+  });
+
+  it('passphrase files are held to the same rule as key files: readable by group or others is refused', async () => {
+    const loose = path.join(tmp.dir, 'loose.passphrase');
+    await fs.writeFile(loose, 'correct horse battery staple\n', { mode: 0o644 });
+    await fs.chmod(loose, 0o644);
+    await expectCode(readPassphraseFile(loose), 'PERMISSION', /passphrase file .* is accessible by group or others .*chmod 600/);
+    const out = path.join(tmp.dir, 'pass-file.hxz');
+    const refused = await hexz(['--passphrase-file', loose, 'pack', '--encrypt', input, out]);
+    expect(refused.code).toBe(22);
+    expect(refused.stderr).toMatch(/chmod 600/);
+    await fs.chmod(loose, 0o600);
+    expect((await hexz(['--passphrase-file', loose, 'pack', '--encrypt', input, out])).code).toBe(0);
+    expect((await hexzJson(['--passphrase-file', loose, 'info', out])).json).toMatchObject({ encrypted: true, keyDerivation: 'scrypt' });
   });
 
   it('keygen + pack --encrypt + every reading command with --key-file', async () => {
