@@ -51,8 +51,14 @@ export interface PackOptions extends BaseResolution {
   threads?: number;
   /** Bases of a thin archive (paths or URLs). */
   bases?: string[];
-  /** Encrypt with this key (also needed to read encrypted bases). */
+  /** The key: opens encrypted bases, and encrypts the output when `encrypt` says so. */
   key?: KeySource;
+  /**
+   * Encrypt the output with `key`: `true` always (a key is then required), `false` never, `'auto'`
+   * when the bases are encrypted (a delta of an encrypted base must be; reported through
+   * `onWarning`). Default: `true` when a key is given.
+   */
+  encrypt?: boolean | 'auto';
   /** Cache through which the bases' index pages are read: the process's shared cache by default. */
   cache?: BlockCache;
   /** User metadata stored in the archive. */
@@ -103,6 +109,7 @@ export interface PackSummary {
   storedBytes: number;
   /** Size of the archive written or uploaded. */
   archiveBytes: number;
+  encrypted: boolean;
   /** Bytes read from bases (their indexes only). */
   baseIndexBytes: number;
   seconds: number;
@@ -201,22 +208,28 @@ async function settle(
       opts.onWarning?.('chunking parameters are inherited from the base so chunk boundaries line up; the given ones are ignored');
     }
     chunking = inherited;
-    for (const b of baseArchives) {
-      if (b.encrypted !== Boolean(opts.key)) {
-        throw new HexzError(
-          'INVALID_ARGUMENT',
-          b.encrypted
-            ? `base ${b.url} is encrypted: a delta of it must be encrypted with the same key (give --encrypt with its key)`
-            : `base ${b.url} is not encrypted: an encrypted delta cannot build on a plain base (see docs/format.md, section 9)`,
-          { url: b.url },
-        );
-      }
+  }
+  const encryptedBase = baseArchives.find((b) => b.encrypted);
+  const encrypt = opts.encrypt === 'auto' ? encryptedBase !== undefined : (opts.encrypt ?? Boolean(opts.key));
+  if (encrypt && !opts.key) throw new HexzError('INVALID_ARGUMENT', 'encrypting needs a key: --key-file FILE, --passphrase-file FILE or HEXZ_PASSPHRASE (hexz keygen FILE makes one)');
+  for (const b of baseArchives) {
+    if (b.encrypted !== encrypt) {
+      throw new HexzError(
+        'INVALID_ARGUMENT',
+        b.encrypted
+          ? `base ${b.url} is encrypted: a delta of an encrypted base must be encrypted with the same key (add --encrypt)`
+          : `base ${b.url} is not encrypted: an encrypted delta cannot build on a plain base (see docs/format.md, section 9)`,
+        { url: b.url },
+      );
     }
   }
-  if (!opts.key) return { chunking, kdf: NO_KDF };
+  if (opts.encrypt === 'auto' && encryptedBase) {
+    opts.onWarning?.(`base ${encryptedBase.url} is encrypted, so the delta is encrypted too, with the same key`);
+  }
+  if (!encrypt) return { chunking, kdf: NO_KDF };
   // A delta of an encrypted base reuses the base's key derivation so the key, and so the chunk ids, match.
-  const kdf = first ? first.trailer.kdf : newKdfParams(opts.key);
-  const keys = deriveArchiveKeys(await masterKey(opts.key, kdf));
+  const kdf = first ? first.trailer.kdf : newKdfParams(opts.key!);
+  const keys = deriveArchiveKeys(await masterKey(opts.key!, kdf));
   for (const b of baseArchives) {
     if (!bytesEqual(b.trailer.keyCheck, keys.keyCheck)) {
       throw new HexzError('WRONG_KEY', `base ${b.url} is encrypted under another key; a delta must use the key of its base`, { url: b.url });
@@ -419,6 +432,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       ...stats,
       storedBytes: writer.storedChunkBytes,
       archiveBytes: size,
+      encrypted: keys !== undefined,
       baseIndexBytes: baseInfo.bytesRead,
       seconds,
       mibPerSecond: logicalBytes / 1048576 / Math.max(seconds, 1e-6),

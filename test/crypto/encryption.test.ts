@@ -204,6 +204,42 @@ describe('encrypted archives', () => {
     expect((await hexzJson(['--passphrase-file', loose, 'info', out])).json).toMatchObject({ encrypted: true, keyDerivation: 'scrypt' });
   });
 
+  it('a delta of an encrypted base, given only the key, is encrypted automatically and says so', async () => {
+    const kf = await keyFile();
+    const base = path.join(tmp.dir, 'enc-zstd.hxz');
+    const v2 = path.join(tmp.dir, 'in-v2-auto');
+    await fs.cp(input, v2, { recursive: true });
+    await fs.appendFile(path.join(v2, 'data/text.txt'), 'another line\n');
+
+    // The key opens the base even without --encrypt; the delta is encrypted with it (it must be).
+    const out = path.join(tmp.dir, 'auto-delta.hxz');
+    const r = await hexzJson(['--key-file', kf, 'pack', v2, out, '--base', base]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/base .*enc-zstd\.hxz is encrypted, so the delta is encrypted too, with the same key/);
+    expect(r.json).toMatchObject({ encrypted: true, newChunks: 1 });
+    expect(r.json.baseChunks).toBeGreaterThan(10);
+    expect((await fs.readFile(out)).includes(Buffer.from(SECRET_NAME))).toBe(false);
+    expect((await hexz(['ls', out])).code).toBe(5);
+    const cat = await hexz(['--key-file', kf, 'cat', out, 'data/text.txt']);
+    expect(cat.stdout.equals(await fs.readFile(path.join(v2, 'data/text.txt')))).toBe(true);
+    expect((await hexz(['--key-file', kf, 'pack', '-f', v2, out, '--base', base])).stdout.toString()).toMatch(/^encrypted: +yes/m);
+    // --encrypt says the same thing explicitly.
+    expect((await hexz(['--key-file', kf, 'pack', '--encrypt', '-f', v2, out, '--base', base])).code).toBe(0);
+
+    // Without the key the base cannot be read at all: the message asks for the key.
+    const noKey = await hexz(['pack', v2, path.join(tmp.dir, 'no-key-delta.hxz'), '--base', base]);
+    expect(noKey.code).toBe(5);
+    expect(noKey.stderr).toMatch(/is encrypted: give --key-file/);
+    // The library can still ask for a plain output explicitly: refused, with the fix.
+    await expectCode(pack(v2, path.join(tmp.dir, 'x4.hxz'), { bases: [base], key, encrypt: false }), 'INVALID_ARGUMENT', /a delta of an encrypted base must be encrypted .*add --encrypt/);
+    // A key given for a plain base changes nothing: the delta stays plain.
+    const plainBase = path.join(tmp.dir, 'plain-for-auto.hxz');
+    await pack(input, plainBase);
+    const plain = await hexzJson(['--key-file', kf, 'pack', v2, path.join(tmp.dir, 'plain-auto-delta.hxz'), '--base', plainBase]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.json.encrypted).toBe(false);
+  });
+
   it('keygen + pack --encrypt + every reading command with --key-file', async () => {
     const kf = path.join(tmp.dir, 'gen.key');
     expect((await hexz(['keygen', kf])).code).toBe(0);
