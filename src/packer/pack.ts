@@ -109,6 +109,8 @@ export interface PackSummary {
   storedBytes: number;
   /** Size of the archive written or uploaded. */
   archiveBytes: number;
+  /** Bytes uploaded, for remote outputs (s3://) only: the whole archive, as it went over the wire. */
+  uploadedBytes?: number;
   encrypted: boolean;
   /** Bytes read from bases (their indexes only). */
   baseIndexBytes: number;
@@ -418,6 +420,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
         stats: { uniqueRawBytes, codecs: codecStats },
       },
     });
+    const remote = sink.backend !== 'file' && sink.backend !== 'memory';
     sink = undefined;
     const seconds = (performance.now() - t0) / 1000;
     const logicalBytes = writer.logical;
@@ -432,6 +435,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       ...stats,
       storedBytes: writer.storedChunkBytes,
       archiveBytes: size,
+      ...(remote ? { uploadedBytes: size } : {}),
       encrypted: keys !== undefined,
       baseIndexBytes: baseInfo.bytesRead,
       seconds,

@@ -1,7 +1,7 @@
 /**
  * Where `hexz pack` writes, run as a child process against real files and a real S3-compatible server:
  * it never overwrites an archive the new one depends on (a base or an ancestor, however spelled),
- * and never silently replaces an existing S3 object.
+ * never silently replaces an existing S3 object, and says "uploaded" for remote outputs.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -125,5 +125,26 @@ describe('pack to s3://', () => {
     const local = path.join(tmp.dir, 'ok.hxz');
     expect((await hexz(['pack', v1, local])).code).toBe(0);
     expect((await hexz(['pack', v1, local])).code).toBe(20);
+  });
+
+  it('the summary says "uploaded" for remote outputs (uploadedBytes in --json), "written"/"archive" for local ones', async () => {
+    const env = s3.env;
+    const base = path.join(tmp.dir, 'sum-v1.hxz');
+    expect((await hexz(['pack', v1, base])).code).toBe(0);
+
+    const remote = await hexz(['pack', v2, `s3://${BUCKET}/sum/v2.hxz`, '--base', base], { env });
+    expect(remote.code, remote.stderr).toBe(0);
+    expect(remote.stdout.toString()).toMatch(/^uploaded: +\S+ \S+ \(bases' indexes read: /m);
+    expect(remote.stdout.toString()).not.toMatch(/^written:/m);
+    const remoteJson = await hexzJson(['pack', v1, `s3://${BUCKET}/sum/v1.hxz`], { env });
+    expect(remoteJson.json.uploadedBytes).toBe(remoteJson.json.archiveBytes);
+    expect(remoteJson.json.uploadedBytes).toBeGreaterThan(3 * MiB);
+
+    const local = await hexz(['pack', v2, path.join(tmp.dir, 'sum-v2.hxz'), '--base', base]);
+    expect(local.stdout.toString()).toMatch(/^written: /m);
+    expect(local.stdout.toString()).not.toMatch(/uploaded/);
+    const localJson = await hexzJson(['pack', v1, path.join(tmp.dir, 'sum-local.hxz')]);
+    expect(localJson.json.uploadedBytes).toBeUndefined();
+    expect((await hexz(['pack', v1, path.join(tmp.dir, 'sum-plain.hxz')])).stdout.toString()).toMatch(/^archive: /m);
   });
 });

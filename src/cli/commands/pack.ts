@@ -26,7 +26,8 @@ export function summaryText(s: PackSummary): string {
     ['holes', s.holeBytes ? formatBytes(s.holeBytes) : undefined],
     ['stored', `${formatBytes(s.storedBytes)} (compression ${formatRatio(s.compressionRatio)}, dedup ${formatRatio(s.dedupRatio)})`],
     ['encrypted', s.encrypted ? 'yes (AES-256-GCM)' : undefined],
-    [delta ? 'written' : 'archive', `${formatBytes(s.archiveBytes)}` + (delta ? ` (bases' indexes read: ${formatBytes(s.baseIndexBytes)})` : '')],
+    // Remote outputs went over the wire: say so (the CI question is "how much did we upload?").
+    [s.uploadedBytes !== undefined ? 'uploaded' : delta ? 'written' : 'archive', `${formatBytes(s.archiveBytes)}` + (delta ? ` (bases' indexes read: ${formatBytes(s.baseIndexBytes)})` : '')],
     ['time', `${formatSeconds(s.seconds)} (${formatBytes(s.logicalBytes / Math.max(s.seconds, 1e-6))}/s)`],
   ]);
 }
