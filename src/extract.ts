@@ -21,6 +21,8 @@ export interface ExtractOptions {
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: (bytes: number, total: number) => void;
+  /** Called before anything in the destination is replaced or created, other than directories. */
+  onWrite?: () => void;
 }
 
 export interface ExtractSummary {
@@ -108,6 +110,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
     await ensureParent(t, e);
     const st = await fs.lstat(t).catch(() => undefined);
     if (st && !st.isDirectory()) {
+      opts.onWrite?.();
       await fs.unlink(t); // only reachable with --force
     }
     await fs.mkdir(t, { recursive: true, mode: 0o700 });
@@ -119,6 +122,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
     throwIfAborted(opts.signal);
     const t = targetOf(e);
     await ensureParent(t, e);
+    opts.onWrite?.();
     if (opts.force) {
       const st = await fs.lstat(t).catch(() => undefined);
       if (st?.isDirectory()) throw new HexzError('EXISTS', `cannot replace directory ${t} with a file`, { path: e.path });
@@ -159,6 +163,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
   for (const e of entries.filter((x) => x.type === 'symlink')) {
     const t = targetOf(e);
     await ensureParent(t, e);
+    opts.onWrite?.();
     if (opts.force) await fs.rm(t, { force: true });
     await fs.symlink(e.target ?? '', t);
     await fs.lutimes(t, mtimeOf(e), mtimeOf(e)).catch(() => {});

@@ -52,12 +52,17 @@ export interface TestHttpServer {
   requests: LoggedRequest[];
   /** TCP connections accepted so far (keep-alive reuse keeps this low). */
   readonly connections: number;
-  /** Clear faults, redirects and the request log. */
+  /** Clear faults, redirects, the request hook and the request log. */
   reset(): void;
   /** Answer `from` (a path like `/old.hxz`) with a redirect to `to` (a path or absolute URL). */
   redirect(from: string, to: string, status?: number): void;
   /** Write a file atomically (temp + rename), so it gets a new ETag like a re-uploaded object. */
   put(name: string, bytes: Uint8Array): Promise<string>;
+  /**
+   * Called with every request before it is served (and awaited): lets a test change the served
+   * files at a precise point, e.g. replace an archive right after a client opened it.
+   */
+  onRequest?: (req: LoggedRequest) => void | Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -89,17 +94,20 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
   const requests: LoggedRequest[] = [];
   const redirects = new Map<string, { to: string; status: number }>();
 
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     void handle(req, res).catch((err) => {
       if (!res.headersSent) res.writeHead(500).end(String(err));
       else res.destroy();
     });
-  });
+  };
+  const server = http.createServer(listener);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const h = req.headers;
-    requests.push({ method: req.method ?? '', path: urlPath, range: h.range, ifMatch: h['if-match'], authorization: h.authorization });
+    const logged: LoggedRequest = { method: req.method ?? '', path: urlPath, range: h.range, ifMatch: h['if-match'], authorization: h.authorization };
+    requests.push(logged);
+    await self.onRequest?.(logged);
     if (faults.hang > 0) {
       faults.hang--;
       return; // never answered; stop() closes the connection
@@ -192,7 +200,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
-  return {
+  const self: TestHttpServer = {
     url: `http://127.0.0.1:${port}/`,
     dir,
     faults,
@@ -203,6 +211,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
     reset() {
       Object.assign(faults, noFaults(), { requireAuth: undefined });
       redirects.clear();
+      self.onRequest = undefined;
       requests.length = 0;
     },
     redirect(from, to, status = 302) {
@@ -222,4 +231,5 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       if (ownsDir) await fs.rm(dir, { recursive: true, force: true });
     },
   };
+  return self;
 }

@@ -39,15 +39,12 @@ function pct(part: number, whole: number): string {
 }
 
 export async function run(ctx: CommandContext, [location]: string[]): Promise<CommandResult> {
-  const archive = await ctx.open(location);
-  try {
+  return ctx.withArchive(location, async (archive) => {
     const info = archive.info();
     const baseSizes = await Promise.all(archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined)));
     return {
       json: { ...info, bases: info.bases.map((b, k) => ({ ...b, archiveSize: baseSizes[k] })) },
       text: infoText(info, baseSizes),
     };
-  } finally {
-    await archive.close();
-  }
+  });
 }
