@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -86,8 +87,11 @@ function parseRange(header: string | undefined, size: number, suffixBug: boolean
   return { start, end };
 }
 
-/** Start a server over `dir` (a fresh temp directory when omitted; removed again by `stop`). */
-export async function startHttpServer(opts: { dir?: string } = {}): Promise<TestHttpServer> {
+/**
+ * Start a server over `dir` (a fresh temp directory when omitted; removed again by `stop`). With
+ * `tls` (a PEM key and certificate) it speaks HTTPS, and `url` is an `https://` URL.
+ */
+export async function startHttpServer(opts: { dir?: string; tls?: { key: string | Buffer; cert: string | Buffer } } = {}): Promise<TestHttpServer> {
   const ownsDir = !opts.dir;
   const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'hexz-http-')));
   const faults = noFaults();
@@ -100,7 +104,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       else res.destroy();
     });
   };
-  const server = http.createServer(listener);
+  const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, listener) : http.createServer(listener);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
@@ -199,9 +203,10 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
   server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const scheme = opts.tls ? 'https' : 'http';
 
   const self: TestHttpServer = {
-    url: `http://127.0.0.1:${port}/`,
+    url: `${scheme}://127.0.0.1:${port}/`,
     dir,
     faults,
     requests,
@@ -223,7 +228,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
       await fs.writeFile(tmp, bytes);
       await fs.rename(tmp, target);
-      return `http://127.0.0.1:${port}/${name.split('/').map(encodeURIComponent).join('/')}`;
+      return `${scheme}://127.0.0.1:${port}/${name.split('/').map(encodeURIComponent).join('/')}`;
     },
     async stop() {
       server.closeAllConnections();
