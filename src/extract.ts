@@ -28,6 +28,8 @@ export interface ExtractOptions {
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: (bytes: number, total: number) => void;
+  /** Called before anything in the destination is replaced or created, other than directories. */
+  onWrite?: () => void;
 }
 
 export interface ExtractSummary {
@@ -190,6 +192,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
     await ensureParent(t, e);
     const st = await statOrNothing(t, false);
     if (st && !st.isDirectory()) {
+      opts.onWrite?.();
       await fs.unlink(t); // only reachable with --force
     }
     if (!st?.isDirectory()) await fs.mkdir(t, { mode: 0o700 });
@@ -201,6 +204,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
     throwIfAborted(opts.signal);
     const t = targetOf(e);
     await ensureParent(t, e);
+    opts.onWrite?.();
     if (opts.force) {
       const st = await statOrNothing(t, false);
       if (st?.isDirectory()) throw new HexzError('EXISTS', `cannot replace directory ${t} with a file`, { path: e.path });
@@ -241,6 +245,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
   for (const e of entries.filter((x) => x.type === 'symlink')) {
     const t = targetOf(e);
     await ensureParent(t, e);
+    opts.onWrite?.();
     if (opts.force) {
       const st = await statOrNothing(t, false);
       if (st?.isDirectory()) throw new HexzError('EXISTS', `cannot replace directory ${t} with a symlink`, { path: e.path });

@@ -7,7 +7,7 @@
  * reader never mixes two versions of a local archive.
  */
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import fsSync, { constants as fsConstants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -97,6 +97,30 @@ export async function openFileStorage(url: string): Promise<Storage> {
   return new FileStorage(url, fh);
 }
 
+/**
+ * Temporary files of writers not yet committed or aborted. A process that exits without running the
+ * writer's abort (a second Ctrl-C, `process.exit` after an error) still removes them: the 'exit'
+ * handler below runs synchronously on any exit except a fatal signal (SIGKILL) or a crash of Node.
+ */
+const liveTempFiles = new Set<string>();
+let exitHandlerInstalled = false;
+
+function trackTempFile(tempPath: string): void {
+  liveTempFiles.add(tempPath);
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  process.on('exit', () => {
+    for (const p of liveTempFiles) {
+      try {
+        fsSync.unlinkSync(p);
+      } catch {
+        // already gone
+      }
+    }
+    liveTempFiles.clear();
+  });
+}
+
 class FileWriter implements StorageWriter {
   readonly backend = 'file';
   bytesWritten = 0;
@@ -107,9 +131,13 @@ class FileWriter implements StorageWriter {
     private readonly finalPath: string,
     private readonly tempPath: string,
     private readonly fh: FileHandle,
-  ) {}
+    private readonly signal?: AbortSignal,
+  ) {
+    trackTempFile(tempPath);
+  }
 
   async write(bytes: Uint8Array): Promise<void> {
+    throwIfAborted(this.signal, { url: this.url, backend: 'file' });
     let off = 0;
     try {
       while (off < bytes.byteLength) {
@@ -124,9 +152,13 @@ class FileWriter implements StorageWriter {
 
   async commit(): Promise<StorageStat> {
     try {
+      throwIfAborted(this.signal, { url: this.url, backend: 'file' });
       await this.fh.sync();
       await this.fh.close();
+      // The rename is the commit: an interrupt that arrived during the fsync must still prevent it.
+      throwIfAborted(this.signal, { url: this.url, backend: 'file' });
       await fs.rename(this.tempPath, this.finalPath);
+      liveTempFiles.delete(this.tempPath);
       this.done = true;
       // fsync the directory so the rename itself survives a crash.
       const dir = await fs.open(path.dirname(this.finalPath), fsConstants.O_RDONLY);
@@ -144,11 +176,12 @@ class FileWriter implements StorageWriter {
     this.done = true;
     await this.fh.close().catch(() => {});
     await fs.unlink(this.tempPath).catch(() => {});
+    liveTempFiles.delete(this.tempPath);
   }
 }
 
 /** Create a writer for a local file; the file appears only on commit. */
-export async function createFileWriter(url: string, opts: { overwrite?: boolean } = {}): Promise<StorageWriter> {
+export async function createFileWriter(url: string, opts: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<StorageWriter> {
   const finalPath = fileURLToPath(url);
   const dir = path.dirname(finalPath);
   if (!opts.overwrite) {
@@ -166,7 +199,21 @@ export async function createFileWriter(url: string, opts: { overwrite?: boolean 
   } catch (err) {
     throw fileError(err, url, 'create');
   }
-  return new FileWriter(url, finalPath, tempPath, fh);
+  return new FileWriter(url, finalPath, tempPath, fh, opts.signal);
+}
+
+/**
+ * Whether two file:// URLs name the same file: equal real paths (symlinks resolved) or the same
+ * device and inode (hard links). A path that does not exist names no file yet: false.
+ */
+export async function sameFile(a: string, b: string): Promise<boolean> {
+  const pa = fileURLToPath(a);
+  const pb = fileURLToPath(b);
+  const [ra, rb] = await Promise.all([fs.realpath(pa).catch(() => undefined), fs.realpath(pb).catch(() => undefined)]);
+  if (ra === undefined || rb === undefined) return false;
+  if (ra === rb) return true;
+  const [sa, sb] = await Promise.all([fs.stat(ra).catch(() => undefined), fs.stat(rb).catch(() => undefined)]);
+  return sa !== undefined && sb !== undefined && sa.dev === sb.dev && sa.ino === sb.ino;
 }
 
 class FileRoot implements StorageRoot {

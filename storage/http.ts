@@ -36,6 +36,15 @@ const MAX_SOCKETS = 32;
 /** Connection failures worth another attempt: the server or a middlebox dropped us, not a permanent error. */
 const RETRYABLE_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN', 'HPE_INVALID_CONSTANT']);
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** TLS failures that mean "this certificate is not trusted here" (as opposed to a broken handshake). */
+const TLS_TRUST_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
 
 let agents: { http: http.Agent; https: https.Agent } | undefined;
 
@@ -227,7 +236,9 @@ class HttpStorage implements Storage {
       req.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? '';
         const retryable = RETRYABLE_ERRNO.has(code) || /socket hang up/i.test(err.message);
-        finish(new AttemptError(`${method} ${redact(target)}: ${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}`, retryable, 'STORAGE_IO', undefined, undefined, { cause: err }));
+        // A certificate the client does not trust: say how to trust a private CA (docs/operations.md).
+        const hint = TLS_TRUST_ERRORS.has(code) ? '; to trust a private or self-signed CA, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem' : '';
+        finish(new AttemptError(`${method} ${redact(target)}: ${err.message}${code && !err.message.includes(code) ? ` (${code})` : ''}${hint}`, retryable, 'STORAGE_IO', undefined, undefined, { cause: err }));
       });
       req.on('response', (res) => {
         const status = res.statusCode ?? 0;

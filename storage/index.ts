@@ -4,7 +4,7 @@
  * Backends are imported lazily: a local `hexz ls` never loads the AWS SDK.
  */
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HexzError } from '../src/errors.js';
 import type { Storage, StorageRoot, StorageWriter } from './types.js';
 
@@ -34,8 +34,14 @@ export interface StorageOptions {
 }
 
 export interface WriterOptions extends StorageOptions {
-  /** Replace an existing object (local files refuse by default). */
+  /** Replace an existing object; without it an existing one is `EXISTS` (local files and S3 alike). */
   overwrite?: boolean;
+  /**
+   * Interrupts the writer: once it fires, writes fail, nothing is committed (a commit that has not
+   * started yet does not start), and S3 part uploads in flight are cancelled. The caller still calls
+   * `abort()` to clean up.
+   */
+  signal?: AbortSignal;
 }
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
@@ -76,16 +82,68 @@ export async function openStorage(location: string | URL, opts: StorageOptions =
   }
 }
 
+/** Writers created and neither committed nor aborted yet (see `abortOpenWriters`). */
+const openWriters = new Set<StorageWriter>();
+
+/** Track a writer until it commits or aborts. */
+function tracked(w: StorageWriter): StorageWriter {
+  openWriters.add(w);
+  return {
+    get url() {
+      return w.url;
+    },
+    get backend() {
+      return w.backend;
+    },
+    get bytesWritten() {
+      return w.bytesWritten;
+    },
+    write: (bytes) => w.write(bytes),
+    async commit() {
+      try {
+        return await w.commit();
+      } finally {
+        openWriters.delete(w); // committed, or failed (a failed commit cleans up after itself)
+      }
+    },
+    async abort(reason) {
+      try {
+        await w.abort(reason);
+      } finally {
+        openWriters.delete(w);
+      }
+    },
+  };
+}
+
+/**
+ * Abort every writer of the process that is still open, at most `timeoutMs` long: the CLI's last
+ * resort when the user insists on stopping (second Ctrl-C) before the normal abort path has run.
+ * Concurrent aborts of one writer share the same work, so this also waits for one already under way.
+ */
+export async function abortOpenWriters(reason?: unknown, timeoutMs = 2000): Promise<void> {
+  if (openWriters.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled([...openWriters].map((w) => w.abort(reason))),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** Create a writer; the object becomes visible only when the writer commits. */
 export async function createWriter(location: string | URL, opts: WriterOptions = {}): Promise<StorageWriter> {
   const url = toStorageUrl(location);
   switch (schemeOf(url)) {
     case 'file':
-      return (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite });
+      return tracked(await (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite, signal: opts.signal }));
     case 'memory':
       return (await import('./memory.js')).createMemoryWriter(url);
     case 's3':
-      return (await import('./s3.js')).createS3Writer(url, opts.s3);
+      return tracked(await (await import('./s3.js')).createS3Writer(url, opts.s3, { overwrite: opts.overwrite, signal: opts.signal }));
     case 'http':
     case 'https':
       throw new HexzError('UNSUPPORTED', `cannot write to ${url}: HTTP storage is read-only (write to a path or s3://)`, { url });
@@ -110,6 +168,55 @@ export async function openStorageRoot(location: string | URL, opts: StorageOptio
     default:
       throw unsupported(url);
   }
+}
+
+/**
+ * One spelling per object: local paths absolute and normalised, `s3://bucket/key` with the key
+ * decoded and re-escaped, http(s) URLs as WHATWG URLs normalise them (host case, default port).
+ */
+export function canonicalUrl(location: string | URL): string {
+  const url = toStorageUrl(location);
+  switch (schemeOf(url)) {
+    case 'file':
+      return pathToFileURL(path.resolve(fileURLToPath(url))).href;
+    case 's3': {
+      const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
+      if (!m) return url;
+      const key = m[2]
+        .split('/')
+        .map((seg) => {
+          try {
+            return encodeURIComponent(decodeURIComponent(seg));
+          } catch {
+            return encodeURIComponent(seg);
+          }
+        })
+        .join('/');
+      return `s3://${m[1]}/${key}`;
+    }
+    case 'http':
+    case 'https':
+      try {
+        return new URL(url).href;
+      } catch {
+        return url;
+      }
+    default:
+      return url;
+  }
+}
+
+/**
+ * Whether two locations name the same object: the same canonical URL, or for local files the same
+ * file once symlinks are resolved (realpath) or the same inode (hard links). Locations that do not
+ * exist (yet) are compared by URL only.
+ */
+export async function sameObject(a: string | URL, b: string | URL): Promise<boolean> {
+  const ca = canonicalUrl(a);
+  const cb = canonicalUrl(b);
+  if (ca === cb) return true;
+  if (schemeOf(ca) === 'file' && schemeOf(cb) === 'file') return (await import('./file.js')).sameFile(ca, cb);
+  return false;
 }
 
 /**

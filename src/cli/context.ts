@@ -7,6 +7,7 @@ import { BlockCache, sharedCache } from '../../cache/block-cache.js';
 import type { GlobalConfig } from '../config.js';
 import { loadKeySource } from '../crypto/key-files.js';
 import type { KeySource } from '../crypto/keys.js';
+import { isHexzError } from '../errors.js';
 import { openArchive, type Archive, type OpenArchiveOptions } from '../reader/archive.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -51,6 +52,34 @@ export class CommandContext {
       signal: this.signal,
       ...extra,
     });
+  }
+
+  /**
+   * Open the archives at `locations` and run `fn` on them, closing them afterwards. When an archive
+   * (or one of its bases) is replaced while being read — `ARCHIVE_CHANGED`, from HTTP ETag pinning
+   * or S3 If-Match — everything is reopened once and `fn` runs again on the new version, as the
+   * gateway does. Commands that have already produced output (cat, extract) pass `canRetry`, which
+   * says whether nothing has been written yet; otherwise the typed error stands (exit 9).
+   */
+  async withArchives<T>(locations: string[], fn: (archives: Archive[]) => Promise<T>, opts: { canRetry?: () => boolean } = {}): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const archives: Archive[] = [];
+      try {
+        for (const location of locations) archives.push(await this.open(location));
+        return await fn(archives);
+      } catch (err) {
+        const retry = attempt === 0 && isHexzError(err, 'ARCHIVE_CHANGED') && !this.signal.aborted && (opts.canRetry?.() ?? true);
+        if (!retry) throw err;
+        this.warn(`${err.context.url ?? err.context.archive ?? locations.join(', ')} changed while it was being read; reopening it`);
+      } finally {
+        await Promise.all(archives.map((a) => a.close()));
+      }
+    }
+  }
+
+  /** `withArchives` for one archive. */
+  withArchive<T>(location: string, fn: (archive: Archive) => Promise<T>, opts: { canRetry?: () => boolean } = {}): Promise<T> {
+    return this.withArchives([location], ([archive]) => fn(archive), opts);
   }
 
   /** A progress bar on stderr when it is a TTY and output is for humans; a no-op otherwise. */

@@ -55,9 +55,9 @@ export function table(rows: Array<Array<string | number>>): string {
 
 /** "key: value" lines with aligned values. */
 export function keyValues(pairs: Array<[string, string | number | undefined]>): string {
-  const w = Math.max(...pairs.map(([k]) => k.length));
-  return pairs
-    .filter(([, v]) => v !== undefined)
+  const shown = pairs.filter(([, v]) => v !== undefined);
+  const w = Math.max(...shown.map(([k]) => k.length));
+  return shown
     .map(([k, v]) => `${`${k}:`.padEnd(w + 1)} ${v}`)
     .join('\n');
 }

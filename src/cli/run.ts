@@ -2,6 +2,7 @@
  * The one place that prints results, maps errors to exit codes (through ERROR_TABLE) and calls
  * process.exit. Commands are plain async functions returning a CommandResult.
  */
+import { abortOpenWriters } from '../../storage/index.js';
 import { globalConfig, type GlobalFlags } from '../config.js';
 import { toHexzError } from '../errors.js';
 import { CommandContext, type CommandResult } from './context.js';
@@ -10,6 +11,11 @@ export type CommandFn = (ctx: CommandContext, args: string[], opts: Record<strin
 
 /** Exit code when interrupted (128 + SIGINT), as shells expect. */
 const EXIT_INTERRUPTED = 130;
+/**
+ * How long a second Ctrl-C waits for open writers to abort (temp file removed, S3 multipart upload
+ * aborted) before exiting: long enough for one AbortMultipartUpload, short enough to feel immediate.
+ */
+const SECOND_SIGNAL_CLEANUP_MS = 2000;
 
 function flush(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => (stream.writableLength === 0 ? resolve() : stream.write('', () => resolve())));
@@ -24,8 +30,16 @@ export async function runCommand(load: () => Promise<{ run: CommandFn }>, args: 
   let interrupted = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupted++;
-    if (interrupted > 1) process.exit(EXIT_INTERRUPTED); // second Ctrl-C: stop now
-    controller.abort(new Error(`received ${sig}`));
+    if (interrupted === 1) {
+      // First Ctrl-C: the command stops at its next check and cleans up on its way out.
+      controller.abort(new Error(`received ${sig}`));
+    } else if (interrupted === 2) {
+      // Second: stop now, but abort open writers first (bounded), so nothing is left behind.
+      process.stderr.write('hexz: interrupted again: cleaning up, then exiting\n');
+      void abortOpenWriters(new Error(`received ${sig} again`), SECOND_SIGNAL_CLEANUP_MS).finally(() => process.exit(EXIT_INTERRUPTED));
+    } else {
+      process.exit(EXIT_INTERRUPTED); // third: at once (local temp files still go, see storage/file.ts)
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -1,7 +1,7 @@
 /**
  * Key files and passphrases (docs/cli.md, "Encryption"). A key file holds 32 bytes, either raw or as
  * text: 64 hex digits or base64 of 32 bytes (surrounding whitespace ignored). Like ssh with private
- * keys, a key file that group or others can read is refused.
+ * keys, a key or passphrase file that group or others can read is refused.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -24,34 +24,49 @@ export function parseKey(content: Uint8Array, file = 'key file'): Uint8Array {
   );
 }
 
-/** Read and check a key file (permissions 0600 or stricter). */
-export async function readKeyFile(file: string): Promise<Uint8Array> {
+/**
+ * Read a secret file (key or passphrase) that only its owner may read. A file that cannot be read is
+ * a usage error naming the option's file (`INVALID_ARGUMENT`, exit 2), never a "path not found in
+ * the archive"; one that group or others can access is refused (`PERMISSION`), like ssh does.
+ */
+async function readSecretFile(file: string, what: 'key file' | 'passphrase file'): Promise<Buffer> {
   let stat;
   let content;
   try {
     stat = await fs.stat(file);
+    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     content = await fs.readFile(file);
   } catch (err) {
-    throw toHexzError(err, { path: file });
+    const code = (err as NodeJS.ErrnoException)?.code;
+    const why =
+      code === 'ENOENT' || code === 'ENOTDIR'
+        ? 'not found'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'unreadable (permission denied)'
+          : code === 'EISDIR'
+            ? 'unreadable (it is a directory)'
+            : `unreadable (${(err as Error)?.message ?? err})`;
+    const e = toHexzError(err, { path: file });
+    throw new HexzError('INVALID_ARGUMENT', `${what} ${file}: ${why}`, { path: file, ...(code ? { errno: code } : {}) }, { cause: e });
   }
   if ((stat.mode & 0o077) !== 0 && process.platform !== 'win32') {
     throw new HexzError(
       'PERMISSION',
-      `key file ${file} is accessible by group or others (mode ${(stat.mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
+      `${what} ${file} is accessible by group or others (mode ${(stat.mode & 0o777).toString(8)}); run: chmod 600 ${file}`,
       { path: file },
     );
   }
-  return parseKey(content, file);
+  return content;
 }
 
-/** Read a passphrase file (first line, trailing newline removed). */
+/** Read and check a key file (permissions 0600 or stricter). */
+export async function readKeyFile(file: string): Promise<Uint8Array> {
+  return parseKey(await readSecretFile(file, 'key file'), file);
+}
+
+/** Read a passphrase file (permissions 0600 or stricter; first line, trailing newline removed). */
 export async function readPassphraseFile(file: string): Promise<string> {
-  let text;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw toHexzError(err, { path: file });
-  }
+  const text = (await readSecretFile(file, 'passphrase file')).toString('utf8');
   const pass = text.split(/\r?\n/)[0];
   if (!pass) throw new HexzError('INVALID_ARGUMENT', `passphrase file ${file} is empty`, { path: file });
   return pass;

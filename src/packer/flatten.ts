@@ -43,7 +43,7 @@ export async function flattenArchive(archive: Archive, output: string, opts: Fla
   const outUrl = toStorageUrl(output);
   const uuid = parseUuid(opts.uuid ?? randomUUID());
   const root = archive.root;
-  const sink: StorageWriter = await createWriter(outUrl, { overwrite: opts.overwrite, ...opts.storage });
+  const sink: StorageWriter = await createWriter(outUrl, { overwrite: opts.overwrite, signal: opts.signal, ...opts.storage });
   try {
     const writer = new ArchiveWriter(sink, { uuid, keys: archive.keys, kdf: archive.trailer.kdf, refsPerPage: refsPerPage(root.refCount), bases: [] });
     const copied = new Map<string, { offset: number; stored: number; codec: number }>();

@@ -6,7 +6,7 @@
 import fsSync, { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Chunker } from '../chunker/fastcdc.js';
-import { toHexzError } from '../errors.js';
+import { throwIfAborted, toHexzError } from '../errors.js';
 import type { FileEntry } from '../format/file-table.js';
 import { fileRegions } from './sparse.js';
 import type { InputEntry } from './walk.js';
@@ -161,10 +161,11 @@ export async function openInput(e: InputEntry, onWarning?: (m: string) => void):
  * zeros are filled in only until a chunk starts inside the hole, then the rest of the hole is emitted
  * as `zeroCut`-sized hole chunks — exactly the chunks the byte scan would cut there.
  */
-export async function readInto(builder: JobBuilder, file: InputFile, e: InputEntry, chunker: Chunker, progress: ReadProgress, onWarning?: (m: string) => void): Promise<void> {
+export async function readInto(builder: JobBuilder, file: InputFile, e: InputEntry, chunker: Chunker, progress: ReadProgress, onWarning?: (m: string) => void, signal?: AbortSignal): Promise<void> {
   let pos = 0; // bytes of this file placed in the job slot so far (read or zero-filled)
   const place = async (n: number, source: 'read' | 'zero'): Promise<number> => {
     const { buf, at, room } = await builder.space();
+    throwIfAborted(signal, { path: e.path }); // once per slot fill: Ctrl-C stops a huge file promptly
     const want = Math.min(room, n);
     let got = want;
     if (source === 'zero') buf.fill(0, at, at + want);

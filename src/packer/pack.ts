@@ -16,9 +16,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { BlockCache } from '../../cache/block-cache.js';
+import { sharedCache, type BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
-import { createWriter, relativeLocation, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
+import { createWriter, relativeLocation, resolveLocation, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
 import { createChunker, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
@@ -54,8 +54,16 @@ export interface PackOptions extends BaseResolution {
   threads?: number;
   /** Bases of a thin archive (paths or URLs). */
   bases?: string[];
-  /** Encrypt with this key (also needed to read encrypted bases). */
+  /** The key: opens encrypted bases, and encrypts the output when `encrypt` says so. */
   key?: KeySource;
+  /**
+   * Encrypt the output with `key`: `true` always (a key is then required), `false` never, `'auto'`
+   * when the bases are encrypted (a delta of an encrypted base must be; reported through
+   * `onWarning`). Default: `true` when a key is given.
+   */
+  encrypt?: boolean | 'auto';
+  /** Cache through which the bases' index pages are read: the process's shared cache by default. */
+  cache?: BlockCache;
   /** User metadata stored in the archive. */
   user?: Record<string, string>;
   /** Fixed UUID and creation time (reproducible builds, tests). */
@@ -114,6 +122,9 @@ export interface PackSummary {
   storedBytes: number;
   /** Size of the archive written or uploaded. */
   archiveBytes: number;
+  /** Bytes uploaded, for remote outputs (s3://) only: the whole archive, as it went over the wire. */
+  uploadedBytes?: number;
+  encrypted: boolean;
   /** Bytes read from bases (their indexes only). */
   baseIndexBytes: number;
   /** Files whose content was taken from a base's index instead of being read (`reuse`). */
@@ -162,25 +173,44 @@ async function loadBases(
     }
     return slot;
   };
-  for (const location of bases) {
-    const url = toStorageUrl(location);
-    // A private cache: base index pages are read once here and need not displace anything else.
-    const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: new BlockCache({ maxBytes: 64 << 20 }) });
-    archives.push(base);
-    const direct = slotFor(base.trailer.uuid, () => ({ uuid: base.trailer.uuid, rootHash: base.rootHash, logicalBytes: 0, direct: true, hint: relativeLocation(outUrl, base.url) }));
-    entries[direct - 1].direct = true;
-    const slots = base.root.bases.map((b, i) => {
-      const abs = base.bases[i]?.url ?? resolveLocation(base.url, b.hint);
-      return slotFor(b.uuid, () => ({ uuid: b.uuid, rootHash: b.rootHash, logicalBytes: 0, direct: false, hint: relativeLocation(outUrl, abs) }));
-    });
-    for await (const ref of base.refsIn(0, base.root.logicalSize)) {
-      if (ref.hole) continue;
-      const k = Buffer.from(ref.id.buffer, ref.id.byteOffset, HASH_BYTES).toString('latin1');
-      if (known.has(k)) continue;
-      known.set(k, { owner: ref.owner === 0 ? direct : slots[ref.owner - 1], offset: ref.offset, stored: ref.stored, codec: ref.codec });
+  const refuseSelf = async (url: string, what: string) => {
+    if (await sameObject(outUrl, url)) {
+      throw new HexzError(
+        'INVALID_ARGUMENT',
+        `the output ${outUrl} is ${what}: packing would overwrite an archive the new one depends on (write the delta to another name)`,
+        { url: outUrl },
+      );
     }
+  };
+  // Up front, before any index is read: the output must not be a base…
+  for (const location of bases) await refuseSelf(toStorageUrl(location), `the base ${location}`);
+  try {
+    for (const location of bases) {
+      const url = toStorageUrl(location);
+      // Index pages go through the process's one cache (one memory budget); pages are read once here,
+      // and entries too large for the budget are not kept.
+      const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: opts.cache ?? sharedCache() });
+      archives.push(base);
+      // …nor an archive of a base's chain (opening a base resolved its chain; nothing is read yet).
+      for (const s of base.bases) await refuseSelf(s.url, `an ancestor of the base ${location} (part of its chain)`);
+      const direct = slotFor(base.trailer.uuid, () => ({ uuid: base.trailer.uuid, rootHash: base.rootHash, logicalBytes: 0, direct: true, hint: relativeLocation(outUrl, base.url) }));
+      entries[direct - 1].direct = true;
+      const slots = base.root.bases.map((b, i) => {
+        const abs = base.bases[i]?.url ?? resolveLocation(base.url, b.hint);
+        return slotFor(b.uuid, () => ({ uuid: b.uuid, rootHash: b.rootHash, logicalBytes: 0, direct: false, hint: relativeLocation(outUrl, abs) }));
+      });
+      for await (const ref of base.refsIn(0, base.root.logicalSize)) {
+        if (ref.hole) continue;
+        const k = Buffer.from(ref.id.buffer, ref.id.byteOffset, HASH_BYTES).toString('latin1');
+        if (known.has(k)) continue;
+        known.set(k, { owner: ref.owner === 0 ? direct : slots[ref.owner - 1], offset: ref.offset, stored: ref.stored, codec: ref.codec });
+      }
+    }
+    if (entries.length > 0xffff) throw new HexzError('INVALID_ARGUMENT', 'too many bases (more than 65,535 archives in the chain)');
+  } catch (err) {
+    await Promise.all(archives.map((a) => a.close()));
+    throw err;
   }
-  if (entries.length > 0xffff) throw new HexzError('INVALID_ARGUMENT', 'too many bases (more than 65,535 archives in the chain)');
   return { entries, archives, bytesRead: counters.bytes };
 }
 
@@ -197,22 +227,28 @@ async function settle(
       opts.onWarning?.('chunking parameters are inherited from the base so chunk boundaries line up; the given ones are ignored');
     }
     chunking = inherited;
-    for (const b of baseArchives) {
-      if (b.encrypted !== Boolean(opts.key)) {
-        throw new HexzError(
-          'INVALID_ARGUMENT',
-          b.encrypted
-            ? `base ${b.url} is encrypted: a delta of it must be encrypted with the same key (give --encrypt with its key)`
-            : `base ${b.url} is not encrypted: an encrypted delta cannot build on a plain base (see docs/format.md, section 9)`,
-          { url: b.url },
-        );
-      }
+  }
+  const encryptedBase = baseArchives.find((b) => b.encrypted);
+  const encrypt = opts.encrypt === 'auto' ? encryptedBase !== undefined : (opts.encrypt ?? Boolean(opts.key));
+  if (encrypt && !opts.key) throw new HexzError('INVALID_ARGUMENT', 'encrypting needs a key: --key-file FILE, --passphrase-file FILE or HEXZ_PASSPHRASE (hexz keygen FILE makes one)');
+  for (const b of baseArchives) {
+    if (b.encrypted !== encrypt) {
+      throw new HexzError(
+        'INVALID_ARGUMENT',
+        b.encrypted
+          ? `base ${b.url} is encrypted: a delta of an encrypted base must be encrypted with the same key (add --encrypt)`
+          : `base ${b.url} is not encrypted: an encrypted delta cannot build on a plain base (see docs/format.md, section 9)`,
+        { url: b.url },
+      );
     }
   }
-  if (!opts.key) return { chunking, kdf: NO_KDF };
+  if (opts.encrypt === 'auto' && encryptedBase) {
+    opts.onWarning?.(`base ${encryptedBase.url} is encrypted, so the delta is encrypted too, with the same key`);
+  }
+  if (!encrypt) return { chunking, kdf: NO_KDF };
   // A delta of an encrypted base reuses the base's key derivation so the key, and so the chunk ids, match.
-  const kdf = first ? first.trailer.kdf : newKdfParams(opts.key);
-  const keys = deriveArchiveKeys(await masterKey(opts.key, kdf));
+  const kdf = first ? first.trailer.kdf : newKdfParams(opts.key!);
+  const keys = deriveArchiveKeys(await masterKey(opts.key!, kdf));
   for (const b of baseArchives) {
     if (!bytesEqual(b.trailer.keyCheck, keys.keyCheck)) {
       throw new HexzError('WRONG_KEY', `base ${b.url} is encrypted under another key; a delta must use the key of its base`, { url: b.url });
@@ -252,7 +288,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     const chunker = createChunker(chunking);
     const uuid = opts.uuid ? parseUuid(opts.uuid) : parseUuid(randomUUID());
     const codecId = CODEC_IDS[compression];
-    sink = typeof output === 'string' ? await createWriter(outUrl, { overwrite: opts.overwrite, ...opts.storage }) : output;
+    sink = typeof output === 'string' ? await createWriter(outUrl, { overwrite: opts.overwrite, signal, ...opts.storage }) : output;
     const writer = new ArchiveWriter(sink, {
       uuid,
       keys,
@@ -397,7 +433,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       builder.event({ kind: 'begin', entry });
       if (file) {
         try {
-          await readInto(builder, file, e, chunker, progress, opts.onWarning);
+          await readInto(builder, file, e, chunker, progress, opts.onWarning, signal);
         } catch (err) {
           throw toHexzError(err, { path: e.source });
         } finally {
@@ -416,6 +452,8 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     opts.onProgress?.(progress);
     const uniqueRawBytes = Object.values(codecStats).reduce((n, c) => n + c.rawBytes, 0);
     const created = opts.created ?? new Date();
+    // The writer itself refuses to commit once the signal fired (so does every write before it).
+    throwIfAborted(signal);
     const { size, rootHash } = await writer.finish(entries, {
       chunking,
       defaultCodec: codecId,
@@ -430,6 +468,7 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
         stats: { uniqueRawBytes, codecs: codecStats },
       },
     });
+    const remote = sink.backend !== 'file' && sink.backend !== 'memory';
     sink = undefined;
     const seconds = (performance.now() - t0) / 1000;
     const logicalBytes = writer.logical;
@@ -444,6 +483,8 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
       ...stats,
       storedBytes: writer.storedChunkBytes,
       archiveBytes: size,
+      ...(remote ? { uploadedBytes: size } : {}),
+      encrypted: keys !== undefined,
       baseIndexBytes: baseInfo.bytesRead,
       reusedFiles,
       rootHash: Buffer.from(rootHash).toString('hex'),

@@ -69,7 +69,8 @@ export async function commitWorkspace(ws: Workspace, output: string, opts: Commi
   const summary = await pack(input, output, {
     ...packOpts,
     bases: [ws.state.head.url],
-    key: ws.state.encrypted ? key : undefined,
+    key,
+    encrypt: ws.state.encrypted,
     walked,
     exclude: (p) => p === STATE_DIR,
     reuse,

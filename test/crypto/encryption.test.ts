@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockCache } from '@hexz/cache/block-cache.js';
 import { isHexzError } from '@hexz/src/errors.js';
-import { parseKey, readKeyFile, writeNewKeyFile } from '@hexz/src/crypto/key-files.js';
+import { parseKey, readKeyFile, readPassphraseFile, writeNewKeyFile } from '@hexz/src/crypto/key-files.js';
 import { pack } from '@hexz/src/packer/pack.js';
 import { openArchive } from '@hexz/src/reader/archive.js';
 import { verifyArchive } from '@hexz/src/reader/verify.js';
@@ -167,6 +167,77 @@ describe('encrypted archives', () => {
     const r = await hexz(['--key-file', short, 'info', path.join(tmp.dir, 'enc-zstd.hxz')]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/a key must be 32 bytes/);
+  });
+
+  it('a missing key or passphrase file is a usage error naming the file (exit 2), never "no such path in the archive"', async () => {
+    const archive = path.join(tmp.dir, 'enc-zstd.hxz');
+    const missingKey = path.join(tmp.dir, 'no-such.key');
+    const viaFlag = await hexz(['--key-file', missingKey, 'ls', archive]);
+    expect(viaFlag.code).toBe(2);
+    expect(viaFlag.stderr).toContain(`key file ${missingKey}: not found`);
+    expect(viaFlag.stderr).not.toMatch(/no such path/);
+    const viaEnv = await hexz(['ls', archive], { env: { HEXZ_KEY_FILE: missingKey } });
+    expect(viaEnv.code).toBe(2);
+    expect(viaEnv.stderr).toContain(`key file ${missingKey}: not found`);
+    const missingPass = path.join(tmp.dir, 'no-such.passphrase');
+    const pass = await hexzJson(['--passphrase-file', missingPass, 'pack', '--encrypt', input, path.join(tmp.dir, 'never.hxz')]);
+    expect(pass.code).toBe(2);
+    expect(pass.json.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: `passphrase file ${missingPass}: not found`, context: { path: missingPass } });
+    // Unreadable (a directory here: the tests run as root, for whom mode 000 does not stop reading).
+    const dir = await hexz(['--key-file', tmp.dir, 'ls', archive]);
+    expect(dir.code).toBe(2);
+    expect(dir.stderr).toContain(`key file ${tmp.dir}: unreadable`);
+    await expectCode(readKeyFile(missingKey), 'INVALID_ARGUMENT', /not found/);
+  });
+
+  it('passphrase files are held to the same rule as key files: readable by group or others is refused', async () => {
+    const loose = path.join(tmp.dir, 'loose.passphrase');
+    await fs.writeFile(loose, 'correct horse battery staple\n', { mode: 0o644 });
+    await fs.chmod(loose, 0o644);
+    await expectCode(readPassphraseFile(loose), 'PERMISSION', /passphrase file .* is accessible by group or others .*chmod 600/);
+    const out = path.join(tmp.dir, 'pass-file.hxz');
+    const refused = await hexz(['--passphrase-file', loose, 'pack', '--encrypt', input, out]);
+    expect(refused.code).toBe(22);
+    expect(refused.stderr).toMatch(/chmod 600/);
+    await fs.chmod(loose, 0o600);
+    expect((await hexz(['--passphrase-file', loose, 'pack', '--encrypt', input, out])).code).toBe(0);
+    expect((await hexzJson(['--passphrase-file', loose, 'info', out])).json).toMatchObject({ encrypted: true, keyDerivation: 'scrypt' });
+  });
+
+  it('a delta of an encrypted base, given only the key, is encrypted automatically and says so', async () => {
+    const kf = await keyFile();
+    const base = path.join(tmp.dir, 'enc-zstd.hxz');
+    const v2 = path.join(tmp.dir, 'in-v2-auto');
+    await fs.cp(input, v2, { recursive: true });
+    await fs.appendFile(path.join(v2, 'data/text.txt'), 'another line\n');
+
+    // The key opens the base even without --encrypt; the delta is encrypted with it (it must be).
+    const out = path.join(tmp.dir, 'auto-delta.hxz');
+    const r = await hexzJson(['--key-file', kf, 'pack', v2, out, '--base', base]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/base .*enc-zstd\.hxz is encrypted, so the delta is encrypted too, with the same key/);
+    expect(r.json).toMatchObject({ encrypted: true, newChunks: 1 });
+    expect(r.json.baseChunks).toBeGreaterThan(10);
+    expect((await fs.readFile(out)).includes(Buffer.from(SECRET_NAME))).toBe(false);
+    expect((await hexz(['ls', out])).code).toBe(5);
+    const cat = await hexz(['--key-file', kf, 'cat', out, 'data/text.txt']);
+    expect(cat.stdout.equals(await fs.readFile(path.join(v2, 'data/text.txt')))).toBe(true);
+    expect((await hexz(['--key-file', kf, 'pack', '-f', v2, out, '--base', base])).stdout.toString()).toMatch(/^encrypted: +yes/m);
+    // --encrypt says the same thing explicitly.
+    expect((await hexz(['--key-file', kf, 'pack', '--encrypt', '-f', v2, out, '--base', base])).code).toBe(0);
+
+    // Without the key the base cannot be read at all: the message asks for the key.
+    const noKey = await hexz(['pack', v2, path.join(tmp.dir, 'no-key-delta.hxz'), '--base', base]);
+    expect(noKey.code).toBe(5);
+    expect(noKey.stderr).toMatch(/is encrypted: give --key-file/);
+    // The library can still ask for a plain output explicitly: refused, with the fix.
+    await expectCode(pack(v2, path.join(tmp.dir, 'x4.hxz'), { bases: [base], key, encrypt: false }), 'INVALID_ARGUMENT', /a delta of an encrypted base must be encrypted .*add --encrypt/);
+    // A key given for a plain base changes nothing: the delta stays plain.
+    const plainBase = path.join(tmp.dir, 'plain-for-auto.hxz');
+    await pack(input, plainBase);
+    const plain = await hexzJson(['--key-file', kf, 'pack', v2, path.join(tmp.dir, 'plain-auto-delta.hxz'), '--base', plainBase]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.json.encrypted).toBe(false);
   });
 
   it('keygen + pack --encrypt + every reading command with --key-file', async () => {

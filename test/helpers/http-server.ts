@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,12 +53,17 @@ export interface TestHttpServer {
   requests: LoggedRequest[];
   /** TCP connections accepted so far (keep-alive reuse keeps this low). */
   readonly connections: number;
-  /** Clear faults, redirects and the request log. */
+  /** Clear faults, redirects, the request hook and the request log. */
   reset(): void;
   /** Answer `from` (a path like `/old.hxz`) with a redirect to `to` (a path or absolute URL). */
   redirect(from: string, to: string, status?: number): void;
   /** Write a file atomically (temp + rename), so it gets a new ETag like a re-uploaded object. */
   put(name: string, bytes: Uint8Array): Promise<string>;
+  /**
+   * Called with every request before it is served (and awaited): lets a test change the served
+   * files at a precise point, e.g. replace an archive right after a client opened it.
+   */
+  onRequest?: (req: LoggedRequest) => void | Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -81,25 +87,31 @@ function parseRange(header: string | undefined, size: number, suffixBug: boolean
   return { start, end };
 }
 
-/** Start a server over `dir` (a fresh temp directory when omitted; removed again by `stop`). */
-export async function startHttpServer(opts: { dir?: string } = {}): Promise<TestHttpServer> {
+/**
+ * Start a server over `dir` (a fresh temp directory when omitted; removed again by `stop`). With
+ * `tls` (a PEM key and certificate) it speaks HTTPS, and `url` is an `https://` URL.
+ */
+export async function startHttpServer(opts: { dir?: string; tls?: { key: string | Buffer; cert: string | Buffer } } = {}): Promise<TestHttpServer> {
   const ownsDir = !opts.dir;
   const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), 'hexz-http-')));
   const faults = noFaults();
   const requests: LoggedRequest[] = [];
   const redirects = new Map<string, { to: string; status: number }>();
 
-  const server = http.createServer((req, res) => {
+  const listener: http.RequestListener = (req, res) => {
     void handle(req, res).catch((err) => {
       if (!res.headersSent) res.writeHead(500).end(String(err));
       else res.destroy();
     });
-  });
+  };
+  const server = opts.tls ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, listener) : http.createServer(listener);
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const urlPath = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const h = req.headers;
-    requests.push({ method: req.method ?? '', path: urlPath, range: h.range, ifMatch: h['if-match'], authorization: h.authorization });
+    const logged: LoggedRequest = { method: req.method ?? '', path: urlPath, range: h.range, ifMatch: h['if-match'], authorization: h.authorization };
+    requests.push(logged);
+    await self.onRequest?.(logged);
     if (faults.hang > 0) {
       faults.hang--;
       return; // never answered; stop() closes the connection
@@ -191,9 +203,10 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
   server.on('connection', () => connections++);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
+  const scheme = opts.tls ? 'https' : 'http';
 
-  return {
-    url: `http://127.0.0.1:${port}/`,
+  const self: TestHttpServer = {
+    url: `${scheme}://127.0.0.1:${port}/`,
     dir,
     faults,
     requests,
@@ -203,6 +216,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
     reset() {
       Object.assign(faults, noFaults(), { requireAuth: undefined });
       redirects.clear();
+      self.onRequest = undefined;
       requests.length = 0;
     },
     redirect(from, to, status = 302) {
@@ -214,7 +228,7 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       const tmp = `${target}.${randomBytes(4).toString('hex')}.tmp`;
       await fs.writeFile(tmp, bytes);
       await fs.rename(tmp, target);
-      return `http://127.0.0.1:${port}/${name.split('/').map(encodeURIComponent).join('/')}`;
+      return `${scheme}://127.0.0.1:${port}/${name.split('/').map(encodeURIComponent).join('/')}`;
     },
     async stop() {
       server.closeAllConnections();
@@ -222,4 +236,5 @@ export async function startHttpServer(opts: { dir?: string } = {}): Promise<Test
       if (ownsDir) await fs.rm(dir, { recursive: true, force: true });
     },
   };
+  return self;
 }

@@ -5,8 +5,13 @@
  * ListObjectsV2 pagination answers 500), and because tests must be able to kill it mid-upload and start
  * it again on the same directory.
  *
- * Two things s3rver 3.7 lacks are added in front of its request handler, in the child:
+ * What s3rver 3.7 lacks is added in front of its request handler, in the child:
  * - AbortMultipartUpload (s3rver answers 405): the upload's directory is removed, as S3 drops its parts;
+ *   like S3, a later UploadPart of that upload is NoSuchUpload (s3rver would store it, recreating the
+ *   upload), and a part that was still arriving when the upload was aborted is dropped with it;
+ * - ListMultipartUploads (s3rver answers 501): the uploads s3rver still holds for the bucket;
+ * - conditional writes (s3rver ignores the header): PutObject and CompleteMultipartUpload with
+ *   `If-None-Match: *` answer 412 PreconditionFailed when the key exists, as S3 does;
  * - fault injection: `setFaults({ failUploadParts: n })` makes the next n UploadPart requests answer
  *   500, `setFaults({ hangRequests: n })` leaves the next n requests unanswered.
  * Everything else is s3rver's own behaviour, quirks included (suffix ranges return N+1 bytes from the
@@ -37,6 +42,8 @@ export interface S3TestServer {
   setFaults(faults?: { failUploadParts?: number; hangRequests?: number }): Promise<{ failUploadParts: number; hangRequests: number }>;
   /** Ids of multipart uploads s3rver still holds for `bucket` (neither completed nor aborted). */
   pendingUploads(bucket: string): string[];
+  /** Parts stored so far by the pending multipart uploads of `bucket`. */
+  pendingParts(bucket: string): number;
 }
 
 /** Runs in the child (CommonJS, `node -e`); configuration comes in HEXZ_S3RVER_CONFIG. */
@@ -46,10 +53,30 @@ const path = require('path');
 const cfg = JSON.parse(process.env.HEXZ_S3RVER_CONFIG);
 const S3rver = require(cfg.s3rver);
 const faults = { failUploadParts: 0, hangRequests: 0 };
+// Aborted uploads ('bucket/id'): s3rver may still be storing a part of one that was cut off mid-body
+// (it creates the directory again); such leftovers are swept away, as S3 frees them.
+const abortedUploads = new Set();
+function uploadDir(bucket, id) {
+  return path.join(cfg.dir, bucket, '._S3rver_uploads', id);
+}
+function sweepAborted() {
+  for (const k of abortedUploads) {
+    const [bucket, id] = k.split('/');
+    fs.rmSync(uploadDir(bucket, id), { recursive: true, force: true });
+  }
+}
+setInterval(sweepAborted, 25).unref();
 const hung = [];
 function xmlError(res, status, code, message) {
   res.writeHead(status, { 'content-type': 'application/xml' });
   res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>' + code + '</Code><Message>' + message + '</Message></Error>');
+}
+function xmlEscape(s) {
+  return String(s).replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
+}
+function objectPath(u) {
+  const segs = u.pathname.split('/').slice(1).map(decodeURIComponent);
+  return { bucket: segs[0] || '', key: segs.slice(1).join('/') };
 }
 (async () => {
   const s3 = new S3rver({ address: '127.0.0.1', port: cfg.port, directory: cfg.dir, silent: true, configureBuckets: cfg.buckets.map((name) => ({ name })) });
@@ -76,9 +103,47 @@ function xmlError(res, status, code, message) {
       const dir = path.join(cfg.dir, bucket, '._S3rver_uploads', id);
       req.resume();
       if (!/^[0-9a-f]+$/.test(id) || !fs.existsSync(dir)) return xmlError(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+      abortedUploads.add(bucket + '/' + id);
       fs.rmSync(dir, { recursive: true, force: true });
       res.writeHead(204);
       res.end();
+      return;
+    }
+    if (req.method === 'PUT' && u.searchParams.has('partNumber')) {
+      const { bucket } = objectPath(u);
+      const id = u.searchParams.get('uploadId') || '';
+      if (abortedUploads.has(bucket + '/' + id) || !/^[0-9a-f]+$/.test(id) || !fs.existsSync(uploadDir(bucket, id))) {
+        req.resume();
+        return xmlError(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
+      }
+    }
+    if (req.method === 'GET' && u.searchParams.has('uploads')) {
+      sweepAborted();
+      const { bucket, key } = objectPath(u);
+      if (key) return xmlError(res, 400, 'InvalidRequest', 'ListMultipartUploads takes a bucket');
+      const dir = path.join(cfg.dir, bucket, '._S3rver_uploads');
+      const ids = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+      const uploads = ids.map((id) => {
+        let k = '';
+        try { k = fs.readFileSync(path.join(dir, id, 'key'), 'utf8'); } catch {}
+        const initiated = fs.statSync(path.join(dir, id)).mtime.toISOString();
+        return '<Upload><Key>' + xmlEscape(k) + '</Key><UploadId>' + id + '</UploadId><Initiated>' + initiated + '</Initiated><StorageClass>STANDARD</StorageClass></Upload>';
+      });
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>' + xmlEscape(bucket) +
+        '</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>' + uploads.join('') + '</ListMultipartUploadsResult>');
+      return;
+    }
+    const conditional = req.headers['if-none-match'] === '*' &&
+      ((req.method === 'PUT' && !u.searchParams.has('uploadId')) || (req.method === 'POST' && u.searchParams.has('uploadId')));
+    if (conditional) {
+      const { bucket, key } = objectPath(u);
+      s3.store.existsObject(bucket, key).then((exists) => {
+        if (!exists) return handler(req, res);
+        req.resume();
+        req.on('end', () => xmlError(res, 412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'));
+      }, (err) => xmlError(res, 500, 'InternalError', String(err)));
       return;
     }
     if (req.method === 'PUT' && u.searchParams.has('partNumber') && faults.failUploadParts > 0) {
@@ -154,6 +219,14 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
   child.stdout!.resume();
   const endpoint = `http://127.0.0.1:${port}`;
 
+  const pendingUploads = (bucket: string): string[] => {
+    try {
+      return readdirSync(path.join(dir, bucket, '._S3rver_uploads'));
+    } catch {
+      return [];
+    }
+  };
+
   const kill = async () => {
     child.kill('SIGKILL');
     await waitForExit(child, STOP_TIMEOUT_MS);
@@ -183,12 +256,17 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
       if (!res.ok) throw new Error(`setting faults failed: ${res.status}`);
       return (await res.json()) as { failUploadParts: number; hangRequests: number };
     },
-    pendingUploads(bucket) {
-      try {
-        return readdirSync(path.join(dir, bucket, '._S3rver_uploads'));
-      } catch {
-        return [];
+    pendingUploads,
+    pendingParts(bucket) {
+      let n = 0;
+      for (const id of pendingUploads(bucket)) {
+        try {
+          n += readdirSync(path.join(dir, bucket, '._S3rver_uploads', id)).filter((f) => /^\d+$/.test(f)).length;
+        } catch {
+          // completed or aborted meanwhile
+        }
       }
+      return n;
     },
   };
 }

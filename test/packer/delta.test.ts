@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BlockCache } from '@hexz/cache/block-cache.js';
+import { BlockCache, sharedCache } from '@hexz/cache/block-cache.js';
 import { diffArchives } from '@hexz/src/diff.js';
 import { flattenArchive } from '@hexz/src/packer/flatten.js';
 import { pack, type PackSummary } from '@hexz/src/packer/pack.js';
@@ -100,6 +100,22 @@ describe('thin archives', () => {
     await base.close();
     expect(s2.baseIndexBytes).toBeGreaterThan(0);
     expect(s2.baseIndexBytes).toBeLessThanOrEqual(indexBytes + 64 * 1024);
+  });
+
+  it("reads the base's index through the process's one cache (one memory budget), not a private one", async () => {
+    // A given cache is the one charged: the base's index pages went through it, within its budget.
+    const cache = new BlockCache({ maxBytes: 4 * MiB });
+    const s = await pack(v2.dir, path.join(tmp.dir, 'out', 'v2-own-cache.hxz'), { bases: [a1()], cache });
+    expect(s.baseBytes).toBe(s2.baseBytes);
+    const st = cache.stats();
+    expect(st.misses).toBeGreaterThan(0);
+    expect(st.loadedBytes).toBeGreaterThan(0);
+    expect(st.bytes).toBeLessThanOrEqual(st.maxBytes);
+    // By default, the process's shared cache is used (earlier packs of this file may have filled it).
+    const lookups = () => sharedCache().stats().hits + sharedCache().stats().misses;
+    const before = lookups();
+    await pack(v2.dir, path.join(tmp.dir, 'out', 'v2-shared-cache.hxz'), { bases: [a1()] });
+    expect(lookups()).toBeGreaterThan(before);
   });
 
   it('every file of v2 reads back byte-identically through the delta, and verify passes', async () => {

@@ -1,6 +1,7 @@
 /**
  * S3 backend behaviour beyond the conformance suite, against a real s3rver: multipart round trips,
- * uploads that fail (server killed, parts refused) leaving no object and no pending upload, listing
+ * uploads that fail (server killed, parts refused, interrupted) leaving no object and no pending
+ * upload, no silent replacement of an existing object (up front, and conditionally on commit), listing
  * pagination, version pinning when the server ignores If-Match, aborts, and the lazy SDK import.
  */
 import { execFile } from 'node:child_process';
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HexzError } from '@hexz/src/errors.js';
 import { createWriter, openStorage, openStorageRoot, type StorageOptions } from '@hexz/storage/index.js';
@@ -42,6 +43,12 @@ async function errorOf(p: Promise<unknown>): Promise<HexzError> {
     throw new Error(`expected a HexzError, got ${err}`);
   }
   throw new Error('expected an error, got success');
+}
+
+/** Keys of the bucket's pending multipart uploads, asked the S3 way (ListMultipartUploads). */
+async function listUploads(): Promise<string[]> {
+  const out = await sdkClient.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+  return (out.Uploads ?? []).map((u) => u.Key ?? '');
 }
 
 async function exists(url: string, o: StorageOptions = opts): Promise<boolean> {
@@ -133,14 +140,77 @@ describe('s3: multipart upload', () => {
     expect((await errorOf(w.commit())).code).toBe('ABORTED');
   });
 
-  it('replaces an existing object on commit', async () => {
+  it('refuses an existing object without overwrite (EXISTS before any upload), replaces it with overwrite', async () => {
     const url = `s3://${BUCKET}/replace.bin`;
-    for (const size of [1000, 2000]) {
-      const w = await createWriter(url, opts);
-      await w.write(randomBytes(size));
-      await w.commit();
-    }
+    const first = await createWriter(url, opts);
+    await first.write(randomBytes(1000));
+    await first.commit();
+    const err = await errorOf(createWriter(url, opts));
+    expect(err.code).toBe('EXISTS');
+    expect(err.message).toMatch(/already exists \(use --force/);
+    expect(s3.pendingUploads(BUCKET)).toEqual([]);
+    const w = await createWriter(url, { ...opts, overwrite: true });
+    await w.write(randomBytes(2000));
+    await w.commit();
     expect((await (await openStorage(url, opts)).stat()).size).toBe(2000);
+  });
+
+  it.each([
+    ['a multipart upload', 9 * 1024 * 1024],
+    ['a single PutObject', 1000],
+  ])('commits %s with If-None-Match: * so an object created meanwhile is not replaced', async (_what, size) => {
+    const url = `s3://${BUCKET}/race-${size}.bin`;
+    const w = await createWriter(url, opts); // nothing there yet: HeadObject passes
+    await w.write(randomBytes(size));
+    // Someone else publishes the key while this upload runs.
+    const other = await createWriter(url, opts);
+    await other.write(Buffer.from('the other writer'));
+    await other.commit();
+    const err = await errorOf(w.commit());
+    expect(err.code).toBe('EXISTS');
+    expect(err.message).toMatch(/was not replaced/);
+    const s = await openStorage(url, opts);
+    expect(Buffer.from(await s.read(0, (await s.stat()).size)).toString()).toBe('the other writer');
+    expect(await listUploads()).toEqual([]);
+  });
+
+  it('a part upload that failed in the background aborts the upload when the next write reports it', async () => {
+    const url = `s3://${BUCKET}/big/background-failure.bin`;
+    const w = await createWriter(url, opts);
+    await s3.setFaults({ failUploadParts: 1000 });
+    try {
+      await w.write(randomBytes(8 * 1024 * 1024)); // one full part: its upload starts in the background
+      expect(await listUploads()).toEqual([url.slice(`s3://${BUCKET}/`.length)]);
+      // Small writes never send a part, so the failure can only surface through the writer's state.
+      let err: HexzError | undefined;
+      while (!err) {
+        err = await w.write(Buffer.from('x')).then(
+          () => undefined,
+          (e: HexzError) => e,
+        );
+        if (!err) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(err.code).toBe('STORAGE_IO');
+      expect(err.message).toMatch(/UploadPart 1/);
+      // Aborted already, before anyone called abort(): nothing pending, no object.
+      expect(await listUploads()).toEqual([]);
+      expect(await exists(url)).toBe(false);
+      expect((await errorOf(w.commit())).code).toBe('STORAGE_IO');
+    } finally {
+      await s3.setFaults({ failUploadParts: 0 });
+    }
+  });
+
+  it('an abort signal cancels the upload: no part starts, commit does not happen, nothing is left', async () => {
+    const url = `s3://${BUCKET}/big/signalled.bin`;
+    const ac = new AbortController();
+    const w = await createWriter(url, { ...opts, signal: ac.signal });
+    await w.write(randomBytes(9 * 1024 * 1024));
+    ac.abort(new Error('Ctrl-C'));
+    expect((await errorOf(w.commit())).code).toBe('ABORTED');
+    expect(await listUploads()).toEqual([]);
+    expect(await exists(url)).toBe(false);
+    await w.abort();
   });
 });
 

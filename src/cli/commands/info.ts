@@ -45,8 +45,7 @@ function pct(part: number, whole: number): string {
 }
 
 export async function run(ctx: CommandContext, [location]: string[]): Promise<CommandResult> {
-  const archive = await ctx.open(location);
-  try {
+  return ctx.withArchive(location, async (archive) => {
     const info = archive.info();
     const [counts, baseSizes] = await Promise.all([
       archive.entryCounts(),
@@ -64,7 +63,5 @@ export async function run(ctx: CommandContext, [location]: string[]): Promise<Co
       },
       text: infoText(info, counts, baseSizes),
     };
-  } finally {
-    await archive.close();
-  }
+  });
 }

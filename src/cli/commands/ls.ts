@@ -18,8 +18,7 @@ export function entryJson(e: FileEntry) {
 }
 
 export async function run(ctx: CommandContext, [location, dir = '']: string[], opts: Record<string, unknown>): Promise<CommandResult> {
-  const archive = await ctx.open(location);
-  try {
+  return ctx.withArchive(location, async (archive) => {
     const top = await archive.entry(dir);
     let entries: FileEntry[] = [];
     if (top.type !== 'directory') entries = [top];
@@ -38,7 +37,5 @@ export async function run(ctx: CommandContext, [location, dir = '']: string[], o
       ? table(entries.map((e) => [formatMode(e.type, e.mode), e.size, new Date(Number(e.mtimeNs / 1_000_000n)).toISOString().replace('T', ' ').slice(0, 19), shown(e)]))
       : entries.map(shown).join('\n');
     return { json: entries.map(entryJson), text };
-  } finally {
-    await archive.close();
-  }
+  });
 }

@@ -60,7 +60,9 @@ export function summaryText(s: PackSummary): string {
     ['chunks', `${s.chunks}: ${s.newChunks} new (${formatBytes(s.newBytes)}), ${s.dupChunks} repeated (${formatBytes(s.dupBytes)})` + (delta ? `, ${s.baseChunks} in bases (${formatBytes(s.baseBytes)})` : '')],
     ['holes', s.holeBytes ? formatBytes(s.holeBytes) : undefined],
     ['stored', `${formatBytes(s.storedBytes)} (compression ${formatRatio(s.compressionRatio)}, dedup ${formatRatio(s.dedupRatio)})`],
-    [delta ? 'written' : 'archive', `${formatBytes(s.archiveBytes)}` + (delta ? ` (bases' indexes read: ${formatBytes(s.baseIndexBytes)})` : '')],
+    ['encrypted', s.encrypted ? 'yes (AES-256-GCM)' : undefined],
+    // Remote outputs went over the wire: say so (the CI question is "how much did we upload?").
+    [s.uploadedBytes !== undefined ? 'uploaded' : delta ? 'written' : 'archive', `${formatBytes(s.archiveBytes)}` + (delta ? ` (bases' indexes read: ${formatBytes(s.baseIndexBytes)})` : '')],
     ['time', `${formatSeconds(s.seconds)} (${formatBytes(s.logicalBytes / Math.max(s.seconds, 1e-6))}/s)`],
   ]);
 }
@@ -84,7 +86,11 @@ export async function run(ctx: CommandContext, [input, output]: string[], opts: 
       chunking: opts.chunkSize ? chunkingForAverage(parseSize(String(opts.chunkSize), '--chunk-size')) : undefined,
       threads: opts.threads ? parseInteger(String(opts.threads), '--threads', 1, 256) : undefined,
       bases: opts.base as string[] | undefined,
-      key: opts.encrypt ? key : undefined,
+      // The key always opens encrypted bases; whether the output is encrypted is a separate choice:
+      // --encrypt, or automatically when a base is encrypted (a delta of one must be).
+      key,
+      encrypt: opts.encrypt ? true : 'auto',
+      cache: ctx.cache,
       user,
       overwrite: Boolean(opts.force),
       storage: ctx.config.storage,
