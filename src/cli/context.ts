@@ -22,6 +22,7 @@ export interface CommandResult {
 
 export class CommandContext {
   private keyPromise?: Promise<KeySource | undefined>;
+  private readonly plainWarned = new Set<string>();
   readonly warnings: string[] = [];
 
   constructor(
@@ -44,14 +45,21 @@ export class CommandContext {
 
   /** Open an archive with the configured storage options, key, cache and base overrides. */
   async open(location: string, extra: OpenArchiveOptions = {}): Promise<Archive> {
-    return openArchive(location, {
+    const key = await this.key();
+    const archive = await openArchive(location, {
       storage: this.config.storage,
       cache: this.cache,
-      key: await this.key(),
+      key,
       ...this.config.bases,
       signal: this.signal,
       ...extra,
     });
+    // A key does not authenticate a plain archive (docs/format.md, section 9): say so, once per archive.
+    if (key && !archive.encrypted && !this.plainWarned.has(archive.url)) {
+      this.plainWarned.add(archive.url);
+      this.warn(`${archive.url} is not encrypted: the key was not used and its content is not authenticated by it`);
+    }
+    return archive;
   }
 
   /**

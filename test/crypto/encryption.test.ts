@@ -284,3 +284,15 @@ async function treeDigestOf(a: Awaited<ReturnType<typeof openArchive>>): Promise
   for await (const e of a.walk()) if (e.type === 'file') out[e.path] = sha256(await a.read(e, 0, e.size));
   return out;
 }
+
+describe('a key given for a plain archive', () => {
+  it('is not used, and the command says so (the key does not authenticate it)', async () => {
+    const plain = path.join(tmp.dir, 'plain-with-key.hxz');
+    expect((await hexz(['pack', input, plain])).code).toBe(0);
+    const r = await hexz(['--key-file', await keyFile(), 'ls', plain]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.toString()).toContain(SECRET_NAME);
+    expect(r.stderr).toMatch(/is not encrypted: the key was not used/);
+    expect((await hexz(['ls', plain])).stderr).toBe('');
+  });
+});
