@@ -60,11 +60,14 @@ export class ArchiveWriter {
   /**
    * Output is copied into reusable staging buffers of FLUSH_BYTES: one copy instead of a concat per
    * flush, no fresh allocation (page faults) per flush, and callers may reuse what they appended
-   * as soon as `append` returns.
+   * as soon as `append` returns. Chunk data can instead be lent (`appendChunk(bytes, true)`): it is
+   * written from the caller's buffer by the next `drain()`, without a copy — the packer lends its
+   * job slots' compressed output, which stays untouched until the job's drain resolves.
    */
   private stage: Buffer = Buffer.allocUnsafeSlow(FLUSH_BYTES);
   private staged = 0;
-  private ready: Buffer[] = [];
+  /** Pieces waiting for `drain()`, in order: full (or cut-off) staging buffers, and lent bytes. */
+  private ready: Array<{ bytes: Uint8Array; stage?: Buffer }> = [];
   private spare: Buffer[] = [];
   private page = new ByteWriter(64 * 1024);
   private pageCount = 0;
@@ -89,22 +92,40 @@ export class ArchiveWriter {
       this.stage.set(bytes.subarray(from, from + n), this.staged);
       this.staged += n;
       from += n;
-      if (this.staged === FLUSH_BYTES) {
-        this.ready.push(this.stage);
-        this.stage = this.spare.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
-        this.staged = 0;
-      }
+      if (this.staged === FLUSH_BYTES) this.cutStage();
     }
     this.position += bytes.byteLength;
     return at;
   }
 
-  /** Hand full staging buffers (all of them with `force`) to the storage writer: the backpressure point. */
+  /** Queue what is staged and start a fresh staging buffer. */
+  private cutStage(): void {
+    this.ready.push({ bytes: this.stage.subarray(0, this.staged), stage: this.stage });
+    this.stage = this.spare.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
+    this.staged = 0;
+  }
+
+  /** Queue `bytes` without copying them; adjacent lent bytes of one buffer become one write. */
+  private lend(bytes: Uint8Array): number {
+    const at = this.position;
+    if (this.staged > 0) this.cutStage();
+    const last = this.ready[this.ready.length - 1];
+    if (last && !last.stage && last.bytes.buffer === bytes.buffer && last.bytes.byteOffset + last.bytes.byteLength === bytes.byteOffset) {
+      last.bytes = new Uint8Array(bytes.buffer, last.bytes.byteOffset, last.bytes.byteLength + bytes.byteLength);
+    } else this.ready.push({ bytes });
+    this.position += bytes.byteLength;
+    return at;
+  }
+
+  /**
+   * Hand queued pieces (and, with `force`, what is staged) to the storage writer: the backpressure
+   * point. Lent bytes are free again when it resolves.
+   */
   async drain(force = false): Promise<void> {
     while (this.ready.length) {
-      const b = this.ready.shift()!;
-      await this.sink.write(b);
-      this.spare.push(b);
+      const piece = this.ready.shift()!;
+      await this.sink.write(piece.bytes);
+      if (piece.stage) this.spare.push(piece.stage);
     }
     if (force && this.staged > 0) {
       await this.sink.write(this.stage.subarray(0, this.staged));
@@ -112,11 +133,14 @@ export class ArchiveWriter {
     }
   }
 
-  /** Store a chunk's encoded bytes; returns their offset. */
-  appendChunk(bytes: Uint8Array): number {
+  /**
+   * Store a chunk's encoded bytes; returns their offset. `lent`: the caller keeps `bytes` unchanged
+   * until the next `drain()` resolves, and they are written from there without a copy.
+   */
+  appendChunk(bytes: Uint8Array, lent = false): number {
     this.storedChunkCount++;
     this.storedChunkBytes += bytes.byteLength;
-    return this.append(bytes);
+    return lent ? this.lend(bytes) : this.append(bytes);
   }
 
   /** Reference a stored chunk (here or in a base) as the next logical bytes. */

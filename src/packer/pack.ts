@@ -5,12 +5,12 @@
  * options always give the same bytes apart from the UUID, creation time and, when encrypted, the
  * random nonces of index frames):
  *
- *   main thread: read files into 4 MiB job buffers → cut chunks (FastCDC)
- *   worker:      hash every chunk (BLAKE3), flag all-zero chunks
- *   main thread: in job order, classify each chunk: hole, already known (base chain or earlier in this
- *                archive), or new
- *   worker:      compress (and seal) only the new chunks
- *   main thread: in job order, append new chunks and references to the archive writer
+ *   main thread: read files into 4 MiB job slots → cut chunks (FastCDC)
+ *   worker:      hash every chunk (BLAKE3), flag all-zero chunks, and compress (and seal) the chunks
+ *                whose id no thread has seen (a shared set that starts with the bases' ids)
+ *   main thread: in job order, classify each chunk by its full id — hole, already known (base chain or
+ *                earlier in this archive), or new — and append new chunks and every reference to the
+ *                archive writer
  *
  * Memory is bounded by the number of jobs in flight, whatever the input size.
  */
@@ -20,11 +20,12 @@ import { sharedCache, type BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
 import { createWriter, relativeLocation, resolveLocation, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
-import { createChunker, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
+import { createChunker, createScanMemory, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
 import { deriveArchiveKeys, masterKey, newKdfParams, type ArchiveKeys, type KeySource } from '../crypto/keys.js';
 import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
 import { bytesEqual } from '../format/bytes.js';
+import { encodeChunk } from '../format/chunk.js';
 import { refsPerPage } from '../format/chunk-index.js';
 import { HASH_BYTES } from '../hash.js';
 import { NO_KDF, formatUuid, parseUuid, type KdfParams } from '../format/header.js';
@@ -37,7 +38,8 @@ import { ArchiveWriter } from './archive-writer.js';
 import { JobBuilder, openInput, readInto, type JobEvent } from './job-builder.js';
 import { walkInput, type InputEntry, type WalkedInput } from './walk.js';
 import type { ChunkRef } from '../format/chunk-index.js';
-import { ChunkPipeline, type PipelineJob } from './worker-pool.js';
+import { ChunkPipeline, slotCount, WorkerThreads, type JobResult, type PipelineJob } from './worker-pool.js';
+import { SeenSet } from './seen-set.js';
 
 /** Bytes of input per job sent to a worker: large enough to amortise messaging, small enough to pipeline. */
 const JOB_BYTES = 4 * 1024 * 1024;
@@ -263,14 +265,24 @@ async function settle(
  */
 export async function pack(input: string, output: string | StorageWriter, opts: PackOptions = {}): Promise<PackSummary> {
   const t0 = performance.now();
-  const compression = opts.compression ?? 'zstd';
-  codecByName(compression);
-  const level = opts.level ?? DEFAULT_ZSTD_LEVEL;
+  codecByName(opts.compression ?? 'zstd');
   const threads = Math.max(1, opts.threads ?? os.availableParallelism());
-  const signal = opts.signal;
   const progress: PackProgress = { phase: 'walk', bytesRead: 0, totalBytes: 0, filesDone: 0, filesTotal: 0 };
   opts.onProgress?.(progress);
 
+  // Worker threads boot while the input is walked and the bases' indexes are read.
+  const workers = new WorkerThreads(threads);
+  try {
+    return await packWith(workers, input, output, opts, t0, progress);
+  } finally {
+    await workers.terminate();
+  }
+}
+
+async function packWith(workers: WorkerThreads, input: string, output: string | StorageWriter, opts: PackOptions, t0: number, progress: PackProgress): Promise<PackSummary> {
+  const compression = opts.compression ?? 'zstd';
+  const level = opts.level ?? DEFAULT_ZSTD_LEVEL;
+  const signal = opts.signal;
   const walked = opts.walked ?? (await walkInput(input, opts.onWarning, { exclude: opts.exclude }));
   progress.totalBytes = walked.totalBytes;
   progress.filesTotal = walked.entries.filter((e) => e.type === 'file').length;
@@ -285,7 +297,10 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
   let pipeline: ChunkPipeline<JobEvent> | undefined;
   try {
     const { chunking, keys, kdf } = await settle(opts, baseInfo.archives);
-    const chunker = createChunker(chunking);
+    // Job slots live in the chunker's scan memory: the FastCDC scan reads them in place.
+    const capacity = Math.max(JOB_BYTES, 4 * chunking.max);
+    const memory = createScanMemory(slotCount(workers.workers.length) * capacity);
+    const chunker = createChunker(chunking, { memory });
     const uuid = opts.uuid ? parseUuid(opts.uuid) : parseUuid(randomUUID());
     const codecId = CODEC_IDS[compression];
     sink = typeof output === 'string' ? await createWriter(outUrl, { overwrite: opts.overwrite, signal, ...opts.storage }) : output;
@@ -299,105 +314,80 @@ export async function pack(input: string, output: string | StorageWriter, opts: 
     const stats = { chunks: 0, baseChunks: 0, baseBytes: 0, dupChunks: 0, dupBytes: 0, newChunks: 0, newBytes: 0, holeBytes: 0 };
     let reusedFiles = 0;
     const codecStats: Record<string, { chunks: number; rawBytes: number; storedBytes: number }> = {};
-    /** Per job, in chunk order: where each chunk lives (null for holes). Set by classify, used by write. */
-    const classes = new Map<number, Array<Location | null>>();
+    /** Compress a chunk the worker left out (another chunk shared its id's key in the seen set). */
+    const encodeHere = (plain: Uint8Array, id: Uint8Array) => {
+      const e = encodeChunk(plain, id, codecId, level, keys);
+      return { bytes: e.bytes, codec: e.codec };
+    };
 
-    // In job order: holes, chunks already known (base chain or earlier in this archive), new chunks.
-    const classify = (job: PipelineJob<JobEvent> & { hashed: { ids: Uint8Array; zero: Uint8Array } }): Uint32Array => {
-      const { ids, zero } = job.hashed;
-      const locs: Array<Location | null> = [];
-      const fresh: number[] = [];
+    // In job order: classify every chunk by its full id — a hole, already known (base chain or earlier
+    // in this archive), or new — append new chunks' bytes, then every reference, to the archive writer.
+    const write = async (job: PipelineJob<JobEvent>, r: JobResult): Promise<void> => {
+      let at = 0; // next stored bytes of the worker's output
       for (const ev of job.events) {
-        if (ev.kind === 'hole') {
+        if (ev.kind === 'begin') writer.beginFile(ev.entry);
+        else if (ev.kind === 'end') {
+          writer.endFile(ev.entry);
+          progress.filesDone++;
+        } else if (ev.kind === 'hole') {
           stats.chunks += ev.count;
           stats.holeBytes += ev.length;
-        }
-        if (ev.kind === 'ref') {
+          writer.addHole(ev.length);
+        } else if (ev.kind === 'ref') {
           // A reused base chunk: where it lives is already known from the bases' index.
           const loc = known.get(Buffer.from(ev.id).toString('latin1'));
           if (!loc) throw new HexzError('CORRUPT', `chunk ${Buffer.from(ev.id).toString('hex')} of a reused file is not in the bases' index`);
           stats.chunks++;
           stats.baseChunks++;
           stats.baseBytes += ev.length;
-          locs.push(loc);
-          continue;
-        }
-        if (ev.kind !== 'chunk') continue;
-        const i = ev.index;
-        stats.chunks++;
-        if (zero[i]) {
-          locs.push(null);
-          stats.holeBytes += ev.length;
-          continue;
-        }
-        const k = idKey(ids, i);
-        const loc = known.get(k);
-        if (loc) {
-          if (loc.owner === 0) {
-            stats.dupChunks++;
-            stats.dupBytes += ev.length;
-          } else {
-            stats.baseChunks++;
-            stats.baseBytes += ev.length;
-          }
-          locs.push(loc);
-        } else {
-          const created: Location = { owner: 0, offset: -1, stored: 0, codec: 0 };
-          known.set(k, created);
-          locs.push(created);
-          fresh.push(i);
-          stats.newChunks++;
-          stats.newBytes += ev.length;
-        }
-      }
-      classes.set(job.seq, locs);
-      return Uint32Array.from(fresh);
-    };
-
-    // In job order: append new chunks' bytes, then every reference, to the archive writer.
-    const write = async (job: PipelineJob<JobEvent>, enc: { data: Uint8Array; lengths: Uint32Array; codecs: Uint8Array }): Promise<void> => {
-      const { ids } = job.hashed!;
-      const locs = classes.get(job.seq)!;
-      classes.delete(job.seq);
-      let k = 0;
-      let at = 0;
-      let c = 0;
-      for (const ev of job.events) {
-        if (ev.kind === 'begin') writer.beginFile(ev.entry);
-        else if (ev.kind === 'hole') writer.addHole(ev.length);
-        else if (ev.kind === 'end') {
-          writer.endFile(ev.entry);
-          progress.filesDone++;
-        } else if (ev.kind === 'ref') {
-          const loc = locs[c++]!;
           writer.addRef({ id: ev.id, offset: loc.offset, stored: loc.stored, raw: ev.length, owner: loc.owner, codec: loc.codec, hole: false });
         } else {
-          const loc = locs[c++];
-          if (!loc) {
+          const i = ev.index;
+          const storedHere = r.lengths[i];
+          const bytesHere = r.data.subarray(at, at + storedHere);
+          at += storedHere;
+          stats.chunks++;
+          if (r.zero[i]) {
+            stats.holeBytes += ev.length;
             writer.addHole(ev.length);
             continue;
           }
-          if (loc.owner === 0 && loc.offset < 0) {
-            const bytes = enc.data.subarray(at, at + enc.lengths[k]);
-            at += enc.lengths[k];
-            loc.codec = enc.codecs[k];
-            loc.stored = bytes.byteLength;
-            loc.offset = writer.appendChunk(bytes);
+          const id = r.ids.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
+          const k = idKey(r.ids, i);
+          let loc = known.get(k);
+          if (loc) {
+            if (loc.owner === 0) {
+              stats.dupChunks++;
+              stats.dupBytes += ev.length;
+            } else {
+              stats.baseChunks++;
+              stats.baseBytes += ev.length;
+            }
+          } else {
+            const enc = storedHere > 0 ? { bytes: bytesHere, codec: r.codecs[i] } : encodeHere(r.input.subarray(job.ranges[2 * i], job.ranges[2 * i + 1]), id);
+            // Lent: the job's output stays untouched until the drain below has written it.
+            loc = { owner: 0, offset: writer.appendChunk(enc.bytes, true), stored: enc.bytes.byteLength, codec: enc.codec };
+            known.set(k, loc);
+            stats.newChunks++;
+            stats.newBytes += ev.length;
             const name = loc.codec === 0 ? 'none' : compression;
             const cs = (codecStats[name] ??= { chunks: 0, rawBytes: 0, storedBytes: 0 });
             cs.chunks++;
             cs.rawBytes += ev.length;
-            cs.storedBytes += bytes.byteLength;
-            k++;
+            cs.storedBytes += enc.bytes.byteLength;
           }
-          writer.addRef({ id: ids.subarray(ev.index * HASH_BYTES, (ev.index + 1) * HASH_BYTES), offset: loc.offset, stored: loc.stored, raw: ev.length, owner: loc.owner, codec: loc.codec, hole: false });
+          writer.addRef({ id, offset: loc.offset, stored: loc.stored, raw: ev.length, owner: loc.owner, codec: loc.codec, hole: false });
         }
       }
       await writer.drain();
       opts.onProgress?.(progress);
     };
 
-    pipeline = new ChunkPipeline<JobEvent>({ threads, codec: codecId, level, keys, capacity: Math.max(JOB_BYTES, 4 * chunking.max), classify, write });
+    // Every id the bases hold, so workers never compress a chunk a base already has.
+    const seen = SeenSet.create(known.size + walked.totalBytes / chunking.avg);
+    for (const k of known.keys()) seen.add(SeenSet.keyOf(Buffer.from(k, 'latin1')));
+
+    pipeline = new ChunkPipeline<JobEvent>({ threads: workers, codec: codecId, level, keys, capacity, memory, seen, write });
 
     // ---- read and chunk every file in table order ----
     progress.phase = 'chunk';

@@ -4,7 +4,7 @@
  * `.hexzignore` at the top of the input excludes paths with gitignore syntax (the `ignore` package is
  * the implementation eslint and others use, so patterns behave as users expect from git).
  */
-import { promises as fs, type BigIntStats } from 'node:fs';
+import fsSync, { promises as fs, type BigIntStats } from 'node:fs';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { HexzError, toHexzError } from '../errors.js';
@@ -86,57 +86,60 @@ export async function walkInput(input: string, onWarning: (msg: string) => void 
   const ig = await loadIgnore(abs);
   const entries: InputEntry[] = [];
   let totalBytes = 0;
-  const visit = async (relDir: string): Promise<void> => {
+  // Synchronous calls: the walk is the only thing the packer does meanwhile, and an async lstat is a
+  // thread-pool round trip (~30 µs) against ~3 µs for the call itself — 10,000 files walk in ~30 ms
+  // instead of ~300 ms.
+  const visit = (relDir: string): void => {
     let dirents;
     try {
-      dirents = await fs.readdir(path.join(abs, relDir), { withFileTypes: true });
+      dirents = fsSync.readdirSync(path.join(abs, relDir), { withFileTypes: true });
     } catch (err) {
       if (relDir === '') throw toHexzError(err, { path: input });
       onWarning(`skipping unreadable directory ${relDir}: ${(err as Error).message}`);
       return;
     }
     const subdirs: string[] = [];
-    await Promise.all(
-      dirents.map(async (d) => {
-        const rel = relDir ? `${relDir}/${d.name}` : d.name;
-        if (d.name.includes('\ufffd')) {
-          onWarning(`skipping ${rel}: its name is not valid UTF-8`);
-          return;
-        }
-        try {
-          normalizePath(rel);
-        } catch {
-          onWarning(`skipping ${rel}: unsupported name`);
-          return;
-        }
-        const isDir = d.isDirectory();
-        if (opts.exclude?.(rel)) return;
-        if (ig && ig.ignores(isDir ? `${rel}/` : rel)) return;
-        const source = path.join(abs, rel);
-        let s: BigIntStats;
-        try {
-          s = await fs.lstat(source, { bigint: true });
-        } catch (err) {
-          onWarning(`skipping ${rel}: ${(err as Error).message}`);
-          return;
-        }
-        if (s.isFile()) {
-          entries.push(entryOf(rel, source, s, 'file'));
-          totalBytes += Number(s.size);
-        } else if (s.isDirectory()) {
-          entries.push(entryOf(rel, source, s, 'directory'));
-          subdirs.push(rel);
-        } else if (s.isSymbolicLink()) {
-          entries.push(entryOf(rel, source, s, 'symlink', await fs.readlink(source)));
-        } else {
-          const kind = s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : 'device';
-          onWarning(`skipping ${rel}: ${kind}s cannot be archived`);
-        }
-      }),
-    );
-    for (const sub of subdirs) await visit(sub);
+    for (const d of dirents) {
+      const rel = relDir ? `${relDir}/${d.name}` : d.name;
+      if (d.name.includes('\ufffd')) {
+        onWarning(`skipping ${rel}: its name is not valid UTF-8`);
+        continue;
+      }
+      try {
+        normalizePath(rel);
+      } catch {
+        onWarning(`skipping ${rel}: unsupported name`);
+        continue;
+      }
+      const isDir = d.isDirectory();
+      if (opts.exclude?.(rel)) continue;
+      if (ig && ig.ignores(isDir ? `${rel}/` : rel)) continue;
+      const source = path.join(abs, rel);
+      let s: BigIntStats;
+      let target: string | undefined;
+      try {
+        s = fsSync.lstatSync(source, { bigint: true });
+        if (s.isSymbolicLink()) target = fsSync.readlinkSync(source);
+      } catch (err) {
+        onWarning(`skipping ${rel}: ${(err as Error).message}`);
+        continue;
+      }
+      if (s.isFile()) {
+        entries.push(entryOf(rel, source, s, 'file'));
+        totalBytes += Number(s.size);
+      } else if (s.isDirectory()) {
+        entries.push(entryOf(rel, source, s, 'directory'));
+        subdirs.push(rel);
+      } else if (s.isSymbolicLink()) {
+        entries.push(entryOf(rel, source, s, 'symlink', target));
+      } else {
+        const kind = s.isFIFO() ? 'fifo' : s.isSocket() ? 'socket' : 'device';
+        onWarning(`skipping ${rel}: ${kind}s cannot be archived`);
+      }
+    }
+    for (const sub of subdirs) visit(sub);
   };
-  await visit('');
+  visit('');
   const keyed = entries.map((e) => ({ key: sortKey(e.path), e }));
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
   return { kind: 'directory', name, entries: keyed.map((k) => k.e), totalBytes };

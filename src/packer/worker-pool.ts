@@ -5,19 +5,22 @@
  * shared with every worker — so no buffer is allocated, copied or transferred per job and the number
  * of slots bounds memory. A job goes:
  *
- *   acquire a free slot → fill it (caller) → submit → a worker hashes it → classify (caller, in job
- *   order) → the same worker encodes the chunks to keep → write (caller, in job order) → slot freed
+ *   acquire a free slot → fill it (caller) → submit → a worker hashes every chunk and compresses the
+ *   ones whose id no thread has seen (./seen-set.ts) → write (caller, in job order) → slot freed
  *
- * Classification and writing happen strictly in submission order, so the archive is deterministic
- * whatever the threads' timing.
+ * Writing (where the caller classifies every chunk by its full id and lays it out) happens strictly
+ * in submission order, so the archive is deterministic whatever the threads' timing. One message
+ * each way per job: a worker never waits for the main thread in the middle of a job.
  */
 import { Worker } from 'node:worker_threads';
+import { SCAN_MEMORY_RESERVED } from '../chunker/fastcdc.js';
+import type { WasmMemory } from '../chunker/wasm.js';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { HexzError } from '../errors.js';
-import type { WorkerReply } from './worker.js';
+import type { SeenSet } from './seen-set.js';
+import type { WorkerConfig, WorkerReply } from './worker.js';
 
-type Hashed = Extract<WorkerReply, { type: 'hashed' }>;
-type Encoded = Extract<WorkerReply, { type: 'encoded' }>;
+type Done = Extract<WorkerReply, { type: 'done' }>;
 
 /** Room in an output slot beyond its input: zstd's worst-case expansion and sealing overhead of ~64 chunks. */
 const OUTPUT_SLACK = 256 * 1024;
@@ -27,20 +30,42 @@ export interface PipelineJob<E> {
   slot: number;
   events: E[];
   ranges: number[];
-  hashed?: { ids: Uint8Array; zero: Uint8Array };
+}
+
+/** What the worker made of a job (see ./worker.ts): ids, holes, and the chunks it compressed. */
+export interface JobResult {
+  ids: Uint8Array;
+  zero: Uint8Array;
+  /** Stored bytes of chunk i in `data` (in chunk order); 0 when the worker did not compress it. */
+  lengths: Uint32Array;
+  codecs: Uint8Array;
+  data: Uint8Array;
+  /** The job's raw input (to compress what the worker left out, in the rare cases that needs it). */
+  input: Buffer;
 }
 
 export interface PipelineOptions<E> {
-  threads: number;
+  /** The worker threads to use (started earlier with `new WorkerThreads(n)`). */
+  threads: WorkerThreads;
   codec: number;
   level: number;
   keys?: ArchiveKeys;
   /** Bytes per input slot. */
   capacity: number;
-  /** In job order, once hashed: which chunks (indices into `ranges`) to encode. */
-  classify(job: PipelineJob<E> & { hashed: { ids: Uint8Array; zero: Uint8Array } }): Uint32Array;
-  /** In job order, once encoded: consume the encoded bytes (valid only until the promise resolves). */
-  write(job: PipelineJob<E>, encoded: { data: Uint8Array; lengths: Uint32Array; codecs: Uint8Array }): Promise<void>;
+  /**
+   * Where the input slots live: a scan memory (`createScanMemory`) of at least `slotCount(threads) ×
+   * capacity` bytes, so the chunker scans them in place.
+   */
+  memory: WasmMemory;
+  /** Ids already known (the bases'), shared with the workers; the pipeline adds what it sees. */
+  seen: SeenSet;
+  /** In job order: consume the job's result (valid only until the promise resolves). */
+  write(job: PipelineJob<E>, result: JobResult): Promise<void>;
+}
+
+/** Job slots for `threads` workers: two each (one being worked on, one waiting) and two being filled or written. */
+export function slotCount(threads: number): number {
+  return Math.max(1, threads) * 2 + 2;
 }
 
 interface Thread {
@@ -48,35 +73,64 @@ interface Thread {
   busy: number;
 }
 
+/**
+ * Worker threads started ahead of the pipeline that will use them: a thread takes tens of
+ * milliseconds to boot and load its modules, which overlaps with walking the input and reading the
+ * bases when the threads are started first. Configuration (codec, keys, job slots) follows in an
+ * `init` message.
+ */
+export class WorkerThreads {
+  readonly workers: Worker[];
+  private taken = false;
+
+  constructor(count: number) {
+    this.workers = Array.from({ length: Math.max(1, count) }, () => new Worker(new URL('./worker.js', import.meta.url)));
+    // Until a pipeline takes them over, an early failure must not crash the process.
+    for (const w of this.workers) w.on('error', () => {});
+  }
+
+  /** Hand the threads to one pipeline. */
+  take(): Worker[] {
+    if (this.taken) throw new HexzError('INTERNAL', 'packer worker threads are already in use');
+    this.taken = true;
+    return this.workers;
+  }
+
+  async terminate(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
 export class ChunkPipeline<E> {
   readonly capacity: number;
-  private readonly inputs: SharedArrayBuffer[];
+  private readonly inputs: Buffer[];
   private readonly outputs: SharedArrayBuffer[];
   private readonly freeSlots: number[];
   private readonly threads: Thread[];
-  private readonly owner = new Map<number, Thread>();
-  private readonly waiting = new Map<string, { resolve: (r: WorkerReply) => void; reject: (e: unknown) => void }>();
+  private readonly waiting = new Map<number, { resolve: (r: Done) => void; reject: (e: unknown) => void; thread: Thread }>();
   private readonly jobs = new Map<number, PipelineJob<E>>();
-  private readonly encoded = new Map<number, Encoded>();
+  private readonly done = new Map<number, Done>();
   private nextSeq = 0;
-  private nextClassify = 0;
   private nextWrite = 0;
   private writing = false;
   private failure?: unknown;
   private wakeups: Array<() => void> = [];
 
   constructor(private readonly opts: PipelineOptions<E>) {
-    const threads = Math.max(1, opts.threads);
-    const slots = threads * 2 + 2;
+    const workers = opts.threads.take();
+    const slots = slotCount(workers.length);
     this.capacity = opts.capacity;
-    this.inputs = Array.from({ length: slots }, () => new SharedArrayBuffer(opts.capacity));
+    const offsets = Array.from({ length: slots }, (_, i) => SCAN_MEMORY_RESERVED + i * opts.capacity);
+    if (opts.memory.buffer.byteLength < offsets[slots - 1] + opts.capacity) throw new HexzError('INTERNAL', 'packer scan memory too small for its job slots');
+    this.inputs = offsets.map((o) => Buffer.from(opts.memory.buffer, o, opts.capacity));
     this.outputs = Array.from({ length: slots }, () => new SharedArrayBuffer(opts.capacity + OUTPUT_SLACK));
     this.freeSlots = Array.from({ length: slots }, (_, i) => i);
-    const workerData = { codec: opts.codec, level: opts.level, keys: opts.keys, inputs: this.inputs, outputs: this.outputs };
-    this.threads = Array.from({ length: threads }, () => {
-      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData });
+    const input = { buffer: opts.memory.buffer as SharedArrayBuffer, offsets, capacity: opts.capacity };
+    const config: WorkerConfig = { codec: opts.codec, level: opts.level, keys: opts.keys, input, outputs: this.outputs, seen: opts.seen.buffer };
+    this.threads = workers.map((worker) => {
+      worker.postMessage({ type: 'init', config });
       const t: Thread = { worker, busy: 0 };
-      worker.on('message', (reply: WorkerReply) => this.onReply(t, reply));
+      worker.on('message', (reply: WorkerReply) => this.onReply(reply));
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => {
         if (code !== 0 && !this.failure) this.fail(new HexzError('INTERNAL', `packer worker exited with code ${code}`));
@@ -102,24 +156,13 @@ export class ChunkPipeline<E> {
     if (this.failure) throw this.failure;
   }
 
-  private onReply(thread: Thread, reply: WorkerReply): void {
-    thread.busy--;
-    const phase = reply.type === 'hashed' ? 'hash' : reply.type === 'encoded' ? 'encode' : reply.phase;
-    const key = `${phase}:${reply.seq}`;
-    const w = this.waiting.get(key);
+  private onReply(reply: WorkerReply): void {
+    const w = this.waiting.get(reply.seq);
     if (!w) return;
-    this.waiting.delete(key);
+    this.waiting.delete(reply.seq);
+    w.thread.busy--;
     if (reply.type === 'error') w.reject(new HexzError('INTERNAL', `packer worker: ${reply.message}`));
     else w.resolve(reply);
-  }
-
-  private send(thread: Thread, key: string, msg: object, transfer: ArrayBuffer[]): Promise<WorkerReply> {
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.waiting.set(key, { resolve, reject });
-      thread.busy++;
-      thread.worker.postMessage(msg, transfer);
-    });
   }
 
   /** A free slot to fill (waits while every slot is in flight: the pipeline's backpressure). */
@@ -127,57 +170,42 @@ export class ChunkPipeline<E> {
     for (;;) {
       this.check();
       const slot = this.freeSlots.pop();
-      if (slot !== undefined) return { slot, buffer: Buffer.from(this.inputs[slot]) };
+      if (slot !== undefined) return { slot, buffer: this.inputs[slot] };
       await new Promise<void>((r) => this.wakeups.push(r));
     }
   }
 
-  /** Start a filled slot through the pipeline. */
+  /** Start a filled slot through the pipeline: to the least busy worker. */
   submit(slot: number, events: E[], ranges: number[]): void {
     this.check();
     const job: PipelineJob<E> = { seq: this.nextSeq++, slot, events, ranges };
     this.jobs.set(job.seq, job);
     const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
-    this.owner.set(job.seq, thread);
     const r = Uint32Array.from(ranges);
-    this.send(thread, `hash:${job.seq}`, { type: 'hash', seq: job.seq, slot, ranges: r }, [r.buffer as ArrayBuffer]).then((h) => {
-      job.hashed = { ids: (h as Hashed).ids, zero: (h as Hashed).zero };
-      this.advance();
-    }, (err) => this.fail(err));
-  }
-
-  /** Move every job that can move: classify hashed jobs in order, write encoded jobs in order. */
-  private advance(): void {
-    if (this.failure) return;
-    for (let job = this.jobs.get(this.nextClassify); job?.hashed; job = this.jobs.get(this.nextClassify)) {
-      this.nextClassify++;
-      let indices: Uint32Array;
-      try {
-        indices = this.opts.classify(job as PipelineJob<E> & { hashed: { ids: Uint8Array; zero: Uint8Array } });
-      } catch (err) {
-        return this.fail(err);
-      }
-      const seq = job.seq;
-      const thread = this.owner.get(seq)!;
-      this.owner.delete(seq);
-      this.send(thread, `encode:${seq}`, { type: 'encode', seq, indices }, [indices.buffer as ArrayBuffer]).then((e) => {
-        this.encoded.set(seq, e as Encoded);
+    new Promise<Done>((resolve, reject) => {
+      this.waiting.set(job.seq, { resolve, reject, thread });
+      thread.busy++;
+      thread.worker.postMessage({ type: 'job', seq: job.seq, slot, ranges: r }, [r.buffer as ArrayBuffer]);
+    }).then(
+      (d) => {
+        this.done.set(job.seq, d);
         void this.writeReady();
-      }, (err) => this.fail(err));
-    }
+      },
+      (err) => this.fail(err),
+    );
   }
 
-  /** Write encoded jobs in order, one at a time, freeing their slots. */
+  /** Write finished jobs in order, one at a time, freeing their slots. */
   private async writeReady(): Promise<void> {
     if (this.writing) return;
     this.writing = true;
     try {
-      for (let enc = this.encoded.get(this.nextWrite); enc && !this.failure; enc = this.encoded.get(this.nextWrite)) {
+      for (let d = this.done.get(this.nextWrite); d && !this.failure; d = this.done.get(this.nextWrite)) {
         const job = this.jobs.get(this.nextWrite)!;
-        this.encoded.delete(job.seq);
+        this.done.delete(job.seq);
         this.nextWrite++;
-        const data = enc.overflow ?? new Uint8Array(this.outputs[job.slot], 0, enc.total);
-        await this.opts.write(job, { data, lengths: enc.lengths, codecs: enc.codecs });
+        const data = d.overflow ?? new Uint8Array(this.outputs[job.slot], 0, d.total);
+        await this.opts.write(job, { ids: d.ids, zero: d.zero, lengths: d.lengths, codecs: d.codecs, data, input: this.inputs[job.slot] });
         this.jobs.delete(job.seq);
         this.freeSlots.push(job.slot);
         this.wake();
@@ -198,6 +226,6 @@ export class ChunkPipeline<E> {
   async close(): Promise<void> {
     this.failure ??= new HexzError('ABORTED', 'pipeline closed');
     this.wake();
-    await Promise.all(this.threads.map((t) => t.worker.terminate()));
+    await this.opts.threads.terminate();
   }
 }

@@ -104,7 +104,8 @@ export async function digestFile(
 ): Promise<FileDigest> {
   const chunker = createChunker(chunking);
   const d = new DigestBuilder(opts.keepChunks);
-  const buf = Buffer.allocUnsafe(READ_BYTES + chunking.max);
+  // Read straight into the chunker's scan memory, so the scan reads the bytes in place.
+  const buf = chunker.buffer(READ_BYTES + chunking.max);
   let fh;
   try {
     fh = await fs.open(file, 'r');
