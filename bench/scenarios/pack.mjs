@@ -20,6 +20,15 @@ const COLUMNS = [
 
 export const HEXZ = 'hexz (zstd 3)';
 
+/**
+ * Run a peer's command, then flush its output to disk (`sync -f`), inside the timed process: hexz
+ * fsyncs its archive before it exits (an archive is not packed until it is on disk), so every tool
+ * pays for durability.
+ */
+function runSynced(output, cmd, args, opts) {
+  return runTimed('bash', ['-c', 'out="$1"; shift; "$@" && sync -f "$out"', 'synced', output, cmd, ...args], opts);
+}
+
 /** The pack commands of every tool for one input, writing under `out`. */
 export function packTools(ctx, input, out, isFile) {
   const T = ctx.tools;
@@ -48,7 +57,7 @@ export function packTools(ctx, input, out, isFile) {
       prepare: () => fresh(path.join(out, 'a.sqfs')),
       run: async () => {
         const img = path.join(out, 'a.sqfs');
-        const r = await runTimed('mksquashfs', [input, img, '-comp', 'zstd', '-Xcompression-level', '3', '-noappend', '-quiet', '-no-progress']);
+        const r = await runSynced(img, 'mksquashfs', [input, img, '-comp', 'zstd', '-Xcompression-level', '3', '-noappend', '-quiet', '-no-progress']);
         return { ...usage(r), stored: (await fs.stat(img)).size };
       },
     },
@@ -62,7 +71,7 @@ export function packTools(ctx, input, out, isFile) {
       run: async () => {
         const store = path.join(out, 'store.castr');
         const index = path.join(out, isFile ? 'a.caibx' : 'a.caidx');
-        const r = await runTimed('casync', ['make', '--compression=zstd', `--store=${store}`, index, input]);
+        const r = await runSynced(index, 'casync', ['make', '--compression=zstd', `--store=${store}`, index, input]);
         return { ...usage(r), stored: (await treeBytes(store)) + (await fs.stat(index)).size };
       },
     },
@@ -72,7 +81,7 @@ export function packTools(ctx, input, out, isFile) {
       prepare: () => resticInit(path.join(out, 'repo'), path.join(out, 'restic-cache')),
       run: async () => {
         const repo = path.join(out, 'repo');
-        const r = await runTimed('restic', ['backup', '--repo', repo, '--cache-dir', path.join(out, 'restic-cache'), '-q', input], { env: RESTIC_ENV });
+        const r = await runSynced(repo, 'restic', ['backup', '--repo', repo, '--cache-dir', path.join(out, 'restic-cache'), '-q', input], { env: RESTIC_ENV });
         return { ...usage(r), stored: await treeBytes(repo) };
       },
     },
@@ -83,8 +92,8 @@ export function packTools(ctx, input, out, isFile) {
       run: async () => {
         const f = path.join(out, 'a.zst');
         const r = isFile
-          ? await runTimed('zstd', ['-3', '-T0', '-q', '-f', input, '-o', f])
-          : await runTimed('bash', ['-c', 'set -o pipefail; tar -C "$1" -cf - . | zstd -3 -T0 -q -o "$2"', 'tarzst', input, f]);
+          ? await runSynced(f, 'zstd', ['-3', '-T0', '-q', '-f', input, '-o', f])
+          : await runTimed('bash', ['-c', 'set -o pipefail; tar -C "$1" -cf - . | zstd -3 -T0 -q -o "$2" && sync -f "$2"', 'tarzst', input, f]);
         return { ...usage(r), stored: (await fs.stat(f)).size };
       },
     },
@@ -145,7 +154,7 @@ export async function run(ctx) {
   return {
     tables,
     meaning: [
-      'throughput = logical input bytes (apparent sizes, sparse files counted in full) ÷ wall time of the whole process; the input is in the page cache (read once before) and outputs go to the page cache (no fsync by any tool).',
+      'throughput = logical input bytes (apparent sizes, sparse files counted in full) ÷ wall time of the whole process; the input is in the page cache (read once before); every output is on disk when the clock stops (hexz fsyncs its archive before it exits, as it always does; every peer's command is followed by `sync -f` on its output inside the timed process).',
       'CPU = user + system seconds of the process and its children (GNU time); peak RSS = the largest resident set of the process (for the tar | zstd pipeline: the largest of its processes).',
       'stored = bytes on disk after packing: the .hxz / .sqfs / .zst file; for casync the chunk store plus the index; for restic the whole repository (restic encrypts, always).',
       'hexz, mksquashfs, restic and zstd use every core; casync and tar are single-threaded (that is how they work, not a setting).',
