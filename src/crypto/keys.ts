@@ -134,6 +134,26 @@ export function sealChunk(keys: ArchiveKeys, id: Uint8Array, codec: number, code
   return seal(keys.encKey, chunkNonce(keys, id, codec, codecBytes), codecBytes, id);
 }
 
+/**
+ * Seal in place: `buf` holds a chunk's codec bytes at `[NONCE_BYTES, NONCE_BYTES + length)` and has
+ * room for the tag after them; on return it holds `nonce ‖ ciphertext ‖ tag` (the same bytes
+ * `sealChunk` makes) and the total length is returned. The packer's hot path: no buffer besides the
+ * one node:crypto returns for the ciphertext.
+ */
+export function sealChunkInPlace(keys: ArchiveKeys, id: Uint8Array, codec: number, buf: Uint8Array, length: number): number {
+  const body = buf.subarray(NONCE_BYTES, NONCE_BYTES + length);
+  const nonce = chunkNonce(keys, id, codec, body);
+  const cipher = createCipheriv('aes-256-gcm', keys.encKey, nonce);
+  cipher.setAAD(id);
+  const ct = cipher.update(body);
+  buf.set(ct, NONCE_BYTES);
+  const fin = cipher.final();
+  buf.set(fin, NONCE_BYTES + ct.byteLength);
+  buf.set(nonce, 0);
+  buf.set(cipher.getAuthTag(), NONCE_BYTES + ct.byteLength + fin.byteLength);
+  return SEAL_OVERHEAD + length;
+}
+
 /** Open a sealed chunk; `AUTH_FAILED` on tampering. */
 export function openChunk(keys: ArchiveKeys, id: Uint8Array, stored: Uint8Array, context: Record<string, unknown> = {}): Uint8Array {
   return open(keys.encKey, stored, id, 'chunk', context);

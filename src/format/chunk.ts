@@ -5,7 +5,7 @@
 import { codecById } from '../codecs/index.js';
 import { corrupt, type ErrorContext } from '../errors.js';
 import { createKeyedHasher, hash } from '../hash.js';
-import { openChunk, sealChunk, type ArchiveKeys } from '../crypto/keys.js';
+import { NONCE_BYTES, openChunk, SEAL_OVERHEAD, sealChunk, sealChunkInPlace, TAG_BYTES, type ArchiveKeys } from '../crypto/keys.js';
 import { bytesEqual, toHex } from './bytes.js';
 import type { ChunkRef } from './chunk-index.js';
 
@@ -52,10 +52,11 @@ export function encodeChunk(plain: Uint8Array, id: Uint8Array, codecId: number, 
  */
 export function encodeChunkInto(dst: Uint8Array, plain: Uint8Array, id: Uint8Array, codecId: number, level: number, keys?: ArchiveKeys): { codec: number; length: number } | undefined {
   if (keys) {
-    const enc = encodeChunk(plain, id, codecId, level, keys);
-    if (enc.bytes.byteLength > dst.byteLength) return undefined;
-    dst.set(enc.bytes);
-    return { codec: enc.codec, length: enc.bytes.byteLength };
+    // Compress (or copy) behind the nonce's place, then seal in place.
+    if (dst.byteLength < SEAL_OVERHEAD) return undefined;
+    const inner = encodeChunkInto(dst.subarray(NONCE_BYTES, dst.byteLength - TAG_BYTES), plain, id, codecId, level);
+    if (!inner) return undefined;
+    return { codec: inner.codec, length: sealChunkInPlace(keys, id, inner.codec, dst, inner.length) };
   }
   if (codecId !== 0) {
     const n = codecById(codecId).compressInto(dst, plain, level);

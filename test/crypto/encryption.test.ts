@@ -296,3 +296,18 @@ describe('a key given for a plain archive', () => {
     expect((await hexz(['ls', plain])).stderr).toBe('');
   });
 });
+
+describe('sealing a chunk in place', () => {
+  it('makes exactly the bytes sealChunk makes (deduplication across versions depends on it)', async () => {
+    const { deriveArchiveKeys, sealChunk, sealChunkInPlace, NONCE_BYTES, SEAL_OVERHEAD } = await import('@hexz/src/crypto/keys.js');
+    const keys = deriveArchiveKeys(key.key);
+    for (const n of [0, 1, 100, 65536]) {
+      const body = randomBytesSeeded(n, n + 1);
+      const id = randomBytesSeeded(32, n + 2);
+      const buf = Buffer.alloc(n + SEAL_OVERHEAD + 10);
+      body.copy(buf, NONCE_BYTES);
+      const len = sealChunkInPlace(keys, id, 1, buf, n);
+      expect(Buffer.from(buf.subarray(0, len)).equals(Buffer.from(sealChunk(keys, id, 1, body)))).toBe(true);
+    }
+  });
+});
