@@ -120,6 +120,14 @@ export class BlockCache {
     return this.prefetching;
   }
 
+  /** The cached value, if present, as a hit (recency updated, counted); never loads. */
+  getIfCached<T>(key: string): T | undefined {
+    const hit = this.lru.get(key);
+    if (!hit) return undefined;
+    this.counters.hits++;
+    return hit.value as T;
+  }
+
   /** The cached value without loading or counting, if present. */
   peek<T>(key: string): T | undefined {
     return this.lru.peek(key)?.value as T | undefined;

@@ -362,6 +362,12 @@ export function createFuseOperations(archive: Archive, opts: FuseOpsOptions): Fu
       // Prefetch before loading this piece, so both land in the same coalesced storage request.
       const ahead = h.readahead.observe(pos, n);
       if (ahead) archive.prefetch(entry, ahead.start, Math.min(ahead.end, entry.size));
+      // Most reads find their chunks cached (prefetched): answer them without a promise.
+      try {
+        if (archive.readCachedInto(entry, pos, n, buf)) return cb(n);
+      } catch (err) {
+        return cb(fail('read', path, err));
+      }
       readInto(archive, entry, pos, n, buf).then(
         (ok) => cb(ok ? n : EINVAL),
         (err) => cb(fail('read', path, err)),

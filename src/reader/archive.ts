@@ -254,17 +254,22 @@ export class Archive {
       `chunk-index page ${i}`,
       p,
       (body, ctx) => new ChunkIndexPage(body, p.firstLogical, p.count, bases, ctx),
-      (page, ctx) => {
-        const fail = (msg: string) => new HexzError('CORRUPT', `corrupt chunk-index page ${i}: ${msg}`, ctx);
-        if (page.firstLogical !== p.firstLogical) throw fail(`starts at ${page.firstLogical}, the root says ${p.firstLogical}`);
-        if (page.count !== p.count) throw fail(`holds ${page.count} references, the root says ${p.count}`);
-        if (page.maxOwner > bases) throw fail(`names owner ${page.maxOwner} but the archive has ${bases} bases`);
-        const next = this.root.chunkPages[i + 1];
-        const expectedEnd = next ? next.firstLogical : this.root.logicalSize;
-        if (page.endLogical !== expectedEnd) throw fail(`ends at ${page.endLogical}, expected ${expectedEnd}`);
-      },
+      (page, ctx) => this.checkChunkPage(i, page, ctx),
       (page) => page.body.byteLength,
     );
+  }
+
+  /** What chunk-index page `i` must be for *this* archive's root (cached pages may come from another archive). */
+  private checkChunkPage(i: number, page: ChunkIndexPage, ctx: ErrorContext): void {
+    const p = this.root.chunkPages[i];
+    const bases = this.root.bases.length;
+    const fail = (msg: string) => new HexzError('CORRUPT', `corrupt chunk-index page ${i}: ${msg}`, ctx);
+    if (page.firstLogical !== p.firstLogical) throw fail(`starts at ${page.firstLogical}, the root says ${p.firstLogical}`);
+    if (page.count !== p.count) throw fail(`holds ${page.count} references, the root says ${p.count}`);
+    if (page.maxOwner > bases) throw fail(`names owner ${page.maxOwner} but the archive has ${bases} bases`);
+    const next = this.root.chunkPages[i + 1];
+    const expectedEnd = next ? next.firstLogical : this.root.logicalSize;
+    if (page.endLogical !== expectedEnd) throw fail(`ends at ${page.endLogical}, expected ${expectedEnd}`);
   }
 
   private filePage(i: number): Promise<FilePage> {
@@ -581,6 +586,46 @@ export class Archive {
       out.set(chunks[i].subarray(from - r.logical, to - r.logical), from - start);
     }
     return out;
+  }
+
+  /**
+   * Copy `n` bytes of file `e` at `offset` into `dst` synchronously, straight from the cache: true
+   * when the index page and every chunk were cached (the FUSE read path answers most reads this way,
+   * without a promise), false when something must be loaded (nothing was written; use an async read).
+   * The same checks as the async path apply: page against this archive's root, chunk lengths.
+   */
+  readCachedInto(e: FileEntry, offset: number, n: number, dst: Uint8Array): boolean {
+    if (n === 0) return true;
+    const pages = this.root.chunkPages;
+    const start = e.logical + offset;
+    const end = start + n;
+    if (pages.length === 0 || end > e.logical + e.size) return false;
+    const plan: Array<{ chunk: Uint8Array | undefined; from: number; to: number; at: number }> = [];
+    let covered = start;
+    for (let pi = this.chunkPageFor(start); pi < pages.length && pages[pi].firstLogical < end && covered < end; pi++) {
+      const page = this.cache.getIfCached<ChunkIndexPage>(`p${toHex(pages[pi].hash)}`);
+      if (!page) return false;
+      const ctx = this.ctx({ structure: `chunk-index page ${pi}`, offset: pages[pi].offset });
+      this.checkChunkPage(pi, page, ctx);
+      for (let i = page.firstLogical <= start ? page.find(start) : 0; i < page.count; i++) {
+        const ref = page.ref(i);
+        if (ref.logical >= end) break;
+        if (ref.logical > covered || ref.logical + ref.raw <= covered) return false; // a gap: let the async path report it
+        const chunk = ref.hole ? undefined : this.cache.getIfCached<Uint8Array>(`c${toHex(ref.id)}`);
+        if (!ref.hole && !chunk) return false;
+        if (chunk) checkChunkLength(ref, chunk, this.ctx({ path: e.path }));
+        const from = covered - ref.logical;
+        const to = Math.min(end, ref.logical + ref.raw) - ref.logical;
+        plan.push({ chunk, from, to, at: covered - start });
+        covered = ref.logical + to;
+      }
+    }
+    if (covered !== end) return false;
+    for (const p of plan) {
+      if (p.chunk) dst.set(p.chunk.subarray(p.from, p.to), p.at);
+      else dst.fill(0, p.at, p.at + p.to - p.from);
+    }
+    return true;
   }
 
   /**
