@@ -364,7 +364,7 @@ export function createFuseOperations(archive: Archive, opts: FuseOpsOptions): Fu
       if (ahead) archive.prefetch(entry, ahead.start, Math.min(ahead.end, entry.size));
       // Most reads find their chunks cached (prefetched): answer them without a promise.
       try {
-        if (archive.readCachedInto(entry, pos, n, buf)) return cb(n);
+        if (buf.length >= n && archive.readCachedInto(entry, pos, n, buf)) return cb(n);
       } catch (err) {
         return cb(fail('read', path, err));
       }
