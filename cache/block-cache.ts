@@ -54,11 +54,15 @@ export class BlockCache {
   private readonly inflight = new Map<string, Promise<unknown>>();
   private readonly counters = { hits: 0, misses: 0, shared: 0, loadedBytes: 0, evictions: 0, failures: 0 };
 
+  /** Bytes the cached entries may hold: the budget less the prefetch allowance, so the two together stay within it. */
+  readonly entryBytes: number;
+
   constructor(opts: { maxBytes?: number } = {}) {
     this.maxBytes = Math.max(1 << 20, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
     this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
+    this.entryBytes = Math.max(1 << 20, this.maxBytes - this.prefetchBudget);
     this.lru = new LRUCache<string, Entry>({
-      maxSize: this.maxBytes,
+      maxSize: this.entryBytes,
       sizeCalculation: (e) => e.size,
       dispose: (_v, _k, reason) => {
         if (reason === 'evict') this.counters.evictions++;
@@ -88,7 +92,7 @@ export class BlockCache {
         const value = await load();
         const size = sizeOf(value) + ENTRY_OVERHEAD;
         this.counters.loadedBytes += size - ENTRY_OVERHEAD;
-        if (size <= this.maxBytes / 8) this.lru.set(key, { value, size });
+        if (size <= this.entryBytes / 8) this.lru.set(key, { value, size });
         return value;
       } catch (err) {
         this.counters.failures++;
