@@ -154,7 +154,7 @@ export async function run(ctx) {
   return {
     tables,
     meaning: [
-      'throughput = logical input bytes (apparent sizes, sparse files counted in full) ÷ wall time of the whole process; the input is in the page cache (read once before); every output is on disk when the clock stops (hexz fsyncs its archive before it exits, as it always does; every peer's command is followed by `sync -f` on its output inside the timed process).',
+      'throughput = logical input bytes (apparent sizes, sparse files counted in full) ÷ wall time of the whole process; the input is in the page cache (read once before); every output is on disk when the clock stops (hexz fsyncs its archive before it exits, as it always does; every peer command is followed by `sync -f` on its output inside the timed process).',
       'CPU = user + system seconds of the process and its children (GNU time); peak RSS = the largest resident set of the process (for the tar | zstd pipeline: the largest of its processes).',
       'stored = bytes on disk after packing: the .hxz / .sqfs / .zst file; for casync the chunk store plus the index; for restic the whole repository (restic encrypts, always).',
       'hexz, mksquashfs, restic and zstd use every core; casync and tar are single-threaded (that is how they work, not a setting).',
