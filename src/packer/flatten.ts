@@ -4,9 +4,9 @@
  * chunk id, not the archive), each verified on the way, once per distinct chunk.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriter, toStorageUrl, type StorageOptions } from '../../storage/index.js';
+import { createWriter, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { StorageWriter } from '../../storage/types.js';
-import { throwIfAborted } from '../errors.js';
+import { HexzError, throwIfAborted } from '../errors.js';
 import { refsPerPage, type ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
 import { formatUuid, parseUuid } from '../format/header.js';
@@ -43,6 +43,13 @@ export async function flattenArchive(archive: Archive, output: string, opts: Fla
   const outUrl = toStorageUrl(output);
   const uuid = parseUuid(opts.uuid ?? randomUUID());
   const root = archive.root;
+  // Replacing an archive of the delta's chain (even with --force) would break every other delta that
+  // names it: its UUID changes. Replacing the delta itself is allowed (same content, read before rename).
+  for (const b of archive.bases) {
+    if (await sameObject(outUrl, b.url)) {
+      throw new HexzError('INVALID_ARGUMENT', `the output ${outUrl} is a base of ${archive.url}: flattening would replace an archive other versions depend on (write to another name)`, { url: outUrl });
+    }
+  }
   const sink: StorageWriter = await createWriter(outUrl, { overwrite: opts.overwrite, signal: opts.signal, ...opts.storage });
   try {
     const writer = new ArchiveWriter(sink, { uuid, keys: archive.keys, kdf: archive.trailer.kdf, refsPerPage: refsPerPage(root.refCount), bases: [] });

@@ -220,6 +220,14 @@ describe('thin archives', () => {
     await flat.close();
   });
 
+  it('flatten refuses to replace an archive of the chain, even with --force', async () => {
+    const v1Before = await fs.readFile(a1());
+    const r = await hexz(['flatten', '-f', path.join(tmp.dir, 'out', 'v4.hxz'), a1()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.toString()).toMatch(/is a base of .*v4\.hxz/);
+    expect((await fs.readFile(a1())).equals(v1Before)).toBe(true);
+  });
+
   it('the CLI packs a delta with --base and shows the chain in info', async () => {
     const out = path.join(tmp.dir, 'out', 'v2-cli.hxz');
     const r = await hexzJson(['pack', '--base', a1(), v2.dir, out]);
