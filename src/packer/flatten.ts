@@ -4,15 +4,16 @@
  * chunk id, not the archive), each verified on the way, once per distinct chunk.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriter, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
+import { createWriter, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { StorageWriter } from '../../storage/types.js';
-import { HexzError, throwIfAborted } from '../errors.js';
+import { throwIfAborted } from '../errors.js';
 import { refsPerPage, type ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
 import { formatUuid, parseUuid } from '../format/header.js';
 import type { Archive } from '../reader/archive.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
+import { refuseOutputAt } from './chain-output.js';
 
 export interface FlattenOptions {
   overwrite?: boolean;
@@ -46,9 +47,7 @@ export async function flattenArchive(archive: Archive, output: string, opts: Fla
   // Replacing an archive of the delta's chain (even with --force) would break every other delta that
   // names it: its UUID changes. Replacing the delta itself is allowed (same content, read before rename).
   for (const b of archive.bases) {
-    if (await sameObject(outUrl, b.url)) {
-      throw new HexzError('INVALID_ARGUMENT', `the output ${outUrl} is a base of ${archive.url}: flattening would replace an archive other versions depend on (write to another name)`, { url: outUrl });
-    }
+    await refuseOutputAt(outUrl, b.url, `a base of ${archive.url}`, 'flattening would replace an archive other versions depend on');
   }
   const sink: StorageWriter = await createWriter(outUrl, { overwrite: opts.overwrite, signal: opts.signal, ...opts.storage });
   try {

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { sharedCache, type BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters } from '../../cache/metered.js';
-import { createWriter, relativeLocation, resolveLocation, sameObject, toStorageUrl, type StorageOptions } from '../../storage/index.js';
+import { createWriter, relativeLocation, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
 import { createChunker, createScanMemory, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
@@ -35,6 +35,7 @@ import { openArchive, type Archive } from '../reader/archive.js';
 import type { BaseResolution } from '../reader/bases.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
+import { refuseOutputAt } from './chain-output.js';
 import { JobBuilder, openInput, readInto, type JobEvent } from './job-builder.js';
 import { walkInput, type InputEntry, type WalkedInput } from './walk.js';
 import type { ChunkRef } from '../format/chunk-index.js';
@@ -175,15 +176,7 @@ async function loadBases(
     }
     return slot;
   };
-  const refuseSelf = async (url: string, what: string) => {
-    if (await sameObject(outUrl, url)) {
-      throw new HexzError(
-        'INVALID_ARGUMENT',
-        `the output ${outUrl} is ${what}: packing would overwrite an archive the new one depends on (write the delta to another name)`,
-        { url: outUrl },
-      );
-    }
-  };
+  const refuseSelf = (url: string, what: string) => refuseOutputAt(outUrl, url, what, 'packing would overwrite an archive the new one depends on');
   // Up front, before any index is read: the output must not be a base…
   for (const location of bases) await refuseSelf(toStorageUrl(location), `the base ${location}`);
   try {
