@@ -5,7 +5,7 @@
 # Prints one line per package: "ok NAME", "installed NAME" or "unavailable NAME"; always exits 0 so a
 # missing peer only becomes a note in the report.
 set -u
-PACKAGES=(time zstd squashfs-tools squashfuse casync restic nginx-light wrk fio fuse3 libfuse2)
+PACKAGES=(time zstd lz4 squashfs-tools squashfuse casync restic nginx-light wrk fio fuse3 libfuse2)
 # A package counts as present when dpkg knows it or (for nginx) another flavour provides the command.
 present() {
   case "$1" in

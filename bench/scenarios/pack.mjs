@@ -119,8 +119,7 @@ async function packDataset(ctx, label, input, logical, isFile) {
 export async function run(ctx) {
   const tables = [];
   const mixed = await ctx.data.mixed();
-  const m = await packDataset(ctx, 'mixed', mixed.dir, mixed.bytes, false);
-  tables.push(m.table);
+  tables.push((await packDataset(ctx, 'mixed', mixed.dir, mixed.bytes, false)).table);
   const disk = await ctx.data.disk();
   tables.push((await packDataset(ctx, 'disk', disk.v1, disk.bytes, true)).table);
   const small = await ctx.data.small();
@@ -128,28 +127,26 @@ export async function run(ctx) {
   const real = await ctx.data.real();
   tables.push((await packDataset(ctx, 'real', real.dir, real.bytes, false)).table);
 
-  // DESIGN bar: pack throughput ≥ the fastest peer packer on the same input, using all cores.
-  const peers = [...m.res].filter(([n, r]) => !n.startsWith('hexz') && r.median);
-  const hx = m.res.get(HEXZ).median;
-  if (peers.length && hx) {
-    const [bestName, best] = peers.sort((a, b) => a[1].median.wall - b[1].median.wall)[0];
-    const hxRate = mixed.bytes / MiB / hx.wall;
-    const peerRate = mixed.bytes / MiB / best.median.wall;
-    const others = tables.slice(1).map((tb) => {
-      const href = tb.rows.find((r) => r.tool === HEXZ)?.values.mibps;
-      const bestPeer = tb.rows.filter((r) => !r.tool.startsWith('hexz') && r.values.mibps).sort((a, b) => b.values.mibps - a.values.mibps)[0];
-      return bestPeer && href ? `${tb.title.split(' ')[0]}: ${href.toFixed(0)} vs ${bestPeer.tool} ${bestPeer.values.mibps.toFixed(0)} MiB/s` : null;
-    });
+  // DESIGN bar: pack throughput ≥ the fastest peer packer on the same input, using all cores — on
+  // every data set, so one favourable input cannot carry the verdict.
+  const TARGET = 'pack throughput ≥ the fastest peer packer on the same input (every data set, zstd 3, all cores)';
+  const sets = tables.map((tb) => {
+    const hx = tb.rows.find((r) => r.tool === HEXZ)?.values.mibps;
+    const best = tb.rows.filter((r) => !r.tool.startsWith('hexz') && r.values.mibps).sort((x, y) => y.values.mibps - x.values.mibps)[0];
+    return hx && best ? { name: tb.title.split(' ')[0], hx, peer: best.tool, rate: best.values.mibps } : null;
+  }).filter(Boolean);
+  if (sets.length) {
+    const lost = sets.filter((d) => d.hx < d.rate);
     ctx.targets.push({
       id: 'pack-throughput',
-      text: 'pack throughput ≥ the fastest peer packer (mixed, zstd 3, all cores)',
-      measured: `hexz ${hxRate.toFixed(0)} MiB/s vs ${bestName} ${peerRate.toFixed(0)} MiB/s (${(hxRate / peerRate).toFixed(2)}×)`,
-      bar: '≥ 1.00×',
-      met: hxRate >= peerRate,
-      note: `other data sets — ${others.filter(Boolean).join('; ')}`,
+      text: TARGET,
+      measured: sets.map((d) => `${d.name}: hexz ${d.hx.toFixed(0)} vs ${d.peer} ${d.rate.toFixed(0)} MiB/s (${(d.hx / d.rate).toFixed(2)}×)`).join('; '),
+      bar: '≥ 1.00× on each',
+      met: lost.length === 0,
+      note: lost.length ? `met on ${sets.length - lost.length} of ${sets.length} data sets` : undefined,
     });
   } else {
-    ctx.targets.push({ id: 'pack-throughput', text: 'pack throughput ≥ the fastest peer packer (mixed, zstd 3, all cores)', measured: null, met: null, note: 'no peer packer ran' });
+    ctx.targets.push({ id: 'pack-throughput', text: TARGET, measured: null, met: null, note: 'no peer packer ran' });
   }
   return {
     tables,
