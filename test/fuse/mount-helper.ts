@@ -8,7 +8,40 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLI, run } from '../helpers/cli.js';
+
+/** The built fuse/mount.js (what `hexz mount` runs). */
+const MOUNT_MODULE = fileURLToPath(new URL('../../dist/fuse/mount.js', import.meta.url));
+
+/**
+ * `HEXZ_TEST_REQUIRE_FUSE=1` (set by .ci/run): the FUSE suites must run. On a machine where FUSE is
+ * not usable, every test file importing this helper then fails to load with the reason, instead of
+ * its FUSE suites being skipped. Unset (local runs), a machine without /dev/fuse skips them.
+ */
+export const FUSE_REQUIRED = process.env.HEXZ_TEST_REQUIRE_FUSE === '1';
+
+/**
+ * Why FUSE is not usable here, in `hexz mount`'s own words (its `checkFuseAvailable`: the device
+ * opens read-write, a fusermount helper exists, fuse-native and libfuse.so.2 load), or undefined when
+ * it is. Runs in a child process, so the test process never loads the native addon.
+ */
+export async function fuseUnavailableReason(): Promise<string | undefined> {
+  const script = 'const m = await import(process.argv[1]); try { await m.checkFuseAvailable(); } catch (e) { console.error(e.message); process.exit(24); }';
+  const r = await run(process.execPath, ['--input-type=module', '-e', script, MOUNT_MODULE]);
+  return r.code === 0 ? undefined : r.stderr.trim() || `checking FUSE failed with exit code ${r.code}`;
+}
+
+if (FUSE_REQUIRED) {
+  const why = await fuseUnavailableReason();
+  if (why) {
+    throw new Error(
+      `HEXZ_TEST_REQUIRE_FUSE=1 (set by .ci/run) requires real FUSE mounts, but FUSE is not usable on this machine, ` +
+        `so the FUSE suites fail instead of being skipped. ${why} ` +
+        `(Unset HEXZ_TEST_REQUIRE_FUSE to skip the FUSE suites on a machine without FUSE.)`,
+    );
+  }
+}
 
 /** FUSE tests need /dev/fuse; without it the whole suite is skipped with this message. */
 export const FUSE_DEVICE_PRESENT = existsSync('/dev/fuse');
@@ -122,4 +155,50 @@ export async function sha256Tree(dir: string): Promise<Record<string, string>> {
     if (m) out[m[2]] = m[1];
   }
   return out;
+}
+
+/** What a `withoutFuse` namespace takes away: the device, the fusermount helpers, or libfuse.so.2. */
+export type MissingFusePart = 'device' | 'helper' | 'library';
+
+/** Where `checkFuseAvailable` looks for fusermount (fuse/mount.ts HELPER_DIRS). */
+const FUSERMOUNT_PATHS = ['/bin', '/usr/bin', '/usr/local/bin', '/sbin', '/usr/sbin'].flatMap((d) => [`${d}/fusermount`, `${d}/fusermount3`]);
+
+/** Whether this process may make private mount namespaces (`unshare -m`: root with CAP_SYS_ADMIN). */
+export async function canUnshareMounts(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  const r = await run('unshare', ['-m', '--propagation', 'private', 'true']).catch(() => undefined);
+  return r?.code === 0;
+}
+
+/** The libfuse.so.2 that fuse-native's prebuilt addon links against, from `ldd`. */
+async function libfuse2Path(): Promise<string> {
+  const addon = fileURLToPath(new URL(`../../node_modules/fuse-native/prebuilds/linux-${process.arch}/node.napi.node`, import.meta.url));
+  const r = await run('ldd', [addon]);
+  const m = /libfuse\.so\.2 => (\/\S+)/.exec(r.stdout.toString());
+  if (!m) throw new Error(`ldd ${addon} names no libfuse.so.2: ${r.stdout.toString()}${r.stderr}`);
+  return m[1];
+}
+
+/**
+ * The argv that runs `cmd args…` the way it would run on a machine where one part of FUSE is missing,
+ * with nothing on this machine changed: in a private mount namespace (`unshare -m`, gone with the
+ * process) where /dev is a fresh tmpfs holding only null, zero, random… but no fuse ('device'), every
+ * fusermount is covered by an empty non-executable file ('helper'), or libfuse.so.2 is covered by an
+ * empty file, which the dynamic loader refuses ('library'). Needs `canUnshareMounts()`.
+ */
+export async function withoutFuse(missing: MissingFusePart, cmd: string, args: string[]): Promise<{ cmd: string; args: string[] }> {
+  // Scratch files live on a tmpfs mounted at /mnt inside the namespace: nothing outside it changes.
+  const scratch = `mount -t tmpfs -o mode=755 hexz-test-no-fuse-${missing} /mnt`;
+  let setup: string;
+  if (missing === 'device') {
+    setup =
+      `${scratch} && for n in null zero full random urandom tty; do if [ -e /dev/$n ]; then : > /mnt/$n && mount --bind /dev/$n /mnt/$n; fi; done` +
+      ' && ln -s /proc/self/fd /mnt/fd && ln -s /proc/self/fd/0 /mnt/stdin && ln -s /proc/self/fd/1 /mnt/stdout && ln -s /proc/self/fd/2 /mnt/stderr' +
+      ' && mount --move /mnt /dev';
+  } else if (missing === 'helper') {
+    setup = `${scratch} && : > /mnt/empty && for p in ${FUSERMOUNT_PATHS.join(' ')}; do if [ -e "$p" ]; then mount --bind /mnt/empty "$p"; fi; done`;
+  } else {
+    setup = `${scratch} && : > /mnt/empty && mount --bind /mnt/empty ${await libfuse2Path()}`;
+  }
+  return { cmd: 'unshare', args: ['-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', cmd, ...args] };
 }
