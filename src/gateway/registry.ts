@@ -156,6 +156,8 @@ export class ArchiveRegistry {
   private readonly lru: LRUCache<string, Entry>;
   private readonly opening = new Map<string, Promise<Entry>>();
   private readonly failed: LRUCache<string, HexzError>;
+  /** Entries out of the LRU (evicted, replaced, invalidated) but still open because leases hold them. */
+  private readonly retiredOpen = new Set<Entry>();
   private readonly now: () => number;
   private closed = false;
 
@@ -173,7 +175,7 @@ export class ArchiveRegistry {
 
   /** Number of archives open (including retired ones still leased). */
   get openCount(): number {
-    return this.lru.size;
+    return this.lru.size + this.retiredOpen.size;
   }
 
   /**
@@ -268,11 +270,13 @@ export class ArchiveRegistry {
   private retire(e: Entry): void {
     e.retired = true;
     if (e.refs === 0) this.closeEntry(e);
+    else this.retiredOpen.add(e);
   }
 
   private closeEntry(e: Entry): void {
     if (e.closed) return;
     e.closed = true;
+    this.retiredOpen.delete(e);
     void e.archive.close().catch(() => {});
   }
 
