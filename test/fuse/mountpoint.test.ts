@@ -97,6 +97,36 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('hexz mount: mountpoints', () => {
   });
 
   it.skipIf(!ROOT)('a refused mount that is not about FUSE being unusable is a typed PERMISSION error, not "install fuse3"', async () => {
+    // A non-root user needs a /dev/fuse it may open: distributions make it 0666 (udev), but some
+    // containers create it 0600, where only root can mount at all (the next test covers that case).
+    // Give it the usual mode for this test, and put back what it was.
+    const device = await fs.stat('/dev/fuse');
+    const restore = device.mode & 0o777;
+    if ((restore & 0o006) !== 0o006) await fs.chmod('/dev/fuse', 0o666);
+    try {
+      await refusedThenOwnDirectory();
+    } finally {
+      if ((restore & 0o006) !== 0o006) await fs.chmod('/dev/fuse', restore);
+    }
+  });
+
+  it.skipIf(!ROOT)('a user who may not open /dev/fuse (a 0600 device) gets FUSE_UNAVAILABLE naming the device and EACCES', async () => {
+    const device = await fs.stat('/dev/fuse');
+    const restore = device.mode & 0o777;
+    await fs.chmod('/dev/fuse', 0o600);
+    try {
+      const own = await mountpoint('nobodys-no-device');
+      await fs.chown(own, NOBODY, NOBODY);
+      const r = await mountAs(NOBODY, [archive, own]);
+      expect(r.code, r.stderr).toBe(ERROR_TABLE.FUSE_UNAVAILABLE.exit);
+      expect(r.stderr).toContain('FUSE is not available: cannot open /dev/fuse (EACCES)');
+      expect(await isMounted(own)).toBe(false);
+    } finally {
+      await fs.chmod('/dev/fuse', restore);
+    }
+  });
+
+  async function refusedThenOwnDirectory(): Promise<void> {
     // fusermount3 lets a non-root user mount only on a directory that user can write.
     const mp = await mountpoint('roots-only');
     const r = await mountAs(NOBODY, [archive, mp]);
@@ -123,5 +153,5 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('hexz mount: mountpoints', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(await isMounted(own)).toBe(false);
-  });
+  }
 });

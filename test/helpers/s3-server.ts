@@ -395,8 +395,6 @@ export async function startS3Server(opts: { buckets?: string[]; dir?: string; po
       AWS_SECRET_ACCESS_KEY: 'S3RVER',
       AWS_REGION: 'us-east-1',
       HEXZ_S3_ENDPOINT: endpoint,
-      // The SDK warns on every process that Node 20 support ends in 2027; noise in CLI output tests.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
     async stop() {
       child.kill('SIGTERM');
