@@ -19,7 +19,6 @@
 import { LRUCache } from 'lru-cache';
 import { Readahead } from '../cache/readahead.js';
 import { ERROR_TABLE, toHexzError, type ErrorCode, type HexzError } from '../src/errors.js';
-import type { ChunkRef } from '../src/format/chunk-index.js';
 import type { FileEntry } from '../src/format/file-table.js';
 import type { Archive } from '../src/reader/archive.js';
 
@@ -234,36 +233,6 @@ export function archiveStatfs(logicalSize: number, fileCount: number): FuseStatf
 }
 
 /**
- * Copy `n` bytes of a file at `offset` straight from the cached chunks into the kernel's buffer `dst`:
- * one memcpy per chunk and no intermediate buffer (what `Archive.read` would assemble for a piece
- * spanning chunks). Holes are zero-filled without a load. Every chunk is loaded before the first byte
- * is written, and nothing is written when `dst` was detached meanwhile — fuse-native detaches the
- * kernel's buffer when it answered a slow read with ETIMEDOUT — in which case it returns false.
- */
-export async function readInto(archive: Archive, entry: FileEntry, offset: number, n: number, dst: Uint8Array): Promise<boolean> {
-  const start = entry.logical + offset;
-  const end = start + n;
-  const refs: ChunkRef[] = [];
-  const loads: Array<Promise<Uint8Array> | undefined> = [];
-  for await (const ref of archive.refsIn(start, end)) {
-    refs.push(ref);
-    loads.push(ref.hole ? undefined : archive.loadChunk(ref));
-  }
-  const chunks = await Promise.all(loads);
-  if (dst.length < n) return false;
-  for (let i = 0; i < refs.length; i++) {
-    const r = refs[i];
-    const from = Math.max(start, r.logical) - r.logical;
-    const to = Math.min(end, r.logical + r.raw) - r.logical;
-    const at = r.logical + from - start;
-    const chunk = chunks[i];
-    if (chunk) dst.set(chunk.subarray(from, to), at);
-    else dst.fill(0, at, at + to - from);
-  }
-  return true;
-}
-
-/**
  * Build the operations table for `archive`. The table holds per-mount state (entry cache, open
  * handles) and is meant for exactly one mount; `openHandles()` reports how many files are open.
  */
@@ -361,14 +330,16 @@ export function createFuseOperations(archive: Archive, opts: FuseOpsOptions): Fu
       const n = Math.min(len, entry.size - pos);
       // Prefetch before loading this piece, so both land in the same coalesced storage request.
       const ahead = h.readahead.observe(pos, n);
-      if (ahead) archive.prefetch(entry, ahead.start, Math.min(ahead.end, entry.size));
+      if (ahead) archive.prefetch(entry, ahead.start, ahead.end);
       // Most reads find their chunks cached (prefetched): answer them without a promise.
       try {
         if (buf.length >= n && archive.readCachedInto(entry, pos, n, buf)) return cb(n);
       } catch (err) {
         return cb(fail('read', path, err));
       }
-      readInto(archive, entry, pos, n, buf).then(
+      // fuse-native detaches the kernel's buffer when it answered a slow read with ETIMEDOUT: then
+      // nothing is written (readInto resolves false) and the late answer is EINVAL, never bytes.
+      archive.readInto(entry, pos, n, buf).then(
         (ok) => cb(ok ? n : EINVAL),
         (err) => cb(fail('read', path, err)),
       );

@@ -67,10 +67,12 @@ export function createReopeningOperations(initial: Archive, opts: ReopeningOptio
       ...opts,
       onError: (op, path, err) => {
         // A replaced version's failures (its storage closed under in-flight reads) are expected.
-        if (v !== current) return;
-        if (err.code === 'ARCHIVE_CHANGED') changed(err);
-        opts.onError?.(op, path, err);
+        if (v === current) opts.onError?.(op, path, err);
       },
+    });
+    // The reader tells when a read found the object replaced (Archive.onChange): reopen then.
+    archive.onChange((err) => {
+      if (v === current) changed(err);
     });
     return v;
   };

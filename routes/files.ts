@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { HexzError, isHexzError } from '../src/errors.js';
+import { HexzError } from '../src/errors.js';
+import { withFreshArchive } from '../src/reader/fresh.js';
 import type { ContentPiece } from '../src/reader/archive.js';
 import { Deadline, errorResponses, flag, FLAG_SCHEMA, sendProtocolError, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
 import { parseArchiveUrl, type ArchiveView } from '../src/gateway/names.js';
@@ -114,20 +115,15 @@ async function serveContent(ctx: GatewayContext, view: ArchiveView, request: Fas
   const target = parseArchiveUrl(request.url);
   const deadline = new Deadline(ctx.config.requestTimeoutMs, `${target.name}${view === 'disk' ? '/disk' : `/files/${target.path}`}`);
   try {
-    for (let attempt = 0; ; attempt++) {
-      const lease = await deadline.race(ctx.registry.acquire(target.name));
-      try {
-        return await answer(ctx, view, target.path, lease, deadline, request, reply);
-      } catch (err) {
+    // An object replaced under this version: reopen once and answer from the new one.
+    return await withFreshArchive({
+      open: () => deadline.race(ctx.registry.acquire(target.name)),
+      run: (lease) => answer(ctx, view, target.path, lease, deadline, request, reply),
+      release: (lease, changed) => {
         lease.release();
-        if (attempt === 0 && isHexzError(err, 'ARCHIVE_CHANGED')) {
-          // The object was replaced under this version: reopen once and answer from the new one.
-          ctx.registry.invalidate(lease);
-          continue;
-        }
-        throw err;
-      }
-    }
+        if (changed) ctx.registry.invalidate(lease);
+      },
+    });
   } finally {
     deadline.clear();
   }

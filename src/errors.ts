@@ -53,6 +53,7 @@ export const ERROR_TABLE = {
   PATH_NOT_FOUND: { exit: 7, http: 404, errno: 'ENOENT', summary: 'no such path in the archive' },
   NOT_A_FILE: { exit: 7, http: 404, errno: 'EISDIR', summary: 'not a regular file' },
   NOT_A_DIRECTORY: { exit: 7, http: 404, errno: 'ENOTDIR', summary: 'not a directory' },
+  SYMLINK_LOOP: { exit: 7, http: 404, errno: 'ELOOP', summary: 'too many levels of symbolic links' },
   OUT_OF_RANGE: { exit: 2, http: 416, errno: 'EINVAL', summary: 'range outside the object' },
   UNAUTHORIZED: { exit: 11, http: 401, errno: 'EACCES', summary: 'authentication required' },
   PRECONDITION_FAILED: { exit: 9, http: 412, errno: 'EAGAIN', summary: 'precondition failed (the content changed)' },

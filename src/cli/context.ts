@@ -7,8 +7,8 @@ import { BlockCache, sharedCache } from '../../cache/block-cache.js';
 import type { GlobalConfig } from '../config.js';
 import { loadKeySource } from '../crypto/key-files.js';
 import type { KeySource } from '../crypto/keys.js';
-import { isHexzError } from '../errors.js';
 import { openArchive, type Archive, type OpenArchiveOptions } from '../reader/archive.js';
+import { withFreshArchive } from '../reader/fresh.js';
 import { createProgress, type Progress } from './progress.js';
 
 export interface CommandResult {
@@ -70,18 +70,29 @@ export class CommandContext {
    * says whether nothing has been written yet; otherwise the typed error stands (exit 9).
    */
   async withArchives<T>(locations: string[], fn: (archives: Archive[]) => Promise<T>, opts: { canRetry?: () => boolean } = {}): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const archives: Archive[] = [];
-      try {
-        for (const location of locations) archives.push(await this.open(location));
-        return await fn(archives);
-      } catch (err) {
-        const retry = attempt === 0 && isHexzError(err, 'ARCHIVE_CHANGED') && !this.signal.aborted && (opts.canRetry?.() ?? true);
-        if (!retry) throw err;
-        this.warn(`${err.context.url ?? err.context.archive ?? locations.join(', ')} changed while it was being read; reopening it`);
-      } finally {
-        await Promise.all(archives.map((a) => a.close()));
-      }
+    let open: Archive[] = [];
+    const closeAll = async (archives: Archive[]) => {
+      await Promise.all(archives.map((a) => a.close()));
+    };
+    try {
+      return await withFreshArchive({
+        open: async () => {
+          open = [];
+          try {
+            for (const location of locations) open.push(await this.open(location));
+          } catch (err) {
+            await closeAll(open);
+            throw err;
+          }
+          return open;
+        },
+        run: fn,
+        release: closeAll,
+        canRetry: () => !this.signal.aborted && (opts.canRetry?.() ?? true),
+        onRetry: (err) => this.warn(`${err.context.url ?? err.context.archive ?? locations.join(', ')} changed while it was being read; reopening it`),
+      });
+    } finally {
+      await closeAll(open);
     }
   }
 

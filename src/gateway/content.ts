@@ -1,17 +1,17 @@
 /**
- * What a content request is about: the file entry (symlinks inside the archive followed), its strong
- * ETag and Last-Modified, remembered per archive version so a request for a big file does not walk
- * its chunk index every time (docs/gateway.md, "Validators").
+ * What a content request is about: the file entry (symlinks inside the archive followed by the
+ * reader's one resolver), its strong ETag and Last-Modified, remembered per archive version
+ * (docs/gateway.md, "Validators").
  *
- * The ETag is BLAKE3 over the file's chunk ids and raw lengths: it changes exactly when the bytes do,
- * is the same for the same bytes in every version of an archive that shares the chunks (so caches
- * keep working across releases), and costs no content read. Keyed ids of encrypted archives make it
- * reveal nothing about the plaintext.
+ * The ETag is the file's content digest (src/format/content-digest.ts): it changes exactly when the
+ * bytes do, is the same for the same bytes in every version of an archive that shares the chunks (so
+ * caches keep working across releases), and costs no content read. Keyed ids of encrypted archives
+ * make it reveal nothing about the plaintext.
  */
 import { LRUCache } from 'lru-cache';
 import { HexzError } from '../errors.js';
-import { normalizePath, type FileEntry } from '../format/file-table.js';
-import { hashParts } from '../hash.js';
+import { toHex } from '../format/bytes.js';
+import type { FileEntry } from '../format/file-table.js';
 import type { Archive } from '../reader/archive.js';
 import { contentTypeOf } from './content-type.js';
 
@@ -20,14 +20,8 @@ function baseName(p: string): string {
   return p.slice(p.lastIndexOf('/') + 1);
 }
 
-/** Symlink hops followed before giving up (loops, absurd chains). */
-export const MAX_SYMLINK_HOPS = 8;
-
-/** Hex digits of the BLAKE3 digest kept in the ETag: 128 bits, collision-free for any real use. */
+/** Hex digits of the content digest kept in the ETag: 128 bits, collision-free for any real use. */
 const ETAG_HEX = 32;
-
-/** Bytes hashed per batch while walking the references (bounds the memory of huge files). */
-const ETAG_BATCH = 36 * 16_384;
 
 /** A resolved content target. */
 export interface ContentTarget {
@@ -41,57 +35,9 @@ export interface ContentTarget {
   fileName: string;
 }
 
-/** The strong ETag of a file: BLAKE3 over (chunk id ‖ raw length as u32le) of each reference. */
+/** The strong ETag of a file: its content digest (Archive.contentDigest), truncated to 128 bits. */
 export async function computeEtag(archive: Archive, entry: FileEntry): Promise<string> {
-  const parts: Buffer[] = [];
-  let batch = Buffer.allocUnsafe(ETAG_BATCH);
-  let at = 0;
-  for await (const ref of archive.fileRefs(entry)) {
-    if (at + 36 > batch.byteLength) {
-      parts.push(batch.subarray(0, at));
-      batch = Buffer.allocUnsafe(ETAG_BATCH);
-      at = 0;
-    }
-    batch.set(ref.id, at);
-    batch.writeUInt32LE(ref.raw, at + 32);
-    at += 36;
-  }
-  parts.push(batch.subarray(0, at));
-  return `"${hashParts(parts).toString('hex').slice(0, ETAG_HEX)}"`;
-}
-
-/**
- * Follow symlinks inside the archive until a non-link entry; `PATH_NOT_FOUND` for dangling links or
- * links that leave the archive, `NOT_A_FILE` for loops.
- */
-export async function resolveEntry(archive: Archive, p: string): Promise<FileEntry> {
-  let entry = await archive.entry(p);
-  for (let hops = 0; entry.type === 'symlink'; hops++) {
-    if (hops >= MAX_SYMLINK_HOPS) throw new HexzError('NOT_A_FILE', `too many levels of symbolic links: ${p}`, { path: p });
-    const target = entry.target ?? '';
-    // Resolved against the link's directory under a virtual "/": `..` past the top stays at "/" in
-    // posix.normalize, so escapes are detected by counting instead.
-    const outside = () => new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} points outside the archive`, { path: p });
-    if (target.startsWith('/')) throw outside(); // absolute targets name the host's filesystem
-    const parts: string[] = entry.path.split('/').slice(0, -1);
-    for (const seg of target.split('/')) {
-      if (seg === '' || seg === '.') continue;
-      if (seg === '..') {
-        if (parts.length === 0) throw outside();
-        parts.pop();
-      } else parts.push(seg);
-    }
-    let next: string;
-    try {
-      next = normalizePath(parts.join('/'));
-    } catch {
-      throw outside();
-    }
-    const e = await archive.lookup(next);
-    if (!e) throw new HexzError('PATH_NOT_FOUND', `symbolic link ${entry.path} is dangling`, { path: p });
-    entry = e;
-  }
-  return entry;
+  return `"${toHex(await archive.contentDigest(entry)).slice(0, ETAG_HEX)}"`;
 }
 
 const versionTimes = new WeakMap<Archive, number>();
@@ -145,7 +91,7 @@ export class ContentIndex {
     let pending = this.inflight.get(key);
     if (!pending) {
       pending = (async () => {
-        const entry = await resolveEntry(archive, p);
+        const entry = await archive.resolve(p);
         if (entry.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${p || '/'}`, { path: p });
         const target: ContentTarget = {
           entry,

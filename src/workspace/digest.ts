@@ -1,13 +1,7 @@
 /**
- * Content digests of workspace files: one 32-byte value per file that is equal exactly when the
- * content is, computable both from an archive's chunk references (no chunk data read) and from the
- * bytes of a file on disk (chunked and hashed the way the packer would).
- *
- * The digest is over the canonical chunk sequence: each data chunk contributes its id and length; a
- * run of zero bytes contributes only its total length, however it was cut (the packer merges
- * adjacent all-zero chunks into hole references of up to 4 GiB, and cuts sparse files' holes
- * without reading them). So the digest depends only on the content and the archive's chunking
- * parameters and id key, never on how holes happened to be stored.
+ * Content digests of workspace files (src/format/content-digest.ts): from an archive's chunk
+ * references (no chunk data read) and from the bytes of a file on disk (chunked and hashed the way
+ * the packer would), so a workspace can tell a changed file from a rewritten but equal one.
  */
 import { promises as fs } from 'node:fs';
 import { createChunker, type ChunkingParams } from '../chunker/fastcdc.js';
@@ -15,6 +9,7 @@ import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
 import { isAllZero } from '../format/chunk.js';
 import type { ChunkRef } from '../format/chunk-index.js';
 import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { ContentDigest } from '../format/content-digest.js';
 
 /** One data chunk of a file: its id (hex) and plaintext length. Holes are not listed. */
 export interface DigestChunk {
@@ -29,14 +24,9 @@ export interface FileDigest {
   chunks?: DigestChunk[];
 }
 
-const DATA = 1;
-const ZEROS = 0;
-
-/** Accumulates the canonical sequence; zero runs merge across however many pieces they came in. */
+/** Accumulates the canonical sequence (src/format/content-digest.ts), optionally listing the data chunks. */
 export class DigestBuilder {
-  private readonly h = new Blake3Hasher();
-  private zeros = 0;
-  private readonly record = Buffer.alloc(1 + 8 + 32);
+  private readonly d = new ContentDigest();
   readonly chunks?: DigestChunk[];
 
   constructor(keepChunks = false) {
@@ -44,30 +34,16 @@ export class DigestBuilder {
   }
 
   zero(length: number): void {
-    this.zeros += length;
+    this.d.zero(length);
   }
 
   chunk(id: Uint8Array, raw: number): void {
-    this.flushZeros();
-    this.record.writeUInt8(DATA, 0);
-    this.record.writeBigUInt64LE(BigInt(raw), 1);
-    this.record.set(id, 9);
-    this.h.update(this.record);
+    this.d.chunk(id, raw);
     this.chunks?.push({ id: Buffer.from(id).toString('hex'), raw });
   }
 
-  private flushZeros(): void {
-    if (this.zeros === 0) return;
-    this.record.fill(0);
-    this.record.writeUInt8(ZEROS, 0);
-    this.record.writeBigUInt64LE(BigInt(this.zeros), 1);
-    this.h.update(this.record);
-    this.zeros = 0;
-  }
-
   finish(): FileDigest {
-    this.flushZeros();
-    return { digest: this.h.digestBuffer().toString('hex'), chunks: this.chunks };
+    return { digest: this.d.finish().toString('hex'), chunks: this.chunks };
   }
 }
 

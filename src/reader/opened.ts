@@ -1,0 +1,31 @@
+/**
+ * What opening an archive produced (src/reader/open.ts): the storage it reads from, the trailer, the
+ * root, the tail kept from the opening read, the keys and the bases. The reader's parts (index pages,
+ * paths, content) share this one record; none of them opens or closes anything.
+ */
+import type { BlockCache } from '../../cache/block-cache.js';
+import type { Storage, StorageStat } from '../../storage/types.js';
+import type { ArchiveKeys } from '../crypto/keys.js';
+import type { ErrorContext } from '../errors.js';
+import type { Trailer } from '../format/header.js';
+import type { Root } from '../format/root.js';
+import type { Tail } from './open.js';
+
+export interface OpenedArchive {
+  /** Canonical URL of the archive (error context, base resolution). */
+  readonly url: string;
+  /** The archive object, wrapped for read coalescing. */
+  readonly storage: Storage;
+  /** Size and etag of the archive object as found when it was opened. */
+  readonly storageStat: StorageStat;
+  readonly trailer: Trailer;
+  readonly root: Root;
+  /** The last bytes of the archive, read when opening: page reads inside them cost no request. */
+  readonly tail: Tail;
+  readonly cache: BlockCache;
+  readonly keys: ArchiveKeys | undefined;
+  /** Storages of the bases, by owner slot − 1 (coalescing too). */
+  readonly bases: readonly Storage[];
+  /** Error context naming this archive, plus `extra`. */
+  ctx(extra?: ErrorContext): ErrorContext;
+}
