@@ -6,8 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ArchiveInfo } from '../src/reader/archive.js';
 import { errorResponses, type RoutePluginOptions } from '../src/gateway/http.js';
-import { archiveUrlPath, nameOfKey, parseArchiveUrl } from '../src/gateway/names.js';
-import { keyUnderRoot } from '../src/gateway/registry.js';
+import { archiveUrlPath, parseArchiveUrl } from '../src/gateway/names.js';
 
 const LIST_SCHEMA = {
   type: 'object',
@@ -85,15 +84,14 @@ const INFO_SCHEMA = {
 } as const;
 
 /** The info document of an archive: `ArchiveInfo` with names instead of locations. */
-function infoDocument(name: string, info: ArchiveInfo, rootUrl: string, baseSizes: Array<number | undefined>) {
+function infoDocument(name: string, info: ArchiveInfo, nameOfUrl: (url: string) => string | undefined, baseSizes: Array<number | undefined>) {
   const { url: _url, dedupRatio, compressionRatio, ...rest } = info;
   return {
     ...rest,
     name,
     ratios: { dedup: dedupRatio, compression: compressionRatio, logicalToArchive: info.logicalSize / Math.max(1, info.archiveSize) },
     bases: info.bases.map((b, i) => {
-      const key = b.url ? keyUnderRoot(rootUrl, b.url) : undefined;
-      return { uuid: b.uuid, hint: b.hint, name: key ? (nameOfKey(key) ?? key) : undefined, direct: b.direct, logicalBytes: b.logicalBytes, archiveSize: baseSizes[i] };
+      return { uuid: b.uuid, hint: b.hint, name: b.url ? nameOfUrl(b.url) : undefined, direct: b.direct, logicalBytes: b.logicalBytes, archiveSize: baseSizes[i] };
     }),
     links: info.source.type === 'file' ? { tree: archiveUrlPath(name, 'tree'), disk: archiveUrlPath(name, 'disk') } : { tree: archiveUrlPath(name, 'tree') },
   };
@@ -139,7 +137,7 @@ export const archiveRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app,
       try {
         const info = lease.archive.info();
         const baseSizes = await Promise.all(lease.archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined)));
-        return infoDocument(target.name, info, registry.root.url, baseSizes);
+        return infoDocument(target.name, info, (url) => registry.nameOfUrl(url), baseSizes);
       } finally {
         lease.release();
       }

@@ -21,7 +21,8 @@ import { withFreshArchive } from '../src/reader/fresh.js';
 import type { ContentPiece } from '../src/reader/archive.js';
 import { Deadline, errorResponses, flag, FLAG_SCHEMA, sendProtocolError, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
 import { parseArchiveUrl, type ArchiveView } from '../src/gateway/names.js';
-import { planRange, type ByteRange, type ConditionalHeaders, type RangePlan } from '../src/gateway/range.js';
+import type { ByteRange, ConditionalHeaders, RangePlan } from '../src/gateway/range.js';
+import { planResponse } from '../src/gateway/response.js';
 import type { ArchiveLease } from '../src/gateway/registry.js';
 import { lastModifiedOf, type ContentTarget } from '../src/gateway/content.js';
 
@@ -149,71 +150,60 @@ async function answer(
     display = archive.root.metadata.source?.name;
   }
   const target = await deadline.race(ctx.content.resolve(archive, lease.id, path, display));
-  // One clock reading for the Date header and every date decision of the plan (strong Last-Modified).
-  const now = Date.now();
-  const plan = planRange({
+  const plan = planResponse({
     method: request.method,
     headers: request.headers as ConditionalHeaders,
     size: target.entry.size,
     etag: target.etag,
     lastModified: lastModifiedOf(archive, target),
-    now,
+    // One clock reading for the Date header and every date decision of the plan (strong Last-Modified).
+    now: Date.now(),
     contentType: target.contentType,
     // Only multi-range answers need a boundary; most requests should not pay for randomness.
     boundary: request.headers.range?.includes(',') ? randomBytes(12).toString('hex') : '',
     maxRanges: ctx.config.maxRanges,
+    base: baseHeaders(ctx, target, flag(request.query.download)),
+    name: path || 'disk',
   });
-  const date = new Date(now).toUTCString();
-  const headers: Record<string, string> = { ...baseHeaders(ctx, target, flag(request.query.download)), ...plan.headers, date };
-
-  if (plan.status === 304 || plan.status === 412 || plan.status === 416 || request.method === 'HEAD') {
+  if (plan.body.kind !== 'bytes') {
     lease.release();
-    if (plan.status === 412) return sendProtocolError(reply.headers({ ...plan.headers, date }), 'PRECONDITION_FAILED', `precondition failed: ${plan.note}`);
-    if (plan.status === 416) {
-      return sendProtocolError(reply.headers({ ...plan.headers, date }), 'OUT_OF_RANGE', `range not satisfiable: ${path || 'disk'} has ${target.entry.size} bytes`);
-    }
-    if (plan.status === 304) {
-      delete headers['content-type'];
-      delete headers['content-disposition'];
-    }
-    return reply.code(plan.status).headers(headers).send();
+    if (plan.body.kind === 'error') return sendProtocolError(reply.headers(plan.headers), plan.body.code, plan.body.message);
+    return reply.code(plan.status).headers(plan.headers).send();
   }
+  const { ranges, multipart } = plan.body;
+  const headers = plan.headers;
 
   const readRange = (r: ByteRange) => archive.pieces(target.entry, { start: r.start, end: r.end + 1 });
   let body: Buffer | Readable;
-  if (plan.ranges.length === 0) {
-    body = Buffer.alloc(0);
-  } else {
-    // Load the first piece before committing to a status line (see the module comment).
-    const r = plan.ranges[0];
-    const pieces = readRange(r);
-    let first: IteratorResult<ContentPiece>;
+  // Load the first piece before committing to a status line (see the module comment).
+  const r = ranges[0];
+  const pieces = readRange(r);
+  let first: IteratorResult<ContentPiece>;
+  try {
+    first = await deadline.race(pieces.next());
+  } catch (err) {
+    void pieces.return(undefined).catch(() => {});
+    throw err;
+  }
+  const length = r.end - r.start + 1;
+  if (multipart) {
+    body = Readable.from(asBuffers(multipartBytes(multipart, first, pieces, readRange)), { objectMode: false });
+  } else if (!first.done && first.value.bytes.byteLength === length) {
+    // The whole range is one view of a cached chunk: send it as is.
+    void pieces.return(undefined).catch(() => {});
+    body = asBuffer(first.value.bytes);
+  } else if (length <= GATHER_MAX_BYTES) {
+    // A small range over a few chunks: gather the views, then send them in one corked write.
+    const parts: Uint8Array[] = first.done ? [] : [first.value.bytes];
     try {
-      first = await deadline.race(pieces.next());
-    } catch (err) {
+      for (let n = await deadline.race(pieces.next()); !n.done; n = await deadline.race(pieces.next())) parts.push(n.value.bytes);
+    } finally {
       void pieces.return(undefined).catch(() => {});
-      throw err;
     }
-    const length = r.end - r.start + 1;
-    if (plan.multipart) {
-      body = Readable.from(asBuffers(multipartBytes(plan.multipart, first, pieces, readRange)), { objectMode: false });
-    } else if (!first.done && first.value.bytes.byteLength === length) {
-      // The whole range is one view of a cached chunk: send it as is.
-      void pieces.return(undefined).catch(() => {});
-      body = asBuffer(first.value.bytes);
-    } else if (length <= GATHER_MAX_BYTES) {
-      // A small range over a few chunks: gather the views, then send them in one corked write.
-      const parts: Uint8Array[] = first.done ? [] : [first.value.bytes];
-      try {
-        for (let n = await deadline.race(pieces.next()); !n.done; n = await deadline.race(pieces.next())) parts.push(n.value.bytes);
-      } finally {
-        void pieces.return(undefined).catch(() => {});
-      }
-      reply.raw.once('close', lease.release);
-      return sendViews(reply.code(plan.status).headers(headers), parts);
-    } else {
-      body = Readable.from(asBuffers(rangeBytes(first, pieces)), { objectMode: false });
-    }
+    reply.raw.once('close', lease.release);
+    return sendViews(reply.code(plan.status).headers(headers), parts);
+  } else {
+    body = Readable.from(asBuffers(rangeBytes(first, pieces)), { objectMode: false });
   }
   // Holding the lease until the socket is done keeps the archive open for the whole body.
   reply.raw.once('close', lease.release);

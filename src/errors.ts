@@ -19,8 +19,38 @@ export interface ErrorContext {
   expected?: string;
   actual?: string;
   status?: number;
+  /** What the user can do about it, for the front end to word (the CLI names its flags). */
+  remedy?: Remedy;
   [key: string]: unknown;
 }
+
+/**
+ * What a user can do about an error. Library messages never name a command-line flag: they set a
+ * remedy, and each front end words it (src/cli/remedies.ts for the CLI).
+ */
+export type Remedy =
+  /** Replace an existing destination (one object). */
+  | 'overwrite'
+  /** Replace existing files (several). */
+  | 'overwrite-files'
+  /** Give a key or a passphrase. */
+  | 'key'
+  /** Give a key file (the archive was encrypted with one). */
+  | 'key-file'
+  /** Give a passphrase (the archive was encrypted with one). */
+  | 'passphrase'
+  /** Give a key to encrypt with. */
+  | 'encryption-key'
+  /** Say where a moved base is. */
+  | 'base-location'
+  /** Commit although nothing changed. */
+  | 'allow-empty'
+  /** Write without checking whether the destination exists. */
+  | 'unchecked-overwrite'
+  /** Encrypt (a delta of an encrypted base). */
+  | 'encrypt'
+  /** Listen on another port. */
+  | 'other-port';
 
 interface ErrorKind {
   /** Process exit code of the CLI. 1 is reserved for unexpected failures. */

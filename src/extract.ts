@@ -185,7 +185,7 @@ export async function extractArchive(archive: Archive, destination: string, opts
       if (clashes.length >= 5) break;
     }
     if (clashes.length) {
-      throw new HexzError('EXISTS', `would overwrite ${clashes.join(', ')}${clashes.length >= 5 ? ', …' : ''} in ${dest} (use --force)`, { path: clashes[0] });
+      throw new HexzError('EXISTS', `would overwrite ${clashes.join(', ')}${clashes.length >= 5 ? ', …' : ''} in ${dest}`, { path: clashes[0], remedy: 'overwrite-files' });
     }
   }
 

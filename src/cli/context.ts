@@ -4,7 +4,7 @@
  * happen in ./run.ts only.
  */
 import { BlockCache, sharedCache } from '../../cache/block-cache.js';
-import type { GlobalConfig } from '../config.js';
+import type { GlobalConfig } from './config.js';
 import { loadKeySource } from '../crypto/key-files.js';
 import type { KeySource } from '../crypto/keys.js';
 import { openArchive, type Archive, type OpenArchiveOptions } from '../reader/archive.js';

@@ -3,9 +3,10 @@
  * process.exit. Commands are plain async functions returning a CommandResult.
  */
 import { abortOpenWriters } from '../../storage/index.js';
-import { globalConfig, type GlobalFlags } from '../config.js';
+import { globalConfig, type GlobalFlags } from './config.js';
 import { toHexzError } from '../errors.js';
 import { CommandContext, type CommandResult } from './context.js';
+import { cliMessage } from './remedies.js';
 
 export type CommandFn = (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<CommandResult | void>;
 
@@ -62,8 +63,9 @@ export async function runCommand(load: () => Promise<{ run: CommandFn }>, args: 
   } catch (err) {
     const e = toHexzError(err);
     code = controller.signal.aborted && (e.code === 'ABORTED' || e.code === 'INTERNAL') ? EXIT_INTERRUPTED : e.kind.exit;
-    if (json) process.stdout.write(`${JSON.stringify({ error: e.toJSON() }, null, 2)}\n`);
-    process.stderr.write(`hexz: error: ${code === EXIT_INTERRUPTED ? 'interrupted' : e.message}\n`);
+    const message = cliMessage(e);
+    if (json) process.stdout.write(`${JSON.stringify({ error: { ...e.toJSON(), message } }, null, 2)}\n`);
+    process.stderr.write(`hexz: error: ${code === EXIT_INTERRUPTED ? 'interrupted' : message}\n`);
     if (process.env.HEXZ_DEBUG && e.stack) process.stderr.write(`${e.stack}\n${e.cause instanceof Error ? e.cause.stack : ''}\n`);
   }
   await flush(process.stdout);

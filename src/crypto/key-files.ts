@@ -88,7 +88,7 @@ export async function writeNewKeyFile(file: string, force = false): Promise<void
     await fs.chmod(file, 0o600);
   } catch (err) {
     const e = toHexzError(err, { path: file });
-    if (e.code === 'EXISTS') throw new HexzError('EXISTS', `${file} already exists (use --force to replace it)`, { path: file });
+    if (e.code === 'EXISTS') throw new HexzError('EXISTS', `${file} already exists`, { path: file, remedy: 'overwrite' });
     throw e;
   }
 }

@@ -52,13 +52,13 @@ const scryptAsync = (pass: string, salt: Uint8Array, len: number, opts: ScryptOp
 export async function masterKey(source: KeySource, kdf: KdfParams): Promise<Uint8Array> {
   if (kdf.kind === KDF_RAW) {
     if (source.kind !== 'key') {
-      throw new HexzError('WRONG_KEY', 'this archive was encrypted with a key file, not a passphrase: give --key-file');
+      throw new HexzError('WRONG_KEY', 'this archive was encrypted with a key file, not a passphrase', { remedy: 'key-file' });
     }
     return source.key;
   }
   if (kdf.kind === KDF_SCRYPT) {
     if (source.kind !== 'passphrase') {
-      throw new HexzError('WRONG_KEY', 'this archive was encrypted with a passphrase, not a key file: give --passphrase-file or HEXZ_PASSPHRASE');
+      throw new HexzError('WRONG_KEY', 'this archive was encrypted with a passphrase, not a key file', { remedy: 'passphrase' });
     }
     const N = 2 ** kdf.log2N;
     return scryptAsync(source.passphrase, kdf.salt, KEY_BYTES, { N, r: kdf.r, p: kdf.p, maxmem: 256 * N * kdf.r + (1 << 20) });

@@ -1,14 +1,13 @@
 /**
- * The gateway's configuration, read once at the edge into one typed, validated object
- * (docs/gateway.md, "Configuration"). Sources, first one wins: command-line flags, environment
- * variables (`HEXZ_…`), an optional JSON config file (`--config` / `HEXZ_CONFIG`), then the defaults
- * below. Nothing below the CLI reads `process.env`; `startGateway` takes the finished object.
+ * The gateway's configuration: one typed object with documented defaults, validated here
+ * (docs/gateway.md, "Configuration"). `hexz serve` builds it from flags, environment variables and
+ * the JSON config file (src/cli/serve-config.ts); `startGateway` takes it, so tests and embedders
+ * pass only what they change. Nothing here reads `process.env`; messages name the fields (the CLI
+ * names its flags), and the field at fault is in the error's `option` context.
  */
-import { promises as fs } from 'node:fs';
 import { DEFAULT_CACHE_BYTES } from '../../cache/block-cache.js';
 import type { StorageOptions } from '../../storage/index.js';
-import { globalConfig, parseInteger, parseSeconds, parseSize, type GlobalFlags } from '../config.js';
-import { HexzError, toHexzError } from '../errors.js';
+import { HexzError } from '../errors.js';
 
 /** Where archives live when nothing is configured: next to where the gateway is started. */
 export const DEFAULT_STORAGE = './archives';
@@ -78,151 +77,14 @@ export interface ServeConfig {
   logLevel: LogLevel;
 }
 
-/** Flags of `hexz serve` (and the global ones it uses), as commander gives them. */
-export interface ServeFlags extends GlobalFlags {
-  storage?: string;
-  host?: string;
-  port?: string;
-  config?: string;
-  corsOrigin?: string[];
-  /** Repeatable. */
-  authTokenFile?: string[];
-  cacheControl?: string;
-  keyDir?: string;
-  /** Seconds. */
-  archiveTtl?: string;
-  maxRanges?: string;
-  /** Seconds. */
-  requestTimeout?: string;
-  /** Seconds. */
-  shutdownTimeout?: string;
-  logLevel?: string;
-}
-
-type Env = Record<string, string | undefined>;
-
-/** Keys accepted in the JSON config file, with their expected JSON type. */
-const FILE_KEYS: Record<string, 'string' | 'number' | 'boolean' | 'string[]' | 'size'> = {
-  storage: 'string',
-  host: 'string',
-  port: 'number',
-  cacheSize: 'size',
-  corsOrigins: 'string[]',
-  authTokenFiles: 'string[]',
-  cacheControl: 'string',
-  keyDir: 'string',
-  s3Endpoint: 'string',
-  s3Region: 'string',
-  s3PathStyle: 'boolean',
-  archiveTtlMs: 'number',
-  maxOpenArchives: 'number',
-  maxRanges: 'number',
-  defaultPageSize: 'number',
-  maxPageSize: 'number',
-  requestTimeoutMs: 'number',
-  idleTimeoutMs: 'number',
-  shutdownTimeoutMs: 'number',
-  etagCacheEntries: 'number',
-  logLevel: 'string',
-};
-
-type FileConfig = Record<string, unknown>;
-
-/** Read and type-check the JSON config file; unknown keys are errors (typos must not pass silently). */
-export async function readConfigFile(file: string): Promise<FileConfig> {
-  let text: string;
-  try {
-    text = await fs.readFile(file, 'utf8');
-  } catch (err) {
-    throw toHexzError(err, { path: file });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new HexzError('INVALID_ARGUMENT', `config file ${file} is not valid JSON: ${(err as Error).message}`, { path: file });
-  }
-  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new HexzError('INVALID_ARGUMENT', `config file ${file} must hold a JSON object`, { path: file });
-  for (const [k, v] of Object.entries(json)) {
-    const type = FILE_KEYS[k];
-    if (!type) throw new HexzError('INVALID_ARGUMENT', `config file ${file}: unknown key "${k}" (known: ${Object.keys(FILE_KEYS).join(', ')})`, { path: file });
-    const ok =
-      type === 'string[]'
-        ? Array.isArray(v) && v.every((x) => typeof x === 'string')
-        : type === 'size'
-          ? typeof v === 'string' || typeof v === 'number'
-          : typeof v === type;
-    if (!ok) throw new HexzError('INVALID_ARGUMENT', `config file ${file}: "${k}" must be ${type === 'size' ? 'a size (e.g. "512M") or a number of bytes' : `a ${type}`}`, { path: file });
-  }
-  return json as FileConfig;
-}
-
-function list(value: string | undefined): string[] | undefined {
-  if (value === undefined) return undefined;
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-}
-
-function int(v: string | number | undefined, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (v === undefined) return undefined;
-  return parseInteger(String(v), option, min, max);
-}
-
-/**
- * Build the configuration from flags, environment and config file (in that order of precedence),
- * then defaults. `INVALID_ARGUMENT` names the option at fault.
- */
-export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<ServeConfig> {
-  const configFile = flags.config ?? env.HEXZ_CONFIG;
-  const file: FileConfig = configFile ? await readConfigFile(configFile) : {};
-  const f = <T>(k: string) => file[k] as T | undefined;
-  // Storage settings shared with every command (S3 endpoint/region/path style, HTTP options) come from
-  // the one CLI configuration; the config file only fills what flags and env leave unset.
-  const common = globalConfig({ ...flags, cacheSize: undefined }, env).storage;
-  const endpoint = common.s3?.endpoint ?? f<string>('s3Endpoint');
-  const pathStyleSet = flags.s3PathStyle !== undefined || env.HEXZ_S3_PATH_STYLE !== undefined;
-  const pathStyle = pathStyleSet ? common.s3?.forcePathStyle : (f<boolean>('s3PathStyle') ?? Boolean(endpoint));
-  const seconds = (v: string | undefined, name: string) => (v === undefined ? undefined : Math.round(1000 * parseSeconds(v, name)));
-  const cacheSize = flags.cacheSize ?? env.HEXZ_CACHE_SIZE ?? f<string | number>('cacheSize');
-  return serveConfig({
-    storage: flags.storage ?? env.HEXZ_STORAGE ?? f('storage'),
-    host: flags.host ?? env.HEXZ_HOST ?? f('host'),
-    port: int(flags.port ?? env.HEXZ_PORT ?? f<number>('port'), '--port', 0, 65535),
-    cacheBytes: cacheSize === undefined ? undefined : typeof cacheSize === 'number' ? cacheSize : parseSize(cacheSize, '--cache-size'),
-    storageOptions: {
-      s3: { endpoint, region: common.s3?.region ?? f('s3Region'), forcePathStyle: pathStyle },
-      http: common.http ?? {},
-    },
-    corsOrigins: flags.corsOrigin?.length ? flags.corsOrigin : (list(env.HEXZ_CORS_ORIGINS) ?? f('corsOrigins')),
-    // Like the CORS origins: the flags (all of them), else the variable, else the config file.
-    authTokenFiles: flags.authTokenFile?.length ? flags.authTokenFile : (list(env.HEXZ_AUTH_TOKEN_FILE) ?? f('authTokenFiles')),
-    cacheControl: flags.cacheControl ?? env.HEXZ_CACHE_CONTROL ?? f('cacheControl'),
-    keyDir: flags.keyDir ?? env.HEXZ_KEY_DIR ?? f('keyDir'),
-    keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
-    passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,
-    passphrase: env.HEXZ_PASSPHRASE,
-    archiveTtlMs: seconds(flags.archiveTtl, '--archive-ttl') ?? int(env.HEXZ_ARCHIVE_TTL_MS ?? f<number>('archiveTtlMs'), 'HEXZ_ARCHIVE_TTL_MS', 0),
-    maxOpenArchives: int(env.HEXZ_MAX_OPEN_ARCHIVES ?? f<number>('maxOpenArchives'), 'HEXZ_MAX_OPEN_ARCHIVES', 1),
-    maxRanges: int(flags.maxRanges ?? env.HEXZ_MAX_RANGES ?? f<number>('maxRanges'), '--max-ranges', 1),
-    defaultPageSize: int(env.HEXZ_PAGE_SIZE ?? f<number>('defaultPageSize'), 'HEXZ_PAGE_SIZE', 1),
-    maxPageSize: int(env.HEXZ_MAX_PAGE_SIZE ?? f<number>('maxPageSize'), 'HEXZ_MAX_PAGE_SIZE', 1),
-    requestTimeoutMs: seconds(flags.requestTimeout, '--request-timeout') ?? int(env.HEXZ_REQUEST_TIMEOUT_MS ?? f<number>('requestTimeoutMs'), 'HEXZ_REQUEST_TIMEOUT_MS', 1),
-    idleTimeoutMs: int(env.HEXZ_IDLE_TIMEOUT_MS ?? f<number>('idleTimeoutMs'), 'HEXZ_IDLE_TIMEOUT_MS', 1),
-    shutdownTimeoutMs: seconds(flags.shutdownTimeout, '--shutdown-timeout') ?? int(env.HEXZ_SHUTDOWN_TIMEOUT_MS ?? f<number>('shutdownTimeoutMs'), 'HEXZ_SHUTDOWN_TIMEOUT_MS', 0),
-    etagCacheEntries: int(env.HEXZ_ETAG_CACHE_ENTRIES ?? f<number>('etagCacheEntries'), 'HEXZ_ETAG_CACHE_ENTRIES', 1),
-    logLevel: (flags.logLevel ?? env.HEXZ_LOG_LEVEL ?? f<string>('logLevel')) as LogLevel | undefined,
-  });
-}
-
-type Input = { [K in keyof ServeConfig]?: ServeConfig[K] | undefined };
+/** A partial configuration: what is not given takes its default. */
+export type ServeConfigInput = { [K in keyof ServeConfig]?: ServeConfig[K] | undefined };
 
 /**
  * Complete a partial configuration with the defaults and validate it. `startGateway` calls it, so
  * tests and benchmarks pass only what they change (`{ storage: dir, port: 0 }`).
  */
-export function serveConfig(input: Input = {}): ServeConfig {
+export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
   const cfg: ServeConfig = {
     storage: input.storage ?? DEFAULT_STORAGE,
     host: input.host ?? DEFAULT_HOST,
@@ -247,24 +109,24 @@ export function serveConfig(input: Input = {}): ServeConfig {
     etagCacheEntries: input.etagCacheEntries ?? DEFAULT_ETAG_CACHE_ENTRIES,
     logLevel: input.logLevel ?? DEFAULT_LOG_LEVEL,
   };
-  const bad = (msg: string) => new HexzError('INVALID_ARGUMENT', msg);
-  if (!cfg.storage) throw bad('--storage: empty');
-  if (!cfg.host) throw bad('--host: empty');
-  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw bad(`--port: expected 0-65535, got ${cfg.port}`);
-  if (!Number.isSafeInteger(cfg.cacheBytes) || cfg.cacheBytes < 1 << 20) throw bad(`--cache-size: at least 1M, got ${cfg.cacheBytes}`);
+  const bad = (option: keyof ServeConfig, msg: string) => new HexzError('INVALID_ARGUMENT', `${option}: ${msg}`, { option });
+  if (!cfg.storage) throw bad('storage', 'empty');
+  if (!cfg.host) throw bad('host', 'empty');
+  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw bad('port', `expected 0-65535, got ${cfg.port}`);
+  if (!Number.isSafeInteger(cfg.cacheBytes) || cfg.cacheBytes < 1 << 20) throw bad('cacheBytes', `at least 1M, got ${cfg.cacheBytes}`);
   const positive: Array<keyof ServeConfig> = ['maxOpenArchives', 'maxRanges', 'defaultPageSize', 'maxPageSize', 'requestTimeoutMs', 'idleTimeoutMs', 'etagCacheEntries'];
   for (const k of positive) {
     const v = cfg[k] as number;
-    if (!Number.isSafeInteger(v) || v < 1) throw bad(`${k}: expected a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(v) || v < 1) throw bad(k, `expected a positive integer, got ${v}`);
   }
   for (const k of ['archiveTtlMs', 'shutdownTimeoutMs'] as const) {
-    if (!Number.isSafeInteger(cfg[k]) || cfg[k] < 0) throw bad(`${k}: expected a non-negative integer, got ${cfg[k]}`);
+    if (!Number.isSafeInteger(cfg[k]) || cfg[k] < 0) throw bad(k, `expected a non-negative integer, got ${cfg[k]}`);
   }
-  if (cfg.defaultPageSize > cfg.maxPageSize) throw bad(`defaultPageSize (${cfg.defaultPageSize}) exceeds maxPageSize (${cfg.maxPageSize})`);
-  if (!LOG_LEVELS.includes(cfg.logLevel)) throw bad(`log level: expected one of ${LOG_LEVELS.join(', ')}, got "${cfg.logLevel}"`);
+  if (cfg.defaultPageSize > cfg.maxPageSize) throw bad('defaultPageSize', `${cfg.defaultPageSize} exceeds maxPageSize (${cfg.maxPageSize})`);
+  if (!LOG_LEVELS.includes(cfg.logLevel)) throw bad('logLevel', `expected one of ${LOG_LEVELS.join(', ')}, got "${cfg.logLevel}"`);
   for (const o of cfg.corsOrigins) {
-    if (o !== '*' && !/^https?:\/\/[^/\s]+$/i.test(o)) throw bad(`--cors-origin: expected "*" or an origin like https://example.org (no path), got "${o}"`);
+    if (o !== '*' && !/^https?:\/\/[^/\s]+$/i.test(o)) throw bad('corsOrigins', `expected "*" or an origin like https://example.org (no path), got "${o}"`);
   }
-  if (/[\r\n]/.test(cfg.cacheControl)) throw bad('--cache-control: must be one line');
+  if (/[\r\n]/.test(cfg.cacheControl)) throw bad('cacheControl', 'must be one line');
   return cfg;
 }

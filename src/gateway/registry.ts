@@ -23,9 +23,9 @@ import { openStorage, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageRoot, StorageStat } from '../../storage/types.js';
 import { HexzError, isHexzError, type ErrorCode } from '../errors.js';
 import { toHex } from '../format/bytes.js';
-import { normalizePath } from '../format/file-table.js';
 import { openArchive, type Archive } from '../reader/archive.js';
 import type { KeyResolver } from './keys.js';
+import { keyUnderRoot } from './containment.js';
 import { ARCHIVE_SUFFIX, checkArchiveName, nameOfKey } from './names.js';
 
 export interface ArchiveRegistryOptions {
@@ -85,50 +85,6 @@ function sameVersion(a: StorageStat, b: StorageStat): boolean {
   return a.lastModified?.getTime() === b.lastModified?.getTime();
 }
 
-/** Decoded path segments of a URL, for comparing locations whatever their percent-encoding. */
-function decodedSegments(pathname: string): string[] | undefined {
-  const out: string[] = [];
-  for (const raw of pathname.split('/')) {
-    if (raw === '') continue;
-    let d: string;
-    try {
-      d = decodeURIComponent(raw);
-    } catch {
-      return undefined; // malformed escape
-    }
-    // An encoded separator or NUL would let a segment stand for a path: refuse the whole location.
-    if (d.includes('/') || d.includes('\0')) return undefined;
-    out.push(d);
-  }
-  return out;
-}
-
-/**
- * The key under `rootUrl` that `url` names, or undefined when `url` is outside the root (another
- * scheme, host/bucket or directory). Exported for tests of the base confinement.
- */
-export function keyUnderRoot(rootUrl: string, url: string): string | undefined {
-  let r: URL;
-  let u: URL;
-  try {
-    r = new URL(rootUrl);
-    u = new URL(url);
-  } catch {
-    return undefined;
-  }
-  if (r.protocol !== u.protocol || r.host !== u.host) return undefined;
-  const rs = decodedSegments(r.pathname);
-  const us = decodedSegments(u.pathname);
-  if (!rs || !us || us.length <= rs.length) return undefined;
-  for (let i = 0; i < rs.length; i++) if (rs[i] !== us[i]) return undefined;
-  try {
-    const key = normalizePath(us.slice(rs.length).join('/'));
-    return key === '' ? undefined : key;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Codes by which a storage root says that it does not exist (file: ENOENT / ENOTDIR; S3: NoSuchBucket). */
 const MISSING_ROOT: ErrorCode[] = ['ARCHIVE_NOT_FOUND', 'PATH_NOT_FOUND', 'NOT_A_DIRECTORY'];
 
@@ -171,6 +127,15 @@ export class ArchiveRegistry {
   /** The storage root this registry serves. */
   get root(): StorageRoot {
     return this.opts.root;
+  }
+
+  /**
+   * The archive name of a location inside the storage root (a base's URL), its key when that is not
+   * an archive name, or undefined when the location lies outside the root.
+   */
+  nameOfUrl(url: string): string | undefined {
+    const key = keyUnderRoot(this.opts.root.url, url);
+    return key === undefined ? undefined : (nameOfKey(key) ?? key);
   }
 
   /** Number of archives open (including retired ones still leased). */

@@ -61,14 +61,14 @@ export async function readTokenFiles(files: string[]): Promise<string[]> {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : toHexzError(err).message;
-      throw new HexzError('INVALID_ARGUMENT', `--auth-token-file: cannot read ${file}: ${why}`, { path: file }, { cause: err });
+      throw new HexzError('INVALID_ARGUMENT', `authTokenFiles: cannot read ${file}: ${why}`, { path: file, option: 'authTokenFiles' }, { cause: err });
     }
     const found = text
       .split(/\r?\n/)
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));
     // Failing closed: a configured but empty token file must not silently disable authentication.
-    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `--auth-token-file: ${file} holds no token`, { path: file });
+    if (!found.length) throw new HexzError('INVALID_ARGUMENT', `authTokenFiles: ${file} holds no token`, { path: file, option: 'authTokenFiles' });
     tokens.push(...found);
   }
   return tokens;
@@ -122,7 +122,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
     await app.close().catch(() => {});
     await registry.close();
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new HexzError('INVALID_ARGUMENT', `port ${cfg.port} on ${cfg.host} is already in use (choose another with --port)`, {}, { cause: err });
+    if (code === 'EADDRINUSE') throw new HexzError('INVALID_ARGUMENT', `port ${cfg.port} on ${cfg.host} is already in use`, { remedy: 'other-port' }, { cause: err });
     throw toHexzError(err);
   }
   const port = (app.server.address() as AddressInfo).port;

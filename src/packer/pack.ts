@@ -225,15 +225,15 @@ async function settle(
   }
   const encryptedBase = baseArchives.find((b) => b.encrypted);
   const encrypt = opts.encrypt === 'auto' ? encryptedBase !== undefined : (opts.encrypt ?? Boolean(opts.key));
-  if (encrypt && !opts.key) throw new HexzError('INVALID_ARGUMENT', 'encrypting needs a key: --key-file FILE, --passphrase-file FILE or HEXZ_PASSPHRASE (hexz keygen FILE makes one)');
+  if (encrypt && !opts.key) throw new HexzError('INVALID_ARGUMENT', 'encrypting needs a key', { remedy: 'encryption-key' });
   for (const b of baseArchives) {
     if (b.encrypted !== encrypt) {
       throw new HexzError(
         'INVALID_ARGUMENT',
         b.encrypted
-          ? `base ${b.url} is encrypted: a delta of an encrypted base must be encrypted with the same key (add --encrypt)`
+          ? `base ${b.url} is encrypted: a delta of an encrypted base must be encrypted with the same key`
           : `base ${b.url} is not encrypted: an encrypted delta cannot build on a plain base (see docs/format.md, section 9)`,
-        { url: b.url },
+        { url: b.url, ...(b.encrypted ? { remedy: 'encrypt' as const } : {}) },
       );
     }
   }

@@ -93,8 +93,7 @@ export async function openBase(
   }
   throw new HexzError(
     'BASE_MISSING',
-    `base ${uuid} of ${deltaUrl} is missing: looked at ${where.length ? where.join(', ') : '(nowhere: lookup refused)'}` +
-      ' (use --base-dir DIR or --base-map UUID=LOCATION if it moved)',
-    context,
+    `base ${uuid} of ${deltaUrl} is missing: looked at ${where.length ? where.join(', ') : '(nowhere: lookup refused)'}`,
+    { ...context, remedy: 'base-location' },
   );
 }

@@ -54,7 +54,7 @@ export async function unlock(trailer: Trailer, key: KeySource | undefined, archi
   const encrypted = (trailer.flags & 1) !== 0;
   if (!encrypted) return undefined;
   if (!key) {
-    throw new HexzError('KEY_REQUIRED', `${archive} is encrypted: give --key-file or --passphrase-file (or HEXZ_PASSPHRASE)`, { archive });
+    throw new HexzError('KEY_REQUIRED', `${archive} is encrypted`, { archive, remedy: 'key' });
   }
   const keys = deriveArchiveKeys(await masterKey(key, trailer.kdf));
   checkKey(keys, trailer.keyCheck, archive);

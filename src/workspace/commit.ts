@@ -39,7 +39,7 @@ export async function commitWorkspace(ws: Workspace, output: string, opts: Commi
   const { allowEmpty, open, onProgress, key, ...packOpts } = opts;
   const scan = await scanWorkspace(ws, { key, signal: opts.signal, onWarning: opts.onWarning, onProgress: (b) => onProgress?.('status', b, 0) });
   if (scan.clean && !allowEmpty) {
-    throw new HexzError('NOTHING_TO_COMMIT', `nothing to commit: ${ws.root} matches ${ws.state.head.url} (use --allow-empty to write a new archive anyway)`, { path: ws.root });
+    throw new HexzError('NOTHING_TO_COMMIT', `nothing to commit: ${ws.root} matches ${ws.state.head.url}`, { path: ws.root, remedy: 'allow-empty' });
   }
   const single = ws.state.kind === 'file';
   if (single) {

@@ -75,7 +75,7 @@ export async function workspaceIdFunction(ws: Workspace, key?: KeySource): Promi
   if (!s.encrypted) return chunkIdFunction();
   if (!s.kdf || !s.keyCheck) throw new HexzError('CORRUPT', 'workspace state of an encrypted archive lacks its key parameters', { path: ws.root });
   if (!key) {
-    throw new HexzError('KEY_REQUIRED', `the archive of this workspace (${s.head.url}) is encrypted: give --key-file or --passphrase-file`, { archive: s.head.url });
+    throw new HexzError('KEY_REQUIRED', `the archive of this workspace (${s.head.url}) is encrypted`, { archive: s.head.url, remedy: 'key' });
   }
   const kdf = { ...s.kdf, salt: Buffer.from(s.kdf.salt, 'hex') };
   const keys = deriveArchiveKeys(await masterKey(key, kdf));

@@ -11,7 +11,8 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, parseDocument, isMap, isScalar, type Pair, type YAMLMap } from 'yaml';
-import { DEFAULT_PORT, loadServeConfig } from '@hexz/src/gateway/config.js';
+import { DEFAULT_PORT } from '@hexz/src/gateway/config.js';
+import { loadServeConfig } from '@hexz/src/cli/serve-config.js';
 import { createKeyResolver } from '@hexz/src/gateway/keys.js';
 import { readTokenFiles } from '@hexz/src/gateway/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -351,8 +352,8 @@ describe('the gateway objects', () => {
 });
 
 describe('settings reach hexz as it reads them', () => {
-  // `hexz serve` reads its own settings (src/gateway/config.ts) and the storage settings every command shares (src/config.ts).
-  const configSource = ['src/gateway/config.ts', 'src/config.ts'].map((f) => readFileSync(path.join(REPO, f), 'utf8')).join('\n');
+  // `hexz serve` reads its own settings (src/cli/serve-config.ts) and the storage settings every command shares (src/cli/config.ts).
+  const configSource = ['src/cli/serve-config.ts', 'src/cli/config.ts'].map((f) => readFileSync(path.join(REPO, f), 'utf8')).join('\n');
   const readByHexz = new Set([...configSource.matchAll(/env\.(HEXZ_[A-Z0-9_]+)/g)].map((m) => m[1]));
   /** Read by hexz but deliberately not set by the chart, and why. */
   const NOT_SET: Record<string, string> = {

@@ -11,7 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadServeConfig } from '@hexz/src/gateway/config.js';
+import { loadServeConfig } from '@hexz/src/cli/serve-config.js';
 import type { ArchiveLease } from '@hexz/src/gateway/registry.js';
 import { startGateway, type Gateway } from '@hexz/src/gateway/server.js';
 import { randomBytesSeeded, textBytes } from '../helpers/data.js';

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { coalesceRanges, multipartLayout, parseEtagList, parseRange, planRange, type ConditionalHeaders, type RangeInput } from '@hexz/src/gateway/range.js';
+import { planResponse } from '@hexz/src/gateway/response.js';
 
 const SIZE = 1000;
 const ETAG = '"abc123"';
@@ -182,5 +183,53 @@ describe('planRange', () => {
   it('is pure: same input, same plan', () => {
     const h = { range: 'bytes=0-9,20-29', 'if-none-match': '"x"' };
     expect(plan(h)).toEqual(plan(h));
+  });
+});
+
+describe('planResponse: status, headers and body kind of a content answer', () => {
+  const BASE = { 'content-type': 'text/plain', 'cache-control': 'no-cache', 'content-disposition': 'attachment; filename="x.txt"', 'x-content-type-options': 'nosniff' };
+  const respond = (headers: ConditionalHeaders, extra: Partial<RangeInput> = {}) =>
+    planResponse({ method: 'GET', headers, size: SIZE, etag: ETAG, lastModified: MTIME, contentType: 'text/plain', boundary: 'BOUNDARY', maxRanges: 4, now: NOW, base: BASE, name: 'x.txt', ...extra });
+  const date = new Date(NOW).toUTCString();
+
+  const cases: Array<[string, ConditionalHeaders, Partial<RangeInput>, number, string]> = [
+    ['whole file', {}, {}, 200, 'bytes'],
+    ['one range', { range: 'bytes=0-9' }, {}, 206, 'bytes'],
+    ['several ranges', { range: 'bytes=0-9,20-29' }, {}, 206, 'bytes'],
+    ['HEAD: the same status, no body', { range: 'bytes=0-9' }, { method: 'HEAD' }, 206, 'none'],
+    ['an empty file', {}, { size: 0 }, 200, 'none'],
+    ['If-None-Match hit', { 'if-none-match': ETAG }, {}, 304, 'none'],
+    ['If-Match miss', { 'if-match': '"other"' }, {}, 412, 'error'],
+    ['unsatisfiable range', { range: 'bytes=5000-' }, {}, 416, 'error'],
+  ];
+  it.each(cases)('%s → %i with a %s body', (_what, headers, extra, status, kind) => {
+    const p = respond(headers, extra);
+    expect(p.status).toBe(status);
+    expect(p.body.kind).toBe(kind);
+    expect(p.headers.date).toBe(date);
+    expect(p.headers.etag).toBe(ETAG);
+  });
+
+  it('a 304 keeps the validators and Cache-Control but drops what describes a body', () => {
+    const p = respond({ 'if-none-match': ETAG });
+    expect(p.headers['cache-control']).toBe('no-cache');
+    expect(p.headers['last-modified']).toBeDefined();
+    for (const h of ['content-type', 'content-length', 'content-disposition']) expect(p.headers[h]).toBeUndefined();
+  });
+
+  it('412 and 416 are the JSON error of their code, with the validators (and bytes */size for 416)', () => {
+    const pre = respond({ 'if-match': '"other"' });
+    expect(pre.body).toMatchObject({ kind: 'error', code: 'PRECONDITION_FAILED' });
+    expect(pre.headers['content-type']).toBeUndefined(); // the error body sets its own
+    const out = respond({ range: 'bytes=5000-' });
+    expect(out.body).toMatchObject({ kind: 'error', code: 'OUT_OF_RANGE', message: `range not satisfiable: x.txt has ${SIZE} bytes` });
+    expect(out.headers['content-range']).toBe(`bytes */${SIZE}`);
+  });
+
+  it('GET and HEAD of the same request differ only in the body', () => {
+    const get = respond({ range: 'bytes=0-9,20-29' });
+    const head = respond({ range: 'bytes=0-9,20-29' }, { method: 'HEAD' });
+    expect(head.headers).toEqual(get.headers);
+    expect(get.body).toMatchObject({ kind: 'bytes', ranges: [{ start: 0, end: 9 }, { start: 20, end: 29 }] });
   });
 });

@@ -6,10 +6,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isHexzError } from '@hexz/src/errors.js';
-import { loadServeConfig, serveConfig, DEFAULT_PORT, DEFAULT_HOST } from '@hexz/src/gateway/config.js';
+import { serveConfig, DEFAULT_PORT, DEFAULT_HOST } from '@hexz/src/gateway/config.js';
+import { loadServeConfig } from '@hexz/src/cli/serve-config.js';
 import { createKeyResolver, keyNamesFor } from '@hexz/src/gateway/keys.js';
 import { nameOfKey, parseArchiveUrl, viewOfUrl } from '@hexz/src/gateway/names.js';
-import { keyUnderRoot } from '@hexz/src/gateway/registry.js';
+import { keyUnderRoot } from '@hexz/src/gateway/containment.js';
 import { contentTypeOf } from '@hexz/src/gateway/content-type.js';
 import { makeTempDir } from '../helpers/tmp.js';
 

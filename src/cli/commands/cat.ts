@@ -1,6 +1,6 @@
 /** `hexz cat ARCHIVE PATH [--offset N] [--length N]`: see docs/cli.md. */
 import { pipeline } from 'node:stream/promises';
-import { parseInteger } from '../../config.js';
+import { parseInteger } from '../config.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function run(ctx: CommandContext, [location, path]: string[], opts: Record<string, unknown>): Promise<CommandResult> {

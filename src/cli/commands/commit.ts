@@ -1,6 +1,6 @@
 /** `hexz commit OUTPUT [-C DIR]`: see docs/cli.md, "Workspaces". */
 import type { CodecName } from '../../codecs/index.js';
-import { parseInteger } from '../../config.js';
+import { parseInteger } from '../config.js';
 import { commitWorkspace } from '../../workspace/commit.js';
 import { findWorkspace } from '../../workspace/state.js';
 import type { CommandContext, CommandResult } from '../context.js';

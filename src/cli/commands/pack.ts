@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chunkingForAverage } from '../../chunker/fastcdc.js';
-import { parseInteger, parseSize } from '../../config.js';
+import { parseInteger, parseSize } from '../config.js';
 import { HexzError } from '../../errors.js';
 import { MAX_METADATA_BYTES } from '../../format/constants.js';
 import { toStorageUrl } from '../../../storage/index.js';

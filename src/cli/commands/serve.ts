@@ -4,7 +4,7 @@
  * shutdown (Ctrl-C / SIGTERM), so run.ts exits 0 when the gateway has drained.
  */
 import { sharedCache } from '../../../cache/block-cache.js';
-import { loadServeConfig, type ServeFlags } from '../../gateway/config.js';
+import { loadServeConfig, withFlagName, type ServeFlags } from '../serve-config.js';
 import { startGateway } from '../../gateway/server.js';
 import { toHexzError } from '../../errors.js';
 import type { CommandContext, CommandResult } from '../context.js';
@@ -16,7 +16,9 @@ const STARTUP_CHECK_TIMEOUT_MS = 5_000;
 export async function run(ctx: CommandContext, _args: string[], opts: Record<string, unknown>): Promise<CommandResult> {
   const config = await loadServeConfig(opts as ServeFlags, process.env);
   // The process's one cache, sized from the serve configuration (which may come from the config file).
-  const gateway = await startGateway(config, { cache: sharedCache(config.cacheBytes) });
+  const gateway = await startGateway(config, { cache: sharedCache(config.cacheBytes) }).catch((err: unknown) => {
+    throw withFlagName(err);
+  });
   gateway.app.log.info({ url: gateway.url, storage: gateway.registry.root.url, cacheBytes: config.cacheBytes, auth: config.authTokenFiles.length > 0 }, 'hexz gateway listening');
   // Unreachable storage is not fatal (it may come up later; /readyz reports it), but say so now.
   gateway.registry.check(AbortSignal.timeout(STARTUP_CHECK_TIMEOUT_MS)).catch((err: unknown) => {

@@ -1,11 +1,13 @@
 /**
- * Configuration is read once, at the edge: command-line flags first, then environment variables,
- * then documented defaults, into one typed object. Library code never reads `process.env`.
+ * The CLI's configuration, read once at the edge: command-line flags first, then environment
+ * variables, then documented defaults, into one typed object (docs/cli.md, "Global options"). Library
+ * code never reads `process.env` or names a flag; `hexz serve` builds the gateway's configuration from
+ * these and its own flags in ./serve-config.ts.
  */
-import { DEFAULT_CACHE_BYTES } from '../cache/block-cache.js';
-import type { StorageOptions } from '../storage/index.js';
-import { HexzError } from './errors.js';
-import type { BaseResolution } from './reader/bases.js';
+import { DEFAULT_CACHE_BYTES } from '../../cache/block-cache.js';
+import type { StorageOptions } from '../../storage/index.js';
+import { HexzError } from '../errors.js';
+import type { BaseResolution } from '../reader/bases.js';
 
 const UNITS: Record<string, number> = {
   '': 1,
