@@ -2,7 +2,8 @@ import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
 
 // Tests exercise the built output in dist/ (what users run): the packer spawns worker threads from
-// compiled .js files, which only exist after `npm run build`. `make test` builds first.
+// compiled .js files. `make test` builds first; test/global-setup.ts rebuilds when sources are newer,
+// so `npx vitest` after an edit never tests stale code.
 const dist = fileURLToPath(new URL('./dist/', import.meta.url));
 
 export default defineConfig({
@@ -11,6 +12,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

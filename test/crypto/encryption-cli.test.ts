@@ -4,7 +4,7 @@
  * are keyed (the same data plain and encrypted shares no id); `hexz serve` decrypts with keys from
  * `--key-dir` or the global `--key-file` fallback; key files readable by group or others are refused.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,8 @@ import { BlockCache } from '@hexz/cache/block-cache.js';
 import { readKeyFile } from '@hexz/src/crypto/key-files.js';
 import { ERROR_TABLE } from '@hexz/src/errors.js';
 import { openArchive } from '@hexz/src/reader/archive.js';
-import { CLI, hexz, hexzJson } from '../helpers/cli.js';
+import { spawnServe } from '../helpers/serve.js';
+import { hexz, hexzJson } from '../helpers/cli.js';
 import { randomBytesSeeded, textBytes, writeTree } from '../helpers/data.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -207,21 +208,9 @@ describe('hexz serve with keys (child process)', () => {
 
   /** `hexz [GLOBAL…] serve --storage ROOT --port 0 ARGS…`; resolves with its URL once it listens. */
   async function serve(args: string[], globals: string[] = []): Promise<string> {
-    const c = spawn(process.execPath, [CLI, ...globals, 'serve', '--storage', root, '--port', '0', ...args], {
-      env: { ...process.env, HEXZ_PROGRESS: '0', HEXZ_LOG_LEVEL: 'info', HEXZ_KEY_FILE: '', HEXZ_KEY_DIR: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(c);
-    let out = '';
-    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    return new Promise<string>((resolve, reject) => {
-      c.stdout!.on('data', () => {
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      c.once('exit', () => reject(new Error(`hexz serve exited early: ${out}`)));
-    });
+    const s = await spawnServe(['--storage', root, '--port', '0', ...args], { globals, env: { HEXZ_KEY_FILE: '', HEXZ_KEY_DIR: '' } });
+    children.push(s.child);
+    return s.url;
   }
 
   async function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Buffer; headers: Headers }> {

@@ -6,12 +6,12 @@
  * (the same `hexz serve --host 0.0.0.0`, with the image's environment) and the HEALTHCHECK command
  * against that server.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_PORT } from '@hexz/src/gateway/config.js';
-import { CLI } from '../helpers/cli.js';
+import { spawnServe } from '../helpers/serve.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { REPO, defaultValues } from './chart.js';
 
@@ -307,25 +307,17 @@ describe('Dockerfile: the command and the health check, run against the built CL
     const storage = `${tmp.dir}/archives`;
     mkdirSync(storage); // the image creates /archives (RUN mkdir -p /archives), checked above
     // hexz → the built CLI (what /usr/local/bin/hexz links to); port 0 instead of 8080.
-    const c = spawn(process.execPath, [CLI, ...cmd()], { env: imageEnv({ HEXZ_STORAGE: storage, HEXZ_PORT: '0' }), stdio: ['ignore', 'pipe', 'pipe'] });
-    child = c;
-    let out = '';
-    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exit = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      c.stdout!.on('data', () => {
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-        if (m) resolve(m[1]);
-      });
-      void exit.then(() => reject(new Error(`hexz serve exited early: ${out}`)));
-    });
+    // The image's environment (imageEnv); spawnServe adds info logs and no progress bars, as the image has.
+    const s = await spawnServe(cmd().slice(1), { env: imageEnv({ HEXZ_STORAGE: storage, HEXZ_PORT: '0' }) });
+    child = s.child;
+    const { url, exit } = s;
+    const out = s.output();
     expect(out).toMatch(/"hexz gateway listening"/);
     const port = Number(new URL(url).port);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
     expect(runHealthcheck(port)).toBe(0);
-    c.kill('SIGTERM');
+    s.child.kill('SIGTERM');
     expect(await exit).toBe(0);
     // Once the gateway is gone the health check fails.
     expect(runHealthcheck(port)).toBe(1);

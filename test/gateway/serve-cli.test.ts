@@ -3,12 +3,12 @@
  * (every file's tokens accepted), the comma-separated variable, and a token file that cannot be read
  * (a usage error naming the option, exit 2). The gateway runs as a child process; requests are real.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_TABLE } from '@hexz/src/errors.js';
-import { CLI, hexz } from '../helpers/cli.js';
+import { hexz } from '../helpers/cli.js';
+import { spawnServe, stopAllServes } from '../helpers/serve.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { get } from './fixture.js';
 
@@ -16,7 +16,6 @@ let tmp: { dir: string; cleanup: () => Promise<void> };
 let root: string;
 let alpha: string;
 let beta: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   tmp = await makeTempDir('hexz-gw-serve-cli-');
@@ -27,34 +26,12 @@ beforeAll(async () => {
   await fs.writeFile(alpha, 'alpha-token\n');
   await fs.writeFile(beta, '# team b\nbeta-token\n');
 });
-afterEach(async () => {
-  for (const c of children.splice(0)) {
-    if (c.exitCode === null && c.signalCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await exited;
-    }
-  }
-});
+afterEach(stopAllServes);
 afterAll(() => tmp.cleanup());
 
 /** Start `hexz serve ARGS` on a free port; resolves with its URL once it listens. */
 async function serve(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const c = spawn(process.execPath, [CLI, 'serve', '--storage', root, '--port', '0', ...args], {
-    env: { ...process.env, HEXZ_PROGRESS: '0', HEXZ_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(c);
-  let out = '';
-  c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise<string>((resolve, reject) => {
-    c.stdout!.on('data', () => {
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    c.once('exit', () => reject(new Error(`hexz serve exited early: ${out}`)));
-  });
+  return (await spawnServe(['--storage', root, '--port', '0', ...args], { env })).url;
 }
 
 async function status(url: string, token?: string): Promise<number> {

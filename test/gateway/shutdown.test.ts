@@ -10,6 +10,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '@hexz/src/gateway/server.js';
+import { spawnServe, type ServeProcess } from '../helpers/serve.js';
 import { CLI } from '../helpers/cli.js';
 import { randomBytesSeeded } from '../helpers/data.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -111,25 +112,10 @@ describe('hexz serve', () => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
   });
 
-  async function serve(extraEnv: Record<string, string> = {}): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null>; output: () => string }> {
-    const c = spawn(process.execPath, [CLI, 'serve', '--storage', root, '--port', '0'], {
-      env: { ...process.env, HEXZ_PROGRESS: '0', HEXZ_LOG_LEVEL: 'info', ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = c;
-    let out = '';
-    c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    const exit = new Promise<number | null>((resolve) => c.on('exit', (code) => resolve(code)));
-    const url = await new Promise<string>((resolve, reject) => {
-      const onData = () => {
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(out);
-        if (m) resolve(m[1]);
-      };
-      c.stdout!.on('data', onData);
-      void exit.then(() => reject(new Error(`hexz serve exited early: ${out}`)));
-    });
-    return { child: c, url, exit, output: () => out };
+  async function serve(extraEnv: Record<string, string> = {}): Promise<ServeProcess> {
+    const s = await spawnServe(['--storage', root, '--port', '0'], { env: extraEnv });
+    child = s.child;
+    return s;
   }
 
   it('SIGTERM with a request in flight: the response completes, exit code 0', async () => {

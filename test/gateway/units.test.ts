@@ -5,23 +5,15 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isHexzError } from '@hexz/src/errors.js';
 import { serveConfig, DEFAULT_PORT, DEFAULT_HOST } from '@hexz/src/gateway/config.js';
 import { loadServeConfig } from '@hexz/src/cli/serve-config.js';
 import { createKeyResolver, keyNamesFor } from '@hexz/src/gateway/keys.js';
 import { nameOfKey, parseArchiveUrl, viewOfUrl } from '@hexz/src/gateway/names.js';
 import { keyUnderRoot } from '@hexz/src/gateway/containment.js';
 import { contentTypeOf } from '@hexz/src/gateway/content-type.js';
+import { codeOfSync } from '../helpers/errors.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (err) {
-    return isHexzError(err) ? err.code : 'NOT_HEXZ';
-  }
-  return undefined;
-}
 
 describe('archive URLs', () => {
   it.each([
@@ -55,7 +47,7 @@ describe('archive URLs', () => {
     ['/v1/archives/.hidden/files/x', 'UNSAFE_PATH'],
     ['/v1/archives/', 'UNSAFE_PATH'],
   ])('refuses %s', (url, code) => {
-    expect(codeOf(() => parseArchiveUrl(url))).toBe(code);
+    expect(codeOfSync(() => parseArchiveUrl(url))).toBe(code);
   });
 
   it('names of storage keys', () => {
@@ -185,7 +177,7 @@ describe('configuration', () => {
     [{ logLevel: 'loud' as never }],
     [{ cacheBytes: 1000 }],
   ])('refuses %j', (input) => {
-    expect(codeOf(() => serveConfig(input))).toBe('INVALID_ARGUMENT');
+    expect(codeOfSync(() => serveConfig(input))).toBe('INVALID_ARGUMENT');
   });
 
   it('invalid env values name the variable', async () => {

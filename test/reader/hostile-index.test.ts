@@ -15,6 +15,7 @@ import { craftArchive } from '../helpers/craft.js';
 import { hexz } from '../helpers/cli.js';
 import { randomBytesSeeded, writeTree } from '../helpers/data.js';
 import { makeTempDir } from '../helpers/tmp.js';
+import { codeOf } from '../helpers/errors.js';
 
 let tmp: { dir: string; cleanup: () => Promise<void> };
 beforeAll(async () => {
@@ -42,15 +43,6 @@ async function drain(a: Archive, p: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const b of a.createReadStream(p)) parts.push(b as Buffer);
   return Buffer.concat(parts);
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return (err as { code?: string }).code ?? `untyped: ${err}`;
-  }
 }
 
 describe('two references to one chunk with different raw lengths', () => {
