@@ -1,109 +1,276 @@
 /**
- * The process-wide block cache: decoded chunks and index pages, keyed by content (chunk id, page
- * hash), so every archive and version in the process shares entries, within one byte budget.
+ * The process-wide block cache, within one byte budget: decoded chunks in the shared chunk arena
+ * (./arena.ts: one budget for every thread of the process, zero-copy views), decoded index pages in
+ * a small per-thread `lru-cache`. Both are keyed by content (chunk id, page hash), so every archive
+ * and version in the process shares entries.
  *
- * - `lru-cache` does the bookkeeping (byte budget via `maxSize` + `sizeCalculation`).
- * - Concurrent requests for the same key share one load (in-flight map).
+ * - Concurrent loads of one chunk share one load: within a thread through a promise, across threads
+ *   through the arena's loading slots.
  * - A failed load is never cached: the next request tries again.
  * - Loaders verify what they load (hash/id) before it enters the cache, so a hit is trusted and never
  *   re-verified.
+ * - Chunk bytes are handed out as *leases*: a view of arena memory that stays valid until `release()`.
+ *   Hold a lease only as long as the bytes are needed (a socket write, a copy into a FUSE buffer).
  */
 import { LRUCache } from 'lru-cache';
+import { arenaOverheadBytes, ChunkArena, type ArenaHandle, type ArenaLocation } from './arena.js';
 
 /** Default budget: enough for ~4,000 chunks of 64 KiB; `--cache-size` changes it. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
-
-/** Per-entry bookkeeping overhead counted against the budget (key, node, promise). */
+/** Smallest budget: a few segments of the arena and a page cache. */
+export const MIN_CACHE_BYTES = 16 * 1024 * 1024;
+/** Per-entry bookkeeping overhead counted against the page cache budget (key, node, promise). */
 const ENTRY_OVERHEAD = 256;
+/** How long a thread waits for another thread's load of a chunk before looking again. */
+const CROSS_THREAD_WAIT_MS = 200;
 
 export interface CacheStats {
   hits: number;
   misses: number;
-  /** Loads that joined a load already in flight. */
+  /** Loads that joined a load already in flight (in this thread). */
   shared: number;
   /** Bytes loaded into the cache (misses). */
   loadedBytes: number;
   evictions: number;
   failures: number;
+  /** Loads that were served uncached because the arena had no room (every segment pinned). */
+  uncached: number;
   /** Current size and budget. */
   bytes: number;
   maxBytes: number;
   entries: number;
 }
 
-interface Entry {
+/** A view of cached chunk bytes, valid until `release()` (call it exactly once). */
+export interface ChunkLease {
+  readonly bytes: Uint8Array;
+  release(): void;
+}
+
+/** Contiguous arena space for a decoded extent (many chunks): decode into `bytes`, then `index` each chunk. */
+export interface ExtentSpace {
+  readonly bytes: Uint8Array;
+  /** Offset of `bytes` in the arena's data (where a decode worker writes). */
+  readonly arenaOffset: number;
+  /** Make the chunk decoded at `[offset, offset + length)` of `bytes` findable by (id, tag). */
+  index(id: Uint8Array, tag: number, offset: number, length: number): void;
+  /** One more lease on `[offset, offset + length)` of the space (each must be released). */
+  lease(offset: number, length: number): ChunkLease;
+  /** Give back the space's own pin (leases taken from it keep theirs). */
+  release(): void;
+}
+
+interface PageEntry {
   value: unknown;
   size: number;
 }
 
+const NOOP = () => {};
+
 /**
  * Bytes of prefetch (chunks loaded ahead of their reader, not yet consumed) allowed for the whole
- * process: a quarter of the cache budget, between 4 and 64 MiB. Without a shared bound, 32 streams
- * with 32 MiB windows could hold 1 GiB in flight whatever the cache budget.
+ * process: a quarter of the cache budget, between 4 and 64 MiB. Prefetched chunks land in the arena,
+ * so this bounds how much of the cache readahead may claim ahead of its readers, and how much storage
+ * traffic it may have in flight.
  */
 export function prefetchBudgetFor(maxBytes: number): number {
   return Math.min(64 << 20, Math.max(4 << 20, Math.floor(maxBytes / 4)));
+}
+
+/** Bytes of the budget given to decoded index pages (per thread): an eighth, 2–64 MiB. */
+export function pageBudgetFor(maxBytes: number): number {
+  return Math.min(64 << 20, Math.max(2 << 20, Math.floor(maxBytes / 8)));
+}
+
+export interface BlockCacheOptions {
+  /** The budget of the whole cache (default DEFAULT_CACHE_BYTES). */
+  maxBytes?: number;
+  /** Attach to an arena made by another thread (its `arenaHandle`) instead of making one. */
+  arena?: ArenaHandle;
 }
 
 export class BlockCache {
   readonly maxBytes: number;
   /** Process-wide allowance for prefetched bytes in flight (see `prefetchBudgetFor`). */
   readonly prefetchBudget: number;
+  /** The chunk arena (shared with other threads through `arenaHandle`). */
+  readonly arena: ChunkArena;
   private prefetching = 0;
-  private readonly lru: LRUCache<string, Entry>;
-  private readonly inflight = new Map<string, Promise<unknown>>();
-  private readonly counters = { hits: 0, misses: 0, shared: 0, loadedBytes: 0, evictions: 0, failures: 0 };
+  private readonly pages: LRUCache<string, PageEntry>;
+  private readonly pageLoads = new Map<string, Promise<unknown>>();
+  /** Chunk loads this thread has in flight, by cache key: resolve when published (or failed). */
+  private readonly chunkLoads = new Map<string, Promise<void>>();
+  private readonly counters = { pageHits: 0, pageMisses: 0, shared: 0, pageLoadedBytes: 0, pageEvictions: 0, failures: 0 };
 
-  /** Bytes the cached entries may hold: the budget less the prefetch allowance, so the two together stay within it. */
-  readonly entryBytes: number;
-
-  constructor(opts: { maxBytes?: number } = {}) {
-    this.maxBytes = Math.max(1 << 20, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
+  constructor(opts: BlockCacheOptions = {}) {
+    this.maxBytes = Math.max(MIN_CACHE_BYTES, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
     this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
-    this.entryBytes = Math.max(1 << 20, this.maxBytes - this.prefetchBudget);
-    this.lru = new LRUCache<string, Entry>({
-      maxSize: this.entryBytes,
+    const pageBytes = pageBudgetFor(this.maxBytes);
+    const arenaBytes = this.maxBytes - pageBytes - arenaOverheadBytes(this.maxBytes - pageBytes);
+    this.arena = opts.arena ? ChunkArena.attach(opts.arena) : ChunkArena.create(arenaBytes);
+    this.pages = new LRUCache<string, PageEntry>({
+      maxSize: pageBytes,
       sizeCalculation: (e) => e.size,
       dispose: (_v, _k, reason) => {
-        if (reason === 'evict') this.counters.evictions++;
+        if (reason === 'evict') this.counters.pageEvictions++;
       },
     });
   }
 
+  /** What another thread needs to share this cache's chunks: `new BlockCache({ arena: handle })`. */
+  get arenaHandle(): ArenaHandle {
+    return this.arena.handle;
+  }
+
+  // ---- index pages --------------------------------------------------------------------------------
+
   /**
-   * The value for `key`, loading it with `load` on a miss. `sizeOf` gives the bytes it holds. Values
-   * bigger than an eighth of the budget are returned but not kept, so one huge item cannot flush the
-   * cache.
+   * The page for `key`, loading it with `load` on a miss. `sizeOf` gives the bytes it holds. Pages
+   * bigger than an eighth of the page budget are returned but not kept, so one huge page cannot flush
+   * the others.
    */
-  async get<T>(key: string, load: () => Promise<T>, sizeOf: (v: T) => number): Promise<T> {
-    const hit = this.lru.get(key);
+  async getPage<T>(key: string, load: () => Promise<T>, sizeOf: (v: T) => number): Promise<T> {
+    const hit = this.pages.get(key);
     if (hit) {
-      this.counters.hits++;
+      this.counters.pageHits++;
       return hit.value as T;
     }
-    const pending = this.inflight.get(key);
+    const pending = this.pageLoads.get(key);
     if (pending) {
       this.counters.shared++;
       return pending as Promise<T>;
     }
-    this.counters.misses++;
+    this.counters.pageMisses++;
     const p = (async () => {
       try {
         const value = await load();
         const size = sizeOf(value) + ENTRY_OVERHEAD;
-        this.counters.loadedBytes += size - ENTRY_OVERHEAD;
-        if (size <= this.entryBytes / 8) this.lru.set(key, { value, size });
+        this.counters.pageLoadedBytes += size - ENTRY_OVERHEAD;
+        if (size <= (this.pages.maxSize ?? 0) / 8) this.pages.set(key, { value, size });
         return value;
       } catch (err) {
         this.counters.failures++;
         throw err;
       } finally {
-        this.inflight.delete(key);
+        this.pageLoads.delete(key);
       }
     })();
-    this.inflight.set(key, p);
+    this.pageLoads.set(key, p);
     return p;
   }
+
+  /** The cached page, if present (recency updated, counted as a hit); never loads. */
+  cachedPage<T>(key: string): T | undefined {
+    const hit = this.pages.get(key);
+    if (!hit) return undefined;
+    this.counters.pageHits++;
+    return hit.value as T;
+  }
+
+  // ---- chunks -------------------------------------------------------------------------------------
+
+  private lease(at: ArenaLocation): ChunkLease {
+    const arena = this.arena;
+    let released = false;
+    return {
+      bytes: arena.view(at),
+      release: () => {
+        if (released) return;
+        released = true;
+        arena.unpin(at.segment);
+      },
+    };
+  }
+
+  /** The chunk (id, tag) if it is cached: a lease on its bytes (counted as a hit); never loads. */
+  cachedChunk(id: Uint8Array, tag: number): ChunkLease | undefined {
+    const at = this.arena.lookup(id, tag);
+    return at ? this.lease(at) : undefined;
+  }
+
+  /** Whether the chunk is cached or being loaded (no lease, nothing counted). */
+  hasChunk(id: Uint8Array, tag: number): boolean {
+    return this.arena.has(id, tag) || this.chunkLoads.has(chunkKey(id, tag));
+  }
+
+  /**
+   * The chunk (id, tag) of `raw` bytes: from the cache, or loaded by `load`, which must write exactly
+   * the verified plaintext into the buffer it is given (arena memory, or memory of its own when the
+   * arena has no room). `cold` marks loads of one-pass readers (evicted first).
+   */
+  async chunk(id: Uint8Array, tag: number, raw: number, load: (dst: Uint8Array) => Promise<void>, opts: { cold?: boolean } = {}): Promise<ChunkLease> {
+    const key = chunkKey(id, tag);
+    for (;;) {
+      const mine = this.chunkLoads.get(key);
+      if (mine) {
+        this.counters.shared++;
+        await mine.catch(() => {});
+        const again = this.arena.lookup(id, tag);
+        if (again) return this.lease(again);
+        continue; // it failed, or was evicted already: try ourselves
+      }
+      const seq = this.arena.publishSeq();
+      const t = this.arena.beginLoad(id, tag, raw, opts.cold);
+      if (t.kind === 'hit') return this.lease(t.at);
+      if (t.kind === 'loading') {
+        // Another thread loads it: wait for its publish, then look again.
+        await this.arena.waitForPublish(seq, CROSS_THREAD_WAIT_MS);
+        continue;
+      }
+      if (t.kind === 'full') {
+        const own = Buffer.allocUnsafe(raw);
+        try {
+          await load(own);
+        } catch (err) {
+          this.counters.failures++;
+          throw err;
+        }
+        return { bytes: own, release: NOOP };
+      }
+      const at = t.at;
+      const done = (async () => {
+        try {
+          await load(this.arena.view(at));
+          this.arena.publish(id, tag);
+        } catch (err) {
+          this.counters.failures++;
+          this.arena.abandon(id, tag);
+          this.arena.unpin(at.segment);
+          throw err;
+        }
+      })();
+      this.chunkLoads.set(key, done);
+      try {
+        await done;
+      } finally {
+        this.chunkLoads.delete(key);
+      }
+      return this.lease(at);
+    }
+  }
+
+  /**
+   * Contiguous space of `bytes` for an extent of `chunks` chunks, or undefined when the arena has
+   * none (bigger than a segment, or every segment pinned): decode into memory of your own then.
+   */
+  reserveExtent(bytes: number, chunks: number, cold: boolean): ExtentSpace | undefined {
+    const at = this.arena.reserve(bytes, chunks, cold);
+    if (!at) return undefined;
+    const arena = this.arena;
+    const space: ExtentSpace = {
+      bytes: arena.view(at),
+      arenaOffset: at.segment * arena.segmentBytes + at.offset,
+      index: (id, tag, offset, length) => arena.insertReady(id, tag, { segment: at.segment, offset: at.offset + offset, length }),
+      lease: (offset, length) => {
+        arena.addPin(at.segment);
+        return this.lease({ segment: at.segment, offset: at.offset + offset, length });
+      },
+      release: () => arena.unpin(at.segment),
+    };
+    return space;
+  }
+
+  // ---- prefetch allowance -------------------------------------------------------------------------
 
   /**
    * Reserve `bytes` of the prefetch allowance; false when it is used up (the caller then prefetches
@@ -124,32 +291,39 @@ export class BlockCache {
     return this.prefetching;
   }
 
-  /** The cached value, if present, as a hit (recency updated, counted); never loads. */
-  getIfCached<T>(key: string): T | undefined {
-    const hit = this.lru.get(key);
-    if (!hit) return undefined;
-    this.counters.hits++;
-    return hit.value as T;
-  }
+  // ---- housekeeping -------------------------------------------------------------------------------
 
-  /** The cached value without loading or counting, if present. */
-  peek<T>(key: string): T | undefined {
-    return this.lru.peek(key)?.value as T | undefined;
-  }
-
-  has(key: string): boolean {
-    return this.lru.has(key) || this.inflight.has(key);
-  }
-
-  /** Drop every entry whose key starts with `prefix` (all when omitted). */
-  clear(prefix = ''): void {
-    if (!prefix) return this.lru.clear();
-    for (const k of [...this.lru.keys()]) if (k.startsWith(prefix)) this.lru.delete(k);
+  /** Drop every cached index page (chunks stay: they are the same whatever archive asks). */
+  clearPages(): void {
+    this.pages.clear();
   }
 
   stats(): CacheStats {
-    return { ...this.counters, bytes: this.lru.calculatedSize ?? 0, maxBytes: this.maxBytes, entries: this.lru.size };
+    const a = this.arena.stats();
+    const c = this.counters;
+    return {
+      hits: a.hits + c.pageHits,
+      misses: a.misses + c.pageMisses,
+      shared: c.shared,
+      loadedBytes: a.insertedBytes + c.pageLoadedBytes,
+      evictions: a.evictions + c.pageEvictions,
+      failures: c.failures,
+      uncached: a.overflows,
+      bytes: a.bytes + (this.pages.calculatedSize ?? 0),
+      maxBytes: this.maxBytes,
+      entries: a.entries + this.pages.size,
+    };
   }
+
+  /** Let go of this thread's open segments (a worker thread that exits calls this). */
+  detach(): void {
+    this.arena.detach();
+  }
+}
+
+/** The per-thread key of a chunk: its id in hex and its tag. */
+function chunkKey(id: Uint8Array, tag: number): string {
+  return `${tag}:${Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex')}`;
 }
 
 let shared: BlockCache | undefined;

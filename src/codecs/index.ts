@@ -29,6 +29,11 @@ export interface Codec {
   compressInto(dst: Uint8Array, src: Uint8Array, level?: number): number;
   /** Decode `src`, which must expand to exactly `rawLength` bytes (else `CORRUPT`). */
   decompress(src: Uint8Array, rawLength: number): Uint8Array;
+  /**
+   * Decode `src` into `dst`, which it must fill exactly (`dst.byteLength` is the raw length; else
+   * `CORRUPT`): the readers' hot path, decoding straight into cache memory.
+   */
+  decompressInto(dst: Uint8Array, src: Uint8Array): void;
 }
 
 const require = createRequire(import.meta.url);
@@ -50,6 +55,12 @@ const none: Codec = {
       throw corrupt('chunk', `stored ${src.byteLength} bytes, expected ${rawLength} (codec none)`);
     }
     return src;
+  },
+  decompressInto(dst, src) {
+    if (src.byteLength !== dst.byteLength) {
+      throw corrupt('chunk', `stored ${src.byteLength} bytes, expected ${dst.byteLength} (codec none)`);
+    }
+    dst.set(src);
   },
 };
 
@@ -125,6 +136,17 @@ function makeZstd(): Codec {
       if (n !== rawLength) throw corrupt('chunk', `zstd produced ${n} bytes, expected ${rawLength}`);
       return dst;
     },
+    decompressInto(dst, src) {
+      checkRawLength(dst.byteLength);
+      let n: number;
+      try {
+        // zstd stops at dst's end: a frame claiming more fails here instead of overrunning.
+        n = dctx.decompress(dst, src);
+      } catch (err) {
+        throw corrupt('chunk', `zstd: ${(err as Error).message}`);
+      }
+      if (n !== dst.byteLength) throw corrupt('chunk', `zstd produced ${n} bytes, expected ${dst.byteLength}`);
+    },
   };
 }
 
@@ -162,6 +184,10 @@ function makeLz4(): Codec {
       }
       if (out.byteLength !== rawLength) throw corrupt('chunk', `lz4 produced ${out.byteLength} bytes, expected ${rawLength}`);
       return out;
+    },
+    decompressInto(dst, src) {
+      // lz4-napi has no caller-buffer API: decode (size prefix checked first), then copy.
+      dst.set(this.decompress(src, dst.byteLength));
     },
   };
 }

@@ -21,18 +21,20 @@ import { HexzError, type ErrorContext } from '../errors.js';
 import type { ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
 import { formatUuid, type Trailer } from '../format/header.js';
+import { hash } from '../hash.js';
 import type { Root } from '../format/root.js';
 import { openBase, type BaseResolution } from './bases.js';
 import { watchChanges } from './changes.js';
-import { ArchiveContent, type ContentPiece, type ReadRangeOptions } from './content.js';
+import { ArchiveContent, type BulkReadOptions, type ContentPiece, type LeasedPiece, type ReadRangeOptions, type ReadSpan } from './content.js';
 import { archiveInfo, type ArchiveInfo } from './info.js';
-import { readRoot, readTrailer, unlock, type Tail } from './open.js';
+import { defaultDecodeThreads } from './decode-pool.js';
+import { readRoot, readTrailer, unlock } from './open.js';
 import type { OpenedArchive } from './opened.js';
 import { IndexPages } from './pages.js';
 import { ArchivePaths, type ListOptions } from './paths.js';
 
 export type { ArchiveInfo } from './info.js';
-export type { ContentPiece, ReadRangeOptions } from './content.js';
+export type { BulkReadOptions, ContentPiece, LeasedPiece, ReadRangeOptions, ReadSpan } from './content.js';
 export type { ListOptions } from './paths.js';
 
 export interface OpenArchiveOptions extends BaseResolution {
@@ -44,6 +46,11 @@ export interface OpenArchiveOptions extends BaseResolution {
   key?: KeySource;
   /** Wrap every storage this archive opens (metering); applied before coalescing. */
   wrapStorage?: (s: Storage) => Storage;
+  /**
+   * Worker threads that decode bulk reads (streams, cat, extract, verify, readahead); 0 decodes on
+   * the reading thread. Default: one per core. The pool belongs to the cache, so one per process.
+   */
+  decodeThreads?: number;
   signal?: AbortSignal;
 }
 
@@ -74,21 +81,24 @@ export class Archive {
   private readonly listeners = new Set<ChangeListener>();
   private closed = false;
 
+  readonly url: string;
+  readonly storage: Storage;
+  /** Size (and etag) of the archive object in its storage, as found when it was opened. */
+  readonly storageStat: StorageStat;
+  readonly trailer: Trailer;
+  readonly root: Root;
+  readonly cache: BlockCache;
+  readonly keys: ArchiveKeys | undefined;
+  private readonly baseStorages: readonly Storage[];
+
   /** @internal use `openArchive` */
   constructor(
-    readonly url: string,
-    readonly storage: Storage,
-    /** Size (and etag) of the archive object in its storage, as found when it was opened. */
-    readonly storageStat: StorageStat,
-    readonly trailer: Trailer,
-    readonly root: Root,
-    tail: Tail,
-    readonly cache: BlockCache,
-    readonly keys: ArchiveKeys | undefined,
-    private readonly baseStorages: Storage[],
+    init: Omit<OpenedArchive, 'ctx' | 'chunkTag'>,
     private readonly ownsStorage: boolean,
   ) {
-    this.opened = { url, storage, storageStat, trailer, root, tail, cache, keys, bases: baseStorages, ctx: (extra: ErrorContext = {}) => ({ archive: url, ...extra }) };
+    ({ url: this.url, storage: this.storage, storageStat: this.storageStat, trailer: this.trailer, root: this.root, cache: this.cache, keys: this.keys, bases: this.baseStorages } = init);
+    const url = init.url;
+    this.opened = { ...init, chunkTag: chunkTagOf(init.keys), ctx: (extra: ErrorContext = {}) => ({ archive: url, ...extra }) };
     this.pages = new IndexPages(this.opened);
     this.paths = new ArchivePaths(this.opened, this.pages);
     this.content = new ArchiveContent(this.opened, this.pages);
@@ -247,8 +257,22 @@ export class Archive {
    * The content of a file's range `[start, end)` as pieces in order: views of cached chunks, or views
    * of a shared zero page for holes (`hole: true`, so writers can leave them sparse).
    */
-  async *pieces(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<ContentPiece> {
+  async *pieces(target: string | FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal; cold?: boolean } = {}): AsyncGenerator<ContentPiece> {
     yield* this.content.pieces(await this.fileEntry(target), opts);
+  }
+
+  /**
+   * The content of `spans` (byte ranges of regular files, in order: one file, or many files of an
+   * extract) as pieces whose bytes are views into cache memory, valid until each piece's `release()`,
+   * which the consumer must call. The bulk readers' path: chunks stored together are fetched with one
+   * request and decoded together on the decode threads; with `cold`, a one-pass reader's chunks are
+   * the first to be evicted.
+   */
+  leasedPieces(spans: readonly ReadSpan[], opts: BulkReadOptions = {}): AsyncGenerator<LeasedPiece> {
+    for (const s of spans) {
+      if (s.entry.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${s.entry.path || '/'}`, this.opened.ctx({ path: s.entry.path }));
+    }
+    return this.content.leasedPieces(spans, opts);
   }
 
   /**
@@ -296,6 +320,15 @@ export class Archive {
 }
 
 /**
+ * The cache namespace of an archive's chunk ids: 1 for plain BLAKE3 ids; for keyed ids a value from
+ * the id key (never 0 or 1), so an archive under one key can never be served another key's plaintext.
+ */
+function chunkTagOf(keys: ArchiveKeys | undefined): number {
+  if (!keys) return 1;
+  return 2 + (hash(keys.idKey).readUInt32LE(0) & 0x3fff_ffff);
+}
+
+/**
  * Open an archive from a path, URL or an already-open storage. Costs one suffix read (two for large
  * roots), plus one trailer read per base of a thin archive. Bases are found relative to the archive's
  * own URL unless `baseDir`/`baseMap`/`resolveBase` say otherwise.
@@ -321,7 +354,10 @@ export async function openArchive(source: string | URL | Storage, opts: OpenArch
       });
       baseStorages.push(coalesceReads(watchChanges(base, onChanged)));
     }
-    archive = new Archive(storage.url, storage, stat, trailer, root, tail, opts.cache ?? sharedCache(), keys, baseStorages, owns);
+    archive = new Archive(
+      { url: storage.url, storage, storageStat: stat, trailer, root, tail, cache: opts.cache ?? sharedCache(), keys, bases: baseStorages, decodeThreads: opts.decodeThreads ?? defaultDecodeThreads() },
+      owns,
+    );
     return archive;
   } catch (err) {
     await Promise.all(baseStorages.map((s) => s.close()));

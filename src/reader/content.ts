@@ -1,8 +1,14 @@
 /**
  * File content of an open archive: the one place that turns (file entry, offset, length) into bytes.
- * Every way of reading — `read`, the synchronous `readCachedInto`, `readInto`, prefetch, `pieces()`
- * and the streams built on it — goes through one *plan*: which chunk references (and holes) cover the
- * range, checked once (docs/format.md, sections 7.1 and 10).
+ * Every way of reading goes through one *plan*: which chunk references (and holes) cover the range,
+ * checked once (docs/format.md, sections 7.1 and 10). Two engines execute plans:
+ *
+ * - random reads (`read`, `readInto`, `readCachedInto`): the plan's chunks through the cache, one
+ *   lease each, copied into the caller's buffer;
+ * - bulk reads (`leasedPieces`, and `pieces`, streams and prefetch built on it): the plan grouped into
+ *   extents (./extents.ts) — one storage read and one decode job per run of chunks stored together,
+ *   decoded on every core (./decode-pool.ts) straight into the cache's arena — handed out as leases on
+ *   views, several extents in flight.
  *
  * What a plan checks, cheaply, as it reads the references it needs anyway:
  * - the entry's logical range lies inside the chunk index;
@@ -13,9 +19,11 @@
  * - a chunk is exactly as long as the reference using it says (the cache is keyed by id only).
  * Anything else is `CORRUPT`, and no byte of a refused read is handed out.
  *
- * Bytes handed out are read-only views into cached chunks or into buffers of their own.
+ * This file is over 400 lines because the two engines share the plan, the chunk loads and their
+ * checks; splitting them would put those in a third module every reader path has to know.
  */
-import { INITIAL_READAHEAD, MAX_READAHEAD, type Readahead } from '../../cache/readahead.js';
+import type { ChunkLease, ExtentSpace } from '../../cache/block-cache.js';
+import type { Readahead } from '../../cache/readahead.js';
 import type { Storage } from '../../storage/types.js';
 import { chunkIdFunction, decodeChunk } from '../format/chunk.js';
 import { HexzError, throwIfAborted, type ErrorContext } from '../errors.js';
@@ -23,17 +31,51 @@ import { toHex } from '../format/bytes.js';
 import type { ChunkIndexPage, ChunkRef } from '../format/chunk-index.js';
 import { ContentDigest } from '../format/content-digest.js';
 import type { FileEntry } from '../format/file-table.js';
+import { decodeChunkInto } from './decode.js';
+import { sharedDecodePool, type ExtentChunk } from './decode-pool.js';
+import { groupExtents, type ReadUnit } from './extents.js';
 import type { OpenedArchive } from './opened.js';
 import type { IndexPages } from './pages.js';
 
 /** A shared page of zeros, for holes (read-only!). */
 const ZEROS = Buffer.alloc(1024 * 1024);
+/** Raw bytes a bulk reader plans at a time (a few extents; the index pages it needs are loaded together). */
+const PLAN_WINDOW = 8 * 1024 * 1024;
+/** Extents smaller than this decode on the reading thread: a message each way costs more than decoding them. */
+const MIN_POOLED_EXTENT = 256 * 1024;
+/** Raw bytes of extents one bulk reader keeps in flight beyond the first: enough to keep every decode thread and the storage busy. */
+const MIN_INFLIGHT_BYTES = 16 * 1024 * 1024;
+
+const NOOP = () => {};
 
 /** A piece of file content: `bytes` at file offset `offset`; `hole` when they are a view of zeros. */
 export interface ContentPiece {
   offset: number;
   bytes: Uint8Array;
   hole: boolean;
+}
+
+/** A piece whose bytes are a view into cache memory, valid until `release()` (call it exactly once). */
+export interface LeasedPiece extends ContentPiece {
+  /** Index of the span (of the spans given to `leasedPieces`) it belongs to. */
+  span: number;
+  release(): void;
+}
+
+/** Bytes `[start, end)` of a regular file, one of the spans a bulk read covers in order. */
+export interface ReadSpan {
+  entry: FileEntry;
+  start: number;
+  end: number;
+}
+
+export interface BulkReadOptions {
+  signal?: AbortSignal;
+  /**
+   * A one-pass reader (cat, extract, verify): its chunks go to cold cache segments, evicted before
+   * anything else, so a pass over a huge file does not flush what other readers use.
+   */
+  cold?: boolean;
 }
 
 export interface ReadRangeOptions {
@@ -50,9 +92,8 @@ export interface PlannedPiece {
   at: number;
 }
 
-/** Plaintext of a hole: a view of the shared zero page when it fits (read-only!). */
-function zeros(n: number): Uint8Array {
-  return n <= ZEROS.byteLength ? ZEROS.subarray(0, n) : Buffer.alloc(n);
+interface SpanSlice extends PlannedPiece {
+  span: number;
 }
 
 /** A chunk's plaintext must be exactly as long as the reference using it says. */
@@ -67,6 +108,11 @@ function checkChunkLength(ref: ChunkRef, plain: Uint8Array, ctx: ErrorContext): 
   }
 }
 
+/** The plaintext of a hole of `n` bytes as a lease (a view of the shared zero page when it fits). */
+function zeroLease(n: number): ChunkLease {
+  return { bytes: n <= ZEROS.byteLength ? ZEROS.subarray(0, n) : Buffer.alloc(n), release: NOOP };
+}
+
 export class ArchiveContent {
   private readonly idOf: (plain: Uint8Array) => Uint8Array;
   private closed = false;
@@ -78,7 +124,7 @@ export class ArchiveContent {
     this.idOf = chunkIdFunction(a.keys);
   }
 
-  /** Stop background work (prefetches look at this before each load). */
+  /** Stop background work (prefetches look at this before each step). */
   close(): void {
     this.closed = true;
   }
@@ -155,70 +201,89 @@ export class ArchiveContent {
     return s;
   }
 
-  private chunkKey(ref: ChunkRef): string {
-    return `c${toHex(ref.id)}`;
-  }
-
   /** A stored chunk's bytes as stored (compressed, sealed) and its verified plaintext (flatten copies the former). */
   async fetchEncoded(ref: ChunkRef): Promise<{ stored: Uint8Array; plain: Uint8Array }> {
     const storage = this.ownerStorage(ref.owner);
     const stored = await storage.read(ref.offset, ref.stored);
     // decodeChunk checks the id and that the plaintext is exactly ref.raw bytes.
-    let plain = decodeChunk(stored, ref, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
-    // A raw (codec none) chunk is a view into the read it came from, which coalescing may have made
-    // 16 MiB long: copy it, or caching the chunk would keep the whole read alive outside the budget.
-    if (plain.byteLength !== plain.buffer.byteLength) plain = Buffer.from(plain);
+    const plain = decodeChunk(stored, ref, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
     return { stored, plain };
   }
 
   /** Read and verify a chunk from storage, bypassing the cache (verify). */
   async fetchChunk(ref: ChunkRef): Promise<Uint8Array> {
-    if (ref.hole) return zeros(ref.raw);
+    if (ref.hole) return Buffer.alloc(ref.raw);
     return (await this.fetchEncoded(ref)).plain;
   }
 
+  /** Read chunk `ref`'s stored bytes and decode them into `dst` (exactly its raw length), verified. */
+  private async loadInto(ref: ChunkRef, dst: Uint8Array): Promise<void> {
+    const storage = this.ownerStorage(ref.owner);
+    const stored = await storage.read(ref.offset, ref.stored);
+    decodeChunkInto(stored, ref, dst, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
+  }
+
   /**
-   * The plaintext of a chunk, through the cache (verified once when it enters). The cache is keyed by
-   * chunk id only, so an entry may have come through another reference (of this archive or another):
-   * the id proves the content, but the length must also be the one *this* reference covers.
+   * A lease on the plaintext of chunk `ref`, through the cache (verified once when it enters). The
+   * cache is keyed by chunk id, so an entry may have come through another reference (of this archive
+   * or another): the id proves the content, but the length must also be the one *this* reference says.
    */
+  async chunkLease(ref: ChunkRef, opts: { cold?: boolean; path?: string } = {}): Promise<ChunkLease> {
+    if (ref.hole) return zeroLease(ref.raw);
+    const lease = await this.a.cache.chunk(ref.id, this.a.chunkTag, ref.raw, (dst) => this.loadInto(ref, dst), { cold: opts.cold });
+    try {
+      checkChunkLength(ref, lease.bytes, this.a.ctx({ path: opts.path }));
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    return lease;
+  }
+
+  /** The plaintext of a chunk, through the cache, as bytes of its own (verify, diff, flatten). */
   async loadChunk(ref: ChunkRef): Promise<Uint8Array> {
-    if (ref.hole) return zeros(ref.raw);
-    const plain = await this.a.cache.get(this.chunkKey(ref), () => this.fetchChunk(ref), (b) => b.byteLength);
-    checkChunkLength(ref, plain, this.a.ctx());
-    return plain;
-  }
-
-  /** The cached plaintext of a chunk (checked), a view of zeros for a hole, or undefined. Never loads. */
-  private cachedChunk(ref: ChunkRef, e: FileEntry): Uint8Array | undefined {
-    if (ref.hole) return ZEROS;
-    const plain = this.a.cache.getIfCached<Uint8Array>(this.chunkKey(ref));
-    if (plain) checkChunkLength(ref, plain, this.a.ctx({ path: e.path }));
-    return plain;
-  }
-
-  // ---- reads --------------------------------------------------------------------------------------
-
-  /** Copy what `plan` says from `chunks` (one per piece; undefined for holes) into `dst`. */
-  private assemble(plan: PlannedPiece[], chunks: ReadonlyArray<Uint8Array | undefined>, dst: Uint8Array): void {
-    for (let i = 0; i < plan.length; i++) {
-      const p = plan[i];
-      const c = chunks[i];
-      if (p.ref.hole || !c) dst.fill(0, p.at, p.at + p.to - p.from);
-      else dst.set(c.subarray(p.from, p.to), p.at);
+    const lease = await this.chunkLease(ref);
+    try {
+      return Buffer.from(lease.bytes); // deliberate copy: the lease's view is only valid until release
+    } finally {
+      lease.release();
     }
   }
 
-  /** The chunks of a plan, loaded through the cache (holes: undefined). */
-  private loadAll(plan: PlannedPiece[], e: FileEntry): Promise<Array<Uint8Array | undefined>> {
-    return Promise.all(
-      plan.map(async (p) => {
-        if (p.ref.hole) return undefined;
-        const c = await this.loadChunk(p.ref);
-        checkChunkLength(p.ref, c, this.a.ctx({ path: e.path }));
-        return c;
-      }),
-    );
+  /** A lease on a cached chunk (checked), a zero view for a hole, or undefined. Never loads. */
+  private cachedLease(ref: ChunkRef, e: FileEntry): ChunkLease | undefined {
+    if (ref.hole) return zeroLease(ref.raw);
+    const lease = this.a.cache.cachedChunk(ref.id, this.a.chunkTag);
+    if (!lease) return undefined;
+    try {
+      checkChunkLength(ref, lease.bytes, this.a.ctx({ path: e.path }));
+    } catch (err) {
+      lease.release();
+      throw err;
+    }
+    return lease;
+  }
+
+  // ---- random reads -------------------------------------------------------------------------------
+
+  /** Copy what `plan` says from the chunk leases (one per piece) into `dst`. */
+  private assemble(plan: PlannedPiece[], leases: readonly ChunkLease[], dst: Uint8Array): void {
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i];
+      if (p.ref.hole) dst.fill(0, p.at, p.at + p.to - p.from);
+      else dst.set(leases[i].bytes.subarray(p.from, p.to), p.at);
+    }
+  }
+
+  /** Leases on every chunk of a plan (released again if one fails). */
+  private async leaseAll(plan: PlannedPiece[], e: FileEntry): Promise<ChunkLease[]> {
+    const got = await Promise.allSettled(plan.map((p) => this.chunkLease(p.ref, { path: e.path })));
+    const failed = got.find((g) => g.status === 'rejected');
+    if (failed) {
+      for (const g of got) if (g.status === 'fulfilled') g.value.release();
+      throw (failed as PromiseRejectedResult).reason;
+    }
+    return got.map((g) => (g as PromiseFulfilledResult<ChunkLease>).value);
   }
 
   /** Start prefetching what `readahead` says after a read of `[offset, offset + length)`. */
@@ -227,19 +292,10 @@ export class ArchiveContent {
     if (ahead) this.prefetch(e, ahead.start, Math.min(ahead.end, e.size));
   }
 
-  /**
-   * `length` bytes of file `e` at `offset`: exactly that many, or a typed error. A range inside one
-   * chunk is a read-only view of the cached chunk; others are assembled into a buffer of their own.
-   */
+  /** `length` bytes of file `e` at `offset`, in a buffer of their own: exactly that many, or a typed error. */
   async read(e: FileEntry, offset: number, length: number, opts: ReadRangeOptions = {}): Promise<Uint8Array> {
-    const plan = await this.plan(e, offset, length);
-    if (length === 0) return new Uint8Array(0);
-    const chunks = await this.loadAll(plan, e);
-    throwIfAborted(opts.signal, this.a.ctx({ path: e.path }));
-    this.readAhead(e, offset, length, opts.readahead);
-    if (plan.length === 1) return plan[0].ref.hole ? zeros(length) : chunks[0]!.subarray(plan[0].from, plan[0].to);
     const out = Buffer.allocUnsafe(length);
-    this.assemble(plan, chunks, out);
+    await this.readInto(e, offset, length, out, opts);
     return out;
   }
 
@@ -252,14 +308,18 @@ export class ArchiveContent {
     this.checkRange(e, offset, n);
     const plan = this.planCached(e, offset, n);
     if (!plan) return false;
-    const chunks: Array<Uint8Array | undefined> = [];
-    for (const p of plan) {
-      const c = this.cachedChunk(p.ref, e);
-      if (!c) return false;
-      chunks.push(p.ref.hole ? undefined : c);
+    const leases: ChunkLease[] = [];
+    try {
+      for (const p of plan) {
+        const lease = this.cachedLease(p.ref, e);
+        if (!lease) return false;
+        leases.push(lease);
+      }
+      this.assemble(plan, leases, dst);
+      return true;
+    } finally {
+      for (const l of leases) l.release();
     }
-    this.assemble(plan, chunks, dst);
-    return true;
   }
 
   /**
@@ -269,96 +329,208 @@ export class ArchiveContent {
    */
   async readInto(e: FileEntry, offset: number, n: number, dst: Uint8Array, opts: ReadRangeOptions = {}): Promise<boolean> {
     const plan = await this.plan(e, offset, n);
-    const chunks = await this.loadAll(plan, e);
-    throwIfAborted(opts.signal, this.a.ctx({ path: e.path }));
-    if (dst.byteLength < n) return false;
-    this.assemble(plan, chunks, dst);
-    return true;
+    const leases = await this.leaseAll(plan, e);
+    try {
+      throwIfAborted(opts.signal, this.a.ctx({ path: e.path }));
+      this.readAhead(e, offset, n, opts.readahead);
+      if (dst.byteLength < n) return false;
+      this.assemble(plan, leases, dst);
+      return true;
+    } finally {
+      for (const l of leases) l.release();
+    }
   }
 
+  // ---- bulk reads ---------------------------------------------------------------------------------
+
   /**
-   * Warm the cache for `[start, end)` of file `e` in the background, within the process-wide prefetch
-   * allowance (it stops early when the allowance is used up); errors are left for real reads.
+   * Warm the cache for `[start, end)` of file `e` in the background, in extents, within the
+   * process-wide prefetch allowance (it stops early when the allowance is used up); errors are left
+   * for real reads.
    */
   prefetch(e: FileEntry, start: number, end: number): void {
-    if (end <= start) return;
+    if (end <= start || this.closed) return;
     void (async () => {
       const plan = await this.plan(e, start, end - start);
-      for (const { ref } of plan) {
+      const slices: SpanSlice[] = plan.map((p) => ({ ...p, span: 0 }));
+      for (const unit of groupExtents(slices, (ref) => this.a.cache.hasChunk(ref.id, this.a.chunkTag))) {
         if (this.closed) return;
-        if (ref.hole || this.a.cache.has(this.chunkKey(ref))) continue;
-        if (!this.a.cache.tryReservePrefetch(ref.raw)) return;
-        this.loadChunk(ref)
+        if (unit.kind !== 'extent') continue;
+        if (!this.a.cache.tryReservePrefetch(unit.raw)) return;
+        this.decodeExtent(unit, [{ entry: e, start, end }], false)
+          .then((pieces) => {
+            for (const p of pieces) p.release();
+          })
           .catch(() => {})
-          .finally(() => this.a.cache.releasePrefetch(ref.raw));
+          .finally(() => this.a.cache.releasePrefetch(unit.raw));
       }
     })().catch(() => {});
   }
 
   /**
-   * The content of file `e`'s range `[start, end)` as pieces in order: views of cached chunks, or
-   * views of a shared zero page for holes (at most 1 MiB each, `hole: true`, so writers can leave them
-   * sparse). Plans the range a window at a time and loads a window that grows from 1 MiB to 32 MiB
-   * ahead of the consumer, within the process-wide prefetch allowance; stops loading when the consumer
-   * stops iterating.
+   * Read and decode one extent (one storage read, one decode job) into cache space, index its
+   * chunks, and return its pieces: one lease per run of slices of one span.
    */
-  async *pieces(e: FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal } = {}): AsyncGenerator<ContentPiece> {
-    const first = opts.start ?? 0;
-    const stop = opts.end ?? e.size;
-    this.checkRange(e, first, stop - first);
-    const queue: Array<{ piece: PlannedPiece; data?: Promise<Uint8Array> }> = [];
-    let pending: PlannedPiece[] = []; // planned, not loading yet
-    let planned = first; // file offset up to which the range is planned
-    let queued = 0; // raw bytes loading or loaded in the queue
-    let reserved = 0; // bytes of the cache's prefetch allowance held by this stream
-    let window = INITIAL_READAHEAD;
+  private async decodeExtent(unit: Extract<ReadUnit<SpanSlice>, { kind: 'extent' }>, spans: readonly ReadSpan[], cold: boolean): Promise<LeasedPiece[]> {
+    const n = unit.slices.length;
+    const space: ExtentSpace | undefined = this.a.cache.reserveExtent(unit.raw, n, cold);
+    const pool = this.a.decodeThreads > 0 && unit.raw >= MIN_POOLED_EXTENT ? sharedDecodePool(this.a.decodeThreads) : undefined;
+    // Without cache space (every segment pinned): decode into memory of this read's own.
+    const own = space ? undefined : pool ? new SharedArrayBuffer(unit.raw) : undefined;
+    const out = space ? space.bytes : own ? new Uint8Array(own) : Buffer.allocUnsafe(unit.raw);
+    try {
+      const storage = this.ownerStorage(unit.owner);
+      const stored = await storage.read(unit.offset, unit.length);
+      const chunks: ExtentChunk[] = [];
+      let rawAt = 0;
+      for (const s of unit.slices) {
+        chunks.push({ id: s.ref.id, codec: s.ref.codec, storedAt: s.ref.offset - unit.offset, storedLength: s.ref.stored, rawAt, rawLength: s.ref.raw, offset: s.ref.offset });
+        rawAt += s.ref.raw;
+      }
+      const ctx = { archive: storage.url };
+      if (pool?.usable) {
+        await pool.decode(stored, chunks, space ? { buffer: this.a.cache.arena.handle.data, offset: space.arenaOffset } : { buffer: own!, offset: 0 }, this.a.keys, ctx);
+      } else {
+        for (const c of chunks) {
+          decodeChunkInto(stored.subarray(c.storedAt, c.storedAt + c.storedLength), c, out.subarray(c.rawAt, c.rawAt + c.rawLength), this.idOf, this.a.keys, { ...ctx, offset: c.offset });
+        }
+      }
+      if (space) for (const c of chunks) space.index(c.id, this.a.chunkTag, c.rawAt, c.rawLength);
+      // Pieces: consecutive slices of one span are adjacent in `out` (whole chunks between them).
+      const pieces: LeasedPiece[] = [];
+      for (let i = 0; i < n; ) {
+        const first = unit.slices[i];
+        let j = i;
+        while (j + 1 < n && unit.slices[j + 1].span === first.span && unit.slices[j].to === unit.slices[j].ref.raw && unit.slices[j + 1].from === 0 && unit.slices[j + 1].ref.logical === unit.slices[j].ref.logical + unit.slices[j].ref.raw) j++;
+        const start = chunks[i].rawAt + first.from;
+        const end = chunks[j].rawAt + unit.slices[j].to;
+        const entry = spans[first.span].entry;
+        const lease = space ? space.lease(start, end - start) : { bytes: out.subarray(start, end), release: NOOP };
+        pieces.push({ span: first.span, offset: first.ref.logical + first.from - entry.logical, bytes: lease.bytes, hole: false, release: lease.release });
+        i = j + 1;
+      }
+      return pieces;
+    } finally {
+      space?.release();
+    }
+  }
+
+  /** The pieces of a unit: zeros, a cached chunk's lease, or a decoded extent. */
+  private async unitPieces(unit: ReadUnit<SpanSlice>, spans: readonly ReadSpan[], cold: boolean): Promise<LeasedPiece[]> {
+    if (unit.kind === 'extent') return this.decodeExtent(unit, spans, cold);
+    const { ref, from, to, span } = unit.slice;
+    const entry = spans[span].entry;
+    const offset = ref.logical + from - entry.logical;
+    if (unit.kind === 'hole') {
+      const out: LeasedPiece[] = [];
+      for (let pos = from; pos < to; pos += ZEROS.byteLength) out.push({ span, offset: offset + (pos - from), bytes: ZEROS.subarray(0, Math.min(ZEROS.byteLength, to - pos)), hole: true, release: NOOP });
+      return out;
+    }
+    const lease = this.cachedLease(ref, entry) ?? (await this.chunkLease(ref, { cold, path: entry.path }));
+    return [{ span, offset, bytes: lease.bytes.subarray(from, to), hole: false, release: lease.release }];
+  }
+
+  /**
+   * The content of `spans` (byte ranges of regular files, in order) as leased pieces in order: views
+   * into cache memory, valid until each piece's `release()`, which the consumer must call (a consumer
+   * that stops early gets nothing more, and what was already loaded is released for it). Holes come
+   * as views of a shared zero page (at most 1 MiB each, `hole: true`, so writers can leave them
+   * sparse). Plans a few MiB at a time, groups chunks stored together into extents, and keeps several
+   * extents in flight within the process-wide prefetch allowance.
+   */
+  async *leasedPieces(spans: readonly ReadSpan[], opts: BulkReadOptions = {}): AsyncGenerator<LeasedPiece> {
+    for (const s of spans) this.checkRange(s.entry, s.start, s.end - s.start);
+    const cold = opts.cold ?? false;
+    const queue: Array<{ raw: number; reserved: boolean; result: Promise<LeasedPiece[]> }> = [];
+    const isCached = (ref: ChunkRef) => this.a.cache.hasChunk(ref.id, this.a.chunkTag);
+    const maxInflight = Math.max(MIN_INFLIGHT_BYTES, 4 * Math.max(1, this.a.decodeThreads) * 4 * 1024 * 1024);
+    let units: Array<ReadUnit<SpanSlice>> = [];
+    let spanIndex = 0;
+    let pos = spans[0]?.start ?? 0;
+    let inflight = 0;
+    /** Plan the next window of spans into `units`; false when everything is planned. */
+    const planMore = async (): Promise<boolean> => {
+      const slices: SpanSlice[] = [];
+      let raw = 0;
+      while (spanIndex < spans.length && raw < PLAN_WINDOW) {
+        const s = spans[spanIndex];
+        if (pos >= s.end) {
+          spanIndex++;
+          pos = spans[spanIndex]?.start ?? 0;
+          continue;
+        }
+        const step = Math.min(s.end - pos, PLAN_WINDOW - raw);
+        for (const p of await this.plan(s.entry, pos, step)) slices.push({ ...p, span: spanIndex });
+        pos += step;
+        raw += step;
+      }
+      if (slices.length === 0) return false;
+      units = groupExtents(slices, isCached);
+      return true;
+    };
+    const unitRaw = (u: ReadUnit<SpanSlice>) => (u.kind === 'extent' ? u.raw : u.kind === 'cached' ? u.slice.ref.raw : 0);
+    /** Start units while there is room: the head is always allowed, the rest within the allowance. */
+    const fill = async () => {
+      for (;;) {
+        if (units.length === 0 && !(await planMore())) return;
+        const u = units[0];
+        const raw = unitRaw(u);
+        const head = queue.length === 0;
+        if (!head && (inflight + raw > maxInflight || (raw > 0 && !this.a.cache.tryReservePrefetch(raw)))) return;
+        units.shift();
+        const result = this.unitPieces(u, spans, cold);
+        result.catch(() => {}); // awaited in order below; this only silences abandoned ones
+        queue.push({ raw, reserved: !head && raw > 0, result });
+        inflight += raw;
+      }
+    };
+    let current: LeasedPiece[] = [];
+    let next = 0;
     try {
       for (;;) {
-        // Fill the window: the first piece in the queue is always allowed (progress is guaranteed);
-        // more only within the process-wide prefetch allowance.
-        while (queued < window) {
-          if (pending.length === 0) {
-            if (planned >= stop) break;
-            const step = Math.min(stop - planned, window);
-            pending = await this.plan(e, planned, step);
-            planned += step;
-          }
-          const next = pending[0];
-          if (!next.ref.hole && queue.length > 0) {
-            if (!this.a.cache.tryReservePrefetch(next.ref.raw)) break;
-            reserved += next.ref.raw;
-          }
-          pending.shift();
-          // Holes need no load; a large one would otherwise allocate its whole size.
-          const data = next.ref.hole ? undefined : this.loadChunk(next.ref);
-          data?.catch(() => {}); // awaited below; this only silences rejections of abandoned loads
-          queue.push({ piece: next, data });
-          if (!next.ref.hole) queued += next.ref.raw;
-        }
+        throwIfAborted(opts.signal, this.a.ctx());
+        await fill();
         const item = queue.shift();
         if (!item) return;
-        const { ref, from, to } = item.piece;
-        if (!ref.hole) queued -= ref.raw;
-        const giveBack = Math.min(reserved, ref.hole ? 0 : ref.raw);
-        reserved -= giveBack;
-        this.a.cache.releasePrefetch(giveBack);
-        // The plan's `at` is relative to its own step; the file offset comes from the reference.
-        const offset = ref.logical + from - e.logical;
-        if (ref.hole) {
-          for (let pos = from; pos < to; pos += ZEROS.byteLength) {
-            throwIfAborted(opts.signal, this.a.ctx({ path: e.path }));
-            yield { offset: offset + (pos - from), bytes: ZEROS.subarray(0, Math.min(ZEROS.byteLength, to - pos)), hole: true };
-          }
-        } else {
-          const bytes = await item.data!;
-          checkChunkLength(ref, bytes, this.a.ctx({ path: e.path }));
-          throwIfAborted(opts.signal, this.a.ctx({ path: e.path }));
-          yield { offset, bytes: bytes.subarray(from, to), hole: false };
+        try {
+          current = await item.result;
+          next = 0;
+        } finally {
+          inflight -= item.raw;
+          if (item.reserved) this.a.cache.releasePrefetch(item.raw);
         }
-        window = Math.min(MAX_READAHEAD, window * 2);
+        while (next < current.length) {
+          // From here the piece is the consumer's to release.
+          yield current[next++];
+          throwIfAborted(opts.signal, this.a.ctx());
+        }
+        current = [];
       }
     } finally {
-      this.a.cache.releasePrefetch(reserved);
+      // The consumer stopped (or something failed): release what was loaded and not handed out.
+      for (let k = next; k < current.length; k++) current[k].release();
+      for (const item of queue) {
+        if (item.reserved) this.a.cache.releasePrefetch(item.raw);
+        item.result.then((ps) => ps.forEach((p) => p.release()), NOOP);
+      }
+    }
+  }
+
+  /**
+   * The content of file `e`'s range `[start, end)` as pieces in order, each in a buffer of its own
+   * (holes: views of a shared zero page, `hole: true`). Built on `leasedPieces`, copying each piece
+   * once so a consumer may keep it.
+   */
+  async *pieces(e: FileEntry, opts: { start?: number; end?: number; signal?: AbortSignal; cold?: boolean } = {}): AsyncGenerator<ContentPiece> {
+    const it = this.leasedPieces([{ entry: e, start: opts.start ?? 0, end: opts.end ?? e.size }], { signal: opts.signal, cold: opts.cold });
+    for await (const p of it) {
+      if (p.hole) {
+        yield { offset: p.offset, bytes: p.bytes, hole: true };
+        continue;
+      }
+      const bytes = Buffer.from(p.bytes); // deliberate copy: the consumer may keep it past release
+      p.release();
+      yield { offset: p.offset, bytes, hole: false };
     }
   }
 

@@ -26,6 +26,13 @@ export interface OpenedArchive {
   readonly keys: ArchiveKeys | undefined;
   /** Storages of the bases, by owner slot − 1 (coalescing too). */
   readonly bases: readonly Storage[];
+  /**
+   * The namespace of this archive's chunk ids in the cache: 1 for plain ids; for keyed ids (encrypted
+   * archives) a value derived from the id key, so archives under different keys never share entries.
+   */
+  readonly chunkTag: number;
+  /** Decode threads for bulk reads (0: decode on the reading thread). */
+  readonly decodeThreads: number;
   /** Error context naming this archive, plus `extra`. */
   ctx(extra?: ErrorContext): ErrorContext;
 }

@@ -78,7 +78,7 @@ export class IndexPages {
     sizeOf: (v: T) => number,
   ): Promise<T> {
     const ctx = this.a.ctx({ structure: name, offset: p.offset });
-    const value = await this.a.cache.get(
+    const value = await this.a.cache.getPage(
       this.cacheKey(p.hash),
       async () => {
         const stored = await readStructure(this.a.storage, this.a.tail, p.offset, p.length);
@@ -107,7 +107,7 @@ export class IndexPages {
   /** Chunk-index page `i` if it is in the cache (checked like a loaded one), else undefined. Never loads. */
   cachedChunkPage(i: number): ChunkIndexPage | undefined {
     const p = this.a.root.chunkPages[i];
-    const page = this.a.cache.getIfCached<ChunkIndexPage>(this.cacheKey(p.hash));
+    const page = this.a.cache.cachedPage<ChunkIndexPage>(this.cacheKey(p.hash));
     if (page) this.checkChunkPage(i, page, this.a.ctx({ structure: `chunk-index page ${i}`, offset: p.offset }));
     return page;
   }

@@ -7,21 +7,79 @@ import { openStorage } from '@hexz/storage/index.js';
 import { putMemoryObject } from '@hexz/storage/memory.js';
 import { randomBytesSeeded } from '../helpers/data.js';
 
+/** A chunk id for tests (any 32 bytes: the cache trusts its loaders to verify). */
+function cid(n: number): Uint8Array {
+  const id = Buffer.alloc(32);
+  id.writeUInt32LE(n * 2654435761 >>> 0, 0);
+  id.writeUInt32LE(n, 4);
+  return id;
+}
+
 describe('BlockCache', () => {
-  it('keeps within its byte budget under a storm of loads', async () => {
-    const cache = new BlockCache({ maxBytes: 4 << 20 });
+  it('holds chunks in shared memory within its budget, all of it accounted', async () => {
+    const cache = new BlockCache({ maxBytes: 32 << 20 });
+    const { arena } = cache;
+    // Arena data + its index + the page budget: the whole cache is what was asked for.
+    expect(arena.data.byteLength).toBeLessThanOrEqual(cache.maxBytes);
     let maxSeen = 0;
-    await Promise.all(
-      Array.from({ length: 2000 }, async (_, i) => {
-        await cache.get(`k${i % 700}`, async () => Buffer.alloc(64 * 1024 + (i % 7)), (b) => b.byteLength);
-        maxSeen = Math.max(maxSeen, cache.stats().bytes);
-      }),
-    );
-    expect(maxSeen).toBeLessThanOrEqual(4 << 20);
+    for (let i = 0; i < 2000; i++) {
+      const lease = await cache.chunk(cid(i % 700), 1, 64 * 1024 + (i % 7), async (dst) => void dst.fill(i % 700 & 0xff));
+      expect(lease.bytes[0]).toBe(i % 700 & 0xff);
+      lease.release();
+      maxSeen = Math.max(maxSeen, cache.stats().bytes);
+    }
+    expect(maxSeen).toBeLessThanOrEqual(arena.data.byteLength);
     expect(cache.stats().evictions).toBeGreaterThan(0);
   });
 
-  it('shares one load between concurrent requests and never caches failures', async () => {
+  it('shares one chunk load between concurrent requests and never caches failures', async () => {
+    const cache = new BlockCache();
+    let loads = 0;
+    const load = async (dst: Uint8Array) => {
+      loads++;
+      await new Promise((r) => setTimeout(r, 10));
+      dst.fill(7);
+    };
+    const leases = await Promise.all([cache.chunk(cid(1), 1, 100, load), cache.chunk(cid(1), 1, 100, load), cache.chunk(cid(1), 1, 100, load)]);
+    expect(loads).toBe(1);
+    expect(cache.stats().shared).toBe(2);
+    for (const l of leases) {
+      expect(l.bytes.every((b) => b === 7)).toBe(true);
+      l.release();
+    }
+    const again = await cache.chunk(cid(1), 1, 100, load);
+    again.release();
+    expect(loads).toBe(1);
+    let attempts = 0;
+    const failing = async () => {
+      attempts++;
+      throw new Error('boom');
+    };
+    await expect(cache.chunk(cid(2), 1, 100, failing)).rejects.toThrow('boom');
+    await expect(cache.chunk(cid(2), 1, 100, failing)).rejects.toThrow('boom');
+    expect(attempts).toBe(2);
+    expect(cache.stats().failures).toBe(2);
+    expect(cache.hasChunk(cid(2), 1)).toBe(false);
+  });
+
+  it('a lease keeps its bytes while the cache churns through many times its size', async () => {
+    const cache = new BlockCache({ maxBytes: 16 << 20 });
+    const held = await cache.chunk(cid(99), 1, 200_000, async (dst) => void dst.fill(0x5a));
+    for (let i = 0; i < 1000; i++) (await cache.chunk(cid(1000 + i), 1, 100_000, async (dst) => void dst.fill(1))).release();
+    expect(held.bytes.every((b) => b === 0x5a)).toBe(true);
+    held.release();
+  });
+
+  it('a chunk bigger than a segment is served from memory of its own, uncached', async () => {
+    const cache = new BlockCache({ maxBytes: 16 << 20 });
+    const big = await cache.chunk(cid(5), 1, 8 << 20, async (dst) => void dst.fill(3));
+    expect(big.bytes.byteLength).toBe(8 << 20);
+    big.release();
+    expect(cache.hasChunk(cid(5), 1)).toBe(false);
+    expect(cache.stats().uncached).toBe(1);
+  });
+
+  it('index pages: one load shared, failures not kept, values over an eighth of the page budget not kept', async () => {
     const cache = new BlockCache();
     let loads = 0;
     const load = async () => {
@@ -29,26 +87,13 @@ describe('BlockCache', () => {
       await new Promise((r) => setTimeout(r, 10));
       return Buffer.from('x');
     };
-    await Promise.all([cache.get('a', load, () => 1), cache.get('a', load, () => 1), cache.get('a', load, () => 1)]);
+    await Promise.all([cache.getPage('a', load, () => 1), cache.getPage('a', load, () => 1), cache.getPage('a', load, () => 1)]);
     expect(loads).toBe(1);
-    expect(cache.stats()).toMatchObject({ misses: 1, shared: 2 });
-    await cache.get('a', load, () => 1);
-    expect(cache.stats().hits).toBe(1);
-    let attempts = 0;
-    const failing = async () => {
-      attempts++;
-      throw new Error('boom');
-    };
-    await expect(cache.get('f', failing, () => 1)).rejects.toThrow('boom');
-    await expect(cache.get('f', failing, () => 1)).rejects.toThrow('boom');
-    expect(attempts).toBe(2);
-    expect(cache.stats().failures).toBe(2);
-  });
-
-  it('does not keep values bigger than an eighth of the budget', async () => {
-    const cache = new BlockCache({ maxBytes: 8 << 20 });
-    await cache.get('big', async () => Buffer.alloc(2 << 20), (b) => b.byteLength);
-    expect(cache.peek('big')).toBeUndefined();
+    expect(cache.cachedPage('a')).toBeDefined();
+    await expect(cache.getPage('f', async () => Promise.reject(new Error('boom')), () => 1)).rejects.toThrow('boom');
+    expect(cache.cachedPage('f')).toBeUndefined();
+    await cache.getPage('big', async () => Buffer.alloc(8 << 20), (b) => b.byteLength);
+    expect(cache.cachedPage('big')).toBeUndefined();
   });
 });
 
