@@ -8,7 +8,7 @@
  * - Every read attempt has a progress timeout (S3Options.progressTimeoutMs): no byte for that long,
  *   before the headers or in the body, aborts the attempt, which drops its connection, and the read is
  *   tried again. The SDK retries failed requests (503s, resets) by itself, but neither a body stream
- *   that breaks after the headers nor a request aborted here, so those are retried here, READ_RETRIES
+ *   that breaks after the headers nor a request aborted here, so those are retried here, S3_READ_RETRIES
  *   times.
  */
 import type { Readable } from 'node:stream';
@@ -26,7 +26,7 @@ import type { ReadOptions, Storage, StorageObject, StorageRoot } from './types.j
 export { DEFAULT_S3_REGION, S3_CONNECT_TIMEOUT_MS, S3_MAX_ATTEMPTS, S3_SOCKET_TIMEOUT_MS } from './s3-client.js';
 
 /** Extra attempts of a read whose previous attempt stalled or whose body broke: 2, so a dead origin fails after about 3 progress timeouts. */
-const READ_RETRIES = 2;
+export const S3_READ_RETRIES = 2;
 
 /** The part of an SDK command this module touches: its middleware stack. */
 interface Watchable {
@@ -85,13 +85,13 @@ class S3Storage extends RangedStorage {
   }
 
   /**
-   * Run one request up to 1 + READ_RETRIES times while it stalls (`watch` fired) or its body breaks
+   * Run one request up to 1 + S3_READ_RETRIES times while it stalls (`watch` fired) or its body breaks
    * (`BodyFailure`); anything else is mapped and thrown at once. After the last attempt: `TIMEOUT` if it
    * stalled, else the body's failure, naming the URL either way.
    */
   private async attempts<T>(op: string, signal: AbortSignal | undefined, run: (watch: ProgressWatch) => Promise<T>): Promise<T> {
     let last: HexzError | undefined;
-    for (let attempt = 0; attempt <= READ_RETRIES; attempt++) {
+    for (let attempt = 0; attempt <= S3_READ_RETRIES; attempt++) {
       throwIfAborted(signal, { url: this.url, backend: 's3' });
       const watch = new ProgressWatch(this.progressTimeoutMs, signal);
       try {
@@ -108,8 +108,8 @@ class S3Storage extends RangedStorage {
         watch.done();
       }
     }
-    last!.context.attempts = READ_RETRIES + 1;
-    if (last!.code === 'TIMEOUT') last!.message += ` (${READ_RETRIES + 1} attempts)`;
+    last!.context.attempts = S3_READ_RETRIES + 1;
+    if (last!.code === 'TIMEOUT') last!.message += ` (${S3_READ_RETRIES + 1} attempts)`;
     throw last!;
   }
 

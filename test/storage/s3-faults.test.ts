@@ -2,7 +2,7 @@
  * S3 reads under faults and version changes, against a real s3rver through the helper's front (which
  * injects the faults and, started with `honourIfMatch`, answers 412 as S3 does):
  * - GetObject answered 503 is retried by the SDK (standard mode, S3_MAX_ATTEMPTS attempts), a body cut
- *   short or reset mid-way is fetched again by S3Storage (BODY_RETRIES); either way the bytes are
+ *   short or reset mid-way is fetched again by S3Storage (S3_READ_RETRIES); either way the bytes are
  *   exact, and a fault that does not go away is a typed STORAGE_IO naming the URL, not a hang;
  * - every GetObject after the first carries `If-Match` with the pinned ETag, so an object replaced
  *   between reads is ARCHIVE_CHANGED from the server's 412, never bytes of the new version;
@@ -28,7 +28,7 @@ import { randomBytesSeeded, writeTree } from '../helpers/data.js';
 import { startS3Server, type S3RecordedRequest, type S3TestServer } from '../helpers/s3-server.js';
 
 const BUCKET = 'hexz-faults';
-/** GetObject attempts S3Storage makes when every body is cut short: the first and BODY_RETRIES (2) more. */
+/** GetObject attempts S3Storage makes when every body is cut short: the first and S3_READ_RETRIES (2) more. */
 const BODY_ATTEMPTS = 3;
 const NO_FAULTS = { failUploadParts: 0, hangRequests: 0, failGets: 0, cutGets: 0, resetGets: 0 };
 
