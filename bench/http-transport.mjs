@@ -7,10 +7,10 @@
  * backend does. The clients take turns, repetition after repetition, and the medians are reported with
  * their ratio (undici / node:http). The decision and the numbers are in docs/operations.md ("HTTP archives").
  *
- *   npm install --no-save undici@7     # undici is not a dependency of hexz
  *   node bench/http-transport.mjs [--reps 5]
  */
 import { fork } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
@@ -35,13 +35,8 @@ if (process.argv[2] === '--serve') {
 
 async function main() {
   const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] || 5) || 5;
-  let undici;
-  try {
-    undici = await import('undici');
-  } catch {
-    console.error('undici is not installed: npm install --no-save undici@7');
-    process.exit(2);
-  }
+  const undici = await import('undici');
+  const undiciVersion = createRequire(import.meta.url)('undici/package.json').version;
   const child = fork(fileURLToPath(import.meta.url), ['--serve']);
   const port = await new Promise((resolve) => child.once('message', resolve));
   const url = `http://127.0.0.1:${port}/object.bin`;
@@ -112,7 +107,7 @@ async function main() {
     }
   }
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  console.log(`node ${process.version}, undici ${undici.default?.VERSION ?? (await import('undici/package.json', { with: { type: 'json' } }).then((m) => m.default.version, () => '?'))}, ${reps} repetitions, medians`);
+  console.log(`node ${process.version}, undici ${undiciVersion}, ${reps} repetitions, medians`);
   console.log('| case | node:http req/s | node:http MiB/s | undici req/s | undici MiB/s | undici / node:http |');
   console.log('|---|---|---|---|---|---|');
   for (const c of cases) {

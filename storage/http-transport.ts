@@ -4,10 +4,10 @@
  * (ranges, suffix reads, stat) on top of `HttpTransport.request` (docs/operations.md, "HTTP archives").
  *
  * Why undici's `request` (undici 7, whose engines match ours) and not node:http: measured on this machine
- * in one run (bench/http-transport.mjs: loopback range server, 5 repetitions, medians, two runs), undici
- * is faster on every case: 64 KiB ranges 1.24–1.52× the requests/s of node:http one at a time and
- * 1.19–1.25× with 8 in flight; 4 MiB ranges 1.04–1.30× the throughput. It also keeps what the node:http
- * client was chosen for:
+ * in the same runs (bench/http-transport.mjs: loopback range server, medians of 5 repetitions, three
+ * runs), undici was never slower and mostly faster: 64 KiB ranges 1.06–1.52× the requests/s of
+ * node:http one at a time and 1.19–1.51× with 8 in flight; 4 MiB ranges 1.01–1.30× the throughput
+ * (numbers in docs/operations.md). It also keeps what the node:http client was chosen for:
  * - raw bytes: `request` (unlike `fetch`) never decodes a `Content-Encoding`; we ask for identity and
  *   refuse anything else, so archives are read as stored;
  * - error codes to decide retries: connection errors keep their errno (ECONNRESET, ECONNREFUSED,
