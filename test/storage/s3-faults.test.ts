@@ -18,12 +18,12 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockCache } from '@hexz/cache/block-cache.js';
 import { meterStorage, newCounters } from '@hexz/cache/metered.js';
-import { HexzError } from '@hexz/src/errors.js';
 import type { ChunkRef } from '@hexz/src/format/chunk-index.js';
 import { pack } from '@hexz/src/packer/pack.js';
 import { openArchive, type Archive } from '@hexz/src/reader/archive.js';
 import { openStorage, type StorageOptions } from '@hexz/storage/index.js';
 import { S3_MAX_ATTEMPTS } from '@hexz/storage/s3.js';
+import { errorOf } from '../helpers/errors.js';
 import { randomBytesSeeded, writeTree } from '../helpers/data.js';
 import { startS3Server, type S3RecordedRequest, type S3TestServer } from '../helpers/s3-server.js';
 
@@ -52,16 +52,6 @@ afterAll(async () => {
   await s3?.stop();
   if (tmp) await fs.rm(tmp, { recursive: true, force: true });
 });
-
-async function errorOf(p: Promise<unknown>): Promise<HexzError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HexzError) return err;
-    throw new Error(`expected a HexzError, got ${err}`);
-  }
-  throw new Error('expected an error, got success');
-}
 
 /** Put an object (outside the code under test); resolves with its ETag. */
 async function put(key: string, body: Uint8Array): Promise<string> {
