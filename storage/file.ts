@@ -12,7 +12,7 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HexzError, throwIfAborted, toHexzError } from '../src/errors.js';
-import { normalizePath } from '../src/format/file-table.js';
+import { normalizeKey } from './keys.js';
 import { checkRange, type ReadOptions, type Storage, type StorageObject, type StorageRoot, type StorageStat, type StorageWriter } from './types.js';
 
 function fileError(err: unknown, url: string, what: string): HexzError {
@@ -224,7 +224,7 @@ class FileRoot implements StorageRoot {
   ) {}
 
   urlOf(key: string): string {
-    const clean = normalizePath(key);
+    const clean = normalizeKey(key);
     return pathToFileURL(path.join(this.dir, clean)).href;
   }
 

@@ -1,48 +1,83 @@
 /**
  * The one place that names storage backends. Everything else calls `openStorage(url)`,
  * `createWriter(url)` or `openStorageRoot(url)` and sees only the interfaces in ./types.ts.
- * Backends are imported lazily: a local `hexz ls` never loads the AWS SDK.
+ * Each backend is one descriptor in BACKENDS (what it can do, keyed by URL scheme); its module is
+ * imported lazily, so a local `hexz ls` never loads the AWS SDK.
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HexzError } from '../src/errors.js';
+import { httpOptionsOf, s3OptionsOf, type StorageOptions, type WriterOptions } from './options.js';
 import type { Storage, StorageRoot, StorageWriter } from './types.js';
 
 export * from './types.js';
+export * from './options.js';
 
-/** S3 settings, from flags/env at the edge (see docs/operations.md). */
-export interface S3Options {
-  /** Custom endpoint for S3-compatible stores (MinIO, Ceph, R2…); implies path-style addressing. */
-  endpoint?: string;
-  region?: string;
-  forcePathStyle?: boolean;
+/** What one backend can do. Missing abilities are `UNSUPPORTED`, with the backend's reason. */
+interface Backend {
+  open(url: string, opts: StorageOptions): Promise<Storage>;
+  createWriter?(url: string, opts: WriterOptions): Promise<StorageWriter>;
+  /** Why it cannot write, when it cannot. */
+  readOnly?: string;
+  openRoot?(url: string, opts: StorageOptions & { create?: boolean }): Promise<StorageRoot>;
+  /** Why it cannot list, when it cannot. */
+  noListing?: string;
+  /** The one spelling of a URL of this backend (see `canonicalUrl`); the URL itself when absent. */
+  canonical?(url: string): string;
+  /** Whether two canonical URLs of this backend name one object beyond equal spelling (links). */
+  sameObject?(a: string, b: string): Promise<boolean>;
 }
 
-/** HTTP settings. */
-export interface HttpOptions {
-  /** Per-request timeout in milliseconds. */
-  timeoutMs?: number;
-  /** Retries on connection errors and 5xx. */
-  retries?: number;
-  /** Extra request headers (e.g. Authorization). */
-  headers?: Record<string, string>;
-}
+const file: Backend = {
+  open: async (url) => (await import('./file.js')).openFileStorage(url),
+  createWriter: async (url, opts) => (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite, signal: opts.signal }),
+  openRoot: async (url, opts) => (await import('./file.js')).openFileRoot(url, { create: opts.create }),
+  canonical: (url) => pathToFileURL(path.resolve(fileURLToPath(url))).href,
+  sameObject: async (a, b) => (await import('./file.js')).sameFile(a, b),
+};
 
-export interface StorageOptions {
-  s3?: S3Options;
-  http?: HttpOptions;
-}
+const http: Backend = {
+  open: async (url, opts) => (await import('./http.js')).openHttpStorage(url, httpOptionsOf(opts)),
+  readOnly: 'HTTP storage is read-only (write to a path or s3://)',
+  noListing: 'HTTP has no listing (serve from a directory or s3://)',
+  canonical: (url) => {
+    try {
+      return new URL(url).href;
+    } catch {
+      return url;
+    }
+  },
+};
 
-export interface WriterOptions extends StorageOptions {
-  /** Replace an existing object; without it an existing one is `EXISTS` (local files and S3 alike). */
-  overwrite?: boolean;
-  /**
-   * Interrupts the writer: once it fires, writes fail, nothing is committed (a commit that has not
-   * started yet does not start), and S3 part uploads in flight are cancelled. The caller still calls
-   * `abort()` to clean up.
-   */
-  signal?: AbortSignal;
-}
+const s3: Backend = {
+  open: async (url, opts) => (await import('./s3.js')).openS3Storage(url, s3OptionsOf(opts)),
+  createWriter: async (url, opts) => (await import('./s3-writer.js')).createS3Writer(url, s3OptionsOf(opts), { overwrite: opts.overwrite, signal: opts.signal }),
+  openRoot: async (url, opts) => (await import('./s3.js')).openS3Root(url, s3OptionsOf(opts)),
+  canonical: (url) => {
+    const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
+    if (!m) return url;
+    const key = m[2]
+      .split('/')
+      .map((seg) => {
+        try {
+          return encodeURIComponent(decodeURIComponent(seg));
+        } catch {
+          return encodeURIComponent(seg);
+        }
+      })
+      .join('/');
+    return `s3://${m[1]}/${key}`;
+  },
+};
+
+const memory: Backend = {
+  open: async (url) => (await import('./memory.js')).openMemoryStorage(url),
+  createWriter: async (url) => (await import('./memory.js')).createMemoryWriter(url),
+  openRoot: async (url) => (await import('./memory.js')).openMemoryRoot(url),
+};
+
+/** Backends by URL scheme (lower case). */
+const BACKENDS: Record<string, Backend> = { file, http, https: http, s3, memory };
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 
@@ -60,26 +95,23 @@ function schemeOf(url: string): string {
   return (SCHEME.exec(url)?.[1] ?? '').toLowerCase();
 }
 
-function unsupported(url: string): HexzError {
-  return new HexzError('UNSUPPORTED', `unsupported storage URL ${url} (use a path, file://, https://, s3:// or memory://)`, { url });
+/** The backend serving the scheme of `url`, if any. */
+function backendFor(url: string): Backend | undefined {
+  const scheme = schemeOf(url);
+  return Object.hasOwn(BACKENDS, scheme) ? BACKENDS[scheme] : undefined;
+}
+
+/** The backend of `url`; `UNSUPPORTED` for a scheme no backend serves. */
+function backendOf(url: string): Backend {
+  const backend = backendFor(url);
+  if (!backend) throw new HexzError('UNSUPPORTED', `unsupported storage URL ${url} (use a path, file://, https://, s3:// or memory://)`, { url });
+  return backend;
 }
 
 /** Open an object for range reads. */
 export async function openStorage(location: string | URL, opts: StorageOptions = {}): Promise<Storage> {
   const url = toStorageUrl(location);
-  switch (schemeOf(url)) {
-    case 'file':
-      return (await import('./file.js')).openFileStorage(url);
-    case 'memory':
-      return (await import('./memory.js')).openMemoryStorage(url);
-    case 'http':
-    case 'https':
-      return (await import('./http.js')).openHttpStorage(url, opts.http);
-    case 's3':
-      return (await import('./s3.js')).openS3Storage(url, opts.s3);
-    default:
-      throw unsupported(url);
-  }
+  return backendOf(url).open(url, opts);
 }
 
 /** Writers created and neither committed nor aborted yet (see `abortOpenWriters`). */
@@ -137,37 +169,17 @@ export async function abortOpenWriters(reason?: unknown, timeoutMs = 2000): Prom
 /** Create a writer; the object becomes visible only when the writer commits. */
 export async function createWriter(location: string | URL, opts: WriterOptions = {}): Promise<StorageWriter> {
   const url = toStorageUrl(location);
-  switch (schemeOf(url)) {
-    case 'file':
-      return tracked(await (await import('./file.js')).createFileWriter(url, { overwrite: opts.overwrite, signal: opts.signal }));
-    case 'memory':
-      return (await import('./memory.js')).createMemoryWriter(url);
-    case 's3':
-      return tracked(await (await import('./s3.js')).createS3Writer(url, opts.s3, { overwrite: opts.overwrite, signal: opts.signal }));
-    case 'http':
-    case 'https':
-      throw new HexzError('UNSUPPORTED', `cannot write to ${url}: HTTP storage is read-only (write to a path or s3://)`, { url });
-    default:
-      throw unsupported(url);
-  }
+  const backend = backendOf(url);
+  if (!backend.createWriter) throw new HexzError('UNSUPPORTED', `cannot write to ${url}: ${backend.readOnly ?? 'read-only storage'}`, { url });
+  return tracked(await backend.createWriter(url, opts));
 }
 
 /** Open a directory or prefix holding many archives (the gateway's store). */
 export async function openStorageRoot(location: string | URL, opts: StorageOptions & { create?: boolean } = {}): Promise<StorageRoot> {
   const url = toStorageUrl(location);
-  switch (schemeOf(url)) {
-    case 'file':
-      return (await import('./file.js')).openFileRoot(url, { create: opts.create });
-    case 'memory':
-      return (await import('./memory.js')).openMemoryRoot(url);
-    case 's3':
-      return (await import('./s3.js')).openS3Root(url, opts.s3);
-    case 'http':
-    case 'https':
-      throw new HexzError('UNSUPPORTED', `cannot list ${url}: HTTP has no listing (serve from a directory or s3://)`, { url });
-    default:
-      throw unsupported(url);
-  }
+  const backend = backendOf(url);
+  if (!backend.openRoot) throw new HexzError('UNSUPPORTED', `cannot list ${url}: ${backend.noListing ?? 'no listing'}`, { url });
+  return backend.openRoot(url, opts);
 }
 
 /**
@@ -176,34 +188,8 @@ export async function openStorageRoot(location: string | URL, opts: StorageOptio
  */
 export function canonicalUrl(location: string | URL): string {
   const url = toStorageUrl(location);
-  switch (schemeOf(url)) {
-    case 'file':
-      return pathToFileURL(path.resolve(fileURLToPath(url))).href;
-    case 's3': {
-      const m = /^s3:\/\/([^/?#]+)\/?([^?#]*)$/i.exec(url);
-      if (!m) return url;
-      const key = m[2]
-        .split('/')
-        .map((seg) => {
-          try {
-            return encodeURIComponent(decodeURIComponent(seg));
-          } catch {
-            return encodeURIComponent(seg);
-          }
-        })
-        .join('/');
-      return `s3://${m[1]}/${key}`;
-    }
-    case 'http':
-    case 'https':
-      try {
-        return new URL(url).href;
-      } catch {
-        return url;
-      }
-    default:
-      return url;
-  }
+  const backend = backendFor(url);
+  return backend?.canonical ? backend.canonical(url) : url;
 }
 
 /**
@@ -215,8 +201,9 @@ export async function sameObject(a: string | URL, b: string | URL): Promise<bool
   const ca = canonicalUrl(a);
   const cb = canonicalUrl(b);
   if (ca === cb) return true;
-  if (schemeOf(ca) === 'file' && schemeOf(cb) === 'file') return (await import('./file.js')).sameFile(ca, cb);
-  return false;
+  if (schemeOf(ca) !== schemeOf(cb)) return false;
+  const backend = backendFor(ca);
+  return backend?.sameObject ? backend.sameObject(ca, cb) : false;
 }
 
 /**

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HexzError } from '@hexz/src/errors.js';
 import { openStorage, type HttpOptions, type Storage } from '@hexz/storage/index.js';
+import { errorOf } from '../helpers/errors.js';
 import { startHttpServer, type TestHttpServer } from '../helpers/http-server.js';
 
 let server: TestHttpServer;
@@ -29,16 +30,6 @@ afterEach(() => {
 
 function open(u = url, http: HttpOptions = {}): Promise<Storage> {
   return openStorage(u, { http: { retries: 3, ...http } });
-}
-
-async function errorOf(p: Promise<unknown>): Promise<HexzError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HexzError) return err;
-    throw new Error(`expected a HexzError, got ${err}`);
-  }
-  throw new Error('expected an error, got success');
 }
 
 /** Wait until the server has logged `n` requests (polling, no timing assumptions). */

@@ -2,7 +2,7 @@
  * S3 reads under faults and version changes, against a real s3rver through the helper's front (which
  * injects the faults and, started with `honourIfMatch`, answers 412 as S3 does):
  * - GetObject answered 503 is retried by the SDK (standard mode, S3_MAX_ATTEMPTS attempts), a body cut
- *   short or reset mid-way is fetched again by S3Storage (BODY_RETRIES); either way the bytes are
+ *   short or reset mid-way is fetched again by S3Storage (S3_READ_RETRIES); either way the bytes are
  *   exact, and a fault that does not go away is a typed STORAGE_IO naming the URL, not a hang;
  * - every GetObject after the first carries `If-Match` with the pinned ETag, so an object replaced
  *   between reads is ARCHIVE_CHANGED from the server's 412, never bytes of the new version;
@@ -18,17 +18,17 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockCache } from '@hexz/cache/block-cache.js';
 import { meterStorage, newCounters } from '@hexz/cache/metered.js';
-import { HexzError } from '@hexz/src/errors.js';
 import type { ChunkRef } from '@hexz/src/format/chunk-index.js';
 import { pack } from '@hexz/src/packer/pack.js';
 import { openArchive, type Archive } from '@hexz/src/reader/archive.js';
 import { openStorage, type StorageOptions } from '@hexz/storage/index.js';
 import { S3_MAX_ATTEMPTS } from '@hexz/storage/s3.js';
+import { errorOf } from '../helpers/errors.js';
 import { randomBytesSeeded, writeTree } from '../helpers/data.js';
 import { startS3Server, type S3RecordedRequest, type S3TestServer } from '../helpers/s3-server.js';
 
 const BUCKET = 'hexz-faults';
-/** GetObject attempts S3Storage makes when every body is cut short: the first and BODY_RETRIES (2) more. */
+/** GetObject attempts S3Storage makes when every body is cut short: the first and S3_READ_RETRIES (2) more. */
 const BODY_ATTEMPTS = 3;
 const NO_FAULTS = { failUploadParts: 0, hangRequests: 0, failGets: 0, cutGets: 0, resetGets: 0 };
 
@@ -52,16 +52,6 @@ afterAll(async () => {
   await s3?.stop();
   if (tmp) await fs.rm(tmp, { recursive: true, force: true });
 });
-
-async function errorOf(p: Promise<unknown>): Promise<HexzError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HexzError) return err;
-    throw new Error(`expected a HexzError, got ${err}`);
-  }
-  throw new Error('expected an error, got success');
-}
 
 /** Put an object (outside the code under test); resolves with its ETag. */
 async function put(key: string, body: Uint8Array): Promise<string> {

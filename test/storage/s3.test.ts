@@ -15,6 +15,7 @@ import { ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sd
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HexzError } from '@hexz/src/errors.js';
 import { createWriter, openStorage, openStorageRoot, type StorageOptions } from '@hexz/storage/index.js';
+import { errorOf } from '../helpers/errors.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 
 const BUCKET = 'hexz-s3';
@@ -34,16 +35,6 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c();
   await s3?.stop();
 });
-
-async function errorOf(p: Promise<unknown>): Promise<HexzError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HexzError) return err;
-    throw new Error(`expected a HexzError, got ${err}`);
-  }
-  throw new Error('expected an error, got success');
-}
 
 /** Keys of the bucket's pending multipart uploads, asked the S3 way (ListMultipartUploads). */
 async function listUploads(): Promise<string[]> {
