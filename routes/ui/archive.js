@@ -92,7 +92,7 @@ function Chain({ name, info }) {
     <li><strong>${name}</strong> <span class="muted">this archive · ${bytes(info.selfLogicalBytes)} of its own</span></li>
     ${info.bases.map(
       (b) => html`<li key=${b.uuid}>
-        ${b.name ? html`<${Link} href=${pageUrl(b.name)}>${b.name}<//>` : html`<code>${b.hint}</code>`}
+        ${b.name ? html`<${Link} href=${pageUrl(b.name)}>${b.name}<//>` : html`<code>${b.hint}</code>`}${' '}
         <span class="muted">${b.direct ? 'direct base' : 'base of a base'} · holds ${bytes(b.logicalBytes)} of this archive${b.archiveSize !== undefined ? ` · archive ${bytes(b.archiveSize)}` : ''}</span>
         ${b.direct && b.name ? html` · <${Link} href=${diffUrl(b.name, name)}>what changed<//>` : null}
       </li>`,

@@ -26,9 +26,18 @@ function entryHref(name, e) {
   return e.type === 'directory' ? pageUrl(name, 'tree', e.path) : pageUrl(name, 'files', e.path);
 }
 
-function Icon({ type }) {
-  const t = type === 'directory' ? '📁' : type === 'symlink' ? '↪' : '📄';
-  return html`<span class="icon" aria-hidden="true">${t}</span>`;
+/** Small line icons drawn as SVG (no icon font, no emoji: they render the same everywhere). */
+const ICONS = {
+  directory: 'M1.5 3.5h4l1.5 1.5h7.5v8.5h-13z',
+  file: 'M3.5 1.5h6l3 3v10h-9zM9.5 1.5v3h3',
+  symlink: 'M3.5 1.5h6l3 3v10h-9zM6 11l4-4M7 7h3v3',
+  up: 'M8 13V4M4 8l4-4 4 4',
+};
+
+export function Icon({ type }) {
+  return html`<svg class=${`icon icon-${type}`} viewBox="0 0 16 16" width="16" height="16" aria-hidden="true" focusable="false">
+    <path d=${ICONS[type] || ICONS.file} fill=${type === 'directory' ? 'currentColor' : 'none'} fill-opacity="0.18" stroke="currentColor" stroke-width="1.3" stroke-linejoin="round" stroke-linecap="round" />
+  </svg>`;
 }
 
 /** The listing of `path` in archive `name`, with paging, sort and a name filter. */
@@ -89,7 +98,7 @@ export function TreeListing({ name, path }) {
         )}
       </tr></thead>
       <tbody>
-        ${path ? html`<tr><td class="name"><${Link} href=${pageUrl(name, 'tree', parent)}><span class="icon" aria-hidden="true">↰</span> ..<//></td><td></td><td></td><td></td></tr>` : null}
+        ${path ? html`<tr><td class="name"><${Link} href=${pageUrl(name, 'tree', parent)}><${Icon} type="up" /> ..<//></td><td></td><td></td><td></td></tr>` : null}
         ${shown.map(
           (e) => html`<tr key=${e.path}>
             <td class="name"><${Link} href=${entryHref(name, e)}><${Icon} type=${e.type} /> ${e.name}${e.type === 'directory' ? '/' : ''}<//>${e.type === 'symlink' ? html` <span class="muted">→ ${e.target}</span>` : null}</td>

@@ -59,9 +59,9 @@ async function bytesFetched(watch: Watch, pathPart: string): Promise<{ requests:
   return { requests, bytes };
 }
 
-async function shot(page: Page, file: string): Promise<void> {
+async function shot(page: Page, file: string, fullPage = false): Promise<void> {
   if (process.env.HEXZ_SCREENSHOTS !== '1') return;
-  await page.screenshot({ path: path.join(import.meta.dirname, '..', '..', 'docs', file), fullPage: false });
+  await page.screenshot({ path: path.join(import.meta.dirname, '..', '..', 'docs', file), fullPage });
 }
 
 beforeAll(async () => {
@@ -70,9 +70,10 @@ beforeAll(async () => {
   const v1 = path.join(tmp.dir, 'v1');
   const v2 = path.join(tmp.dir, 'v2');
   const root = path.join(tmp.dir, 'archives');
-  await writeUiDataset(v1, v2);
+  await writeUiDataset(v1, v2, path.join(tmp.dir, 'huge'));
   await packArchive(v1, root, 'datasets/weather-v1');
   await packArchive(v2, root, 'datasets/weather-v2', { bases: [path.join(root, 'datasets/weather-v1.hxz')] });
+  await packArchive(path.join(tmp.dir, 'huge'), root, 'scratch/huge');
   gw = await startGateway({ storage: root, port: 0, logLevel: 'silent' }, { processMetrics: false });
   const tokens = path.join(tmp.dir, 'tokens');
   await fs.writeFile(tokens, `${TOKEN}\n`);
@@ -94,8 +95,12 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.waitForURL('**/archives/datasets/weather-v2');
     await page.getByRole('heading', { name: 'Bytes' }).waitFor();
     // The picture of where the bytes are: shared with the base, holes (the 1 GiB sparse file).
-    await expect(page.locator('.legend').first().innerText()).resolves.toMatch(/shared with\s*datasets\/weather-v1[\s\S]*holes/);
-    await shot(page, 'ui-archive.png');
+    const legend = await page.locator('.legend').first().innerText();
+    expect(legend).toMatch(/stored here\s*5\d\d KiB/); // bin/new.bin once, the chunk of data/sparse.img with data, small new files
+    expect(legend).toMatch(/deduplicated inside\s*293 KiB/); // bin/new-copy.bin (300 000 bytes)
+    expect(legend).toMatch(/shared with\s*datasets\/weather-v1\s*3\d\d KiB/);
+    expect(legend).toMatch(/holes[^\n]*\s*256 KiB/); // the zero chunk of data/sparse.img
+    await shot(page, 'ui-archive.png', true);
     for (const dir of ['data/', '2026/', 'jan/']) {
       await page.locator('td.name a', { hasText: dir }).first().click();
       await page.getByRole('heading', { level: 1, name: new RegExp(`${dir}$`) }).waitFor();
@@ -135,6 +140,7 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await expect(pq.locator('thead th').allInnerTexts()).resolves.toEqual(['#', 'station', 'day', 'temperature']);
     await expect(pq.locator('tbody tr').count()).resolves.toBe(100);
     await expect(pq.locator('tbody tr').nth(2).locator('td').allInnerTexts()).resolves.toEqual(['3', 'st2', '2', '29.5']);
+    await shot(page, 'ui-preview.png');
     await page.getByRole('button', { name: 'Read 100 more rows' }).click();
     await expect.poll(() => pq.locator('tbody tr').count()).toBe(200);
     // Read by range: every Parquet request is a Range request.
@@ -149,7 +155,6 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     const img = page.locator('.preview.image img');
     await img.waitFor();
     await expect.poll(() => img.evaluate((e: HTMLImageElement) => e.complete && e.naturalWidth)).toBe(320);
-    await shot(page, 'ui-preview.png');
 
     await page.goto(`${base}/media/tone.wav`);
     const audio = page.locator('audio');
@@ -161,19 +166,19 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.goto(`${base}/bin/random.bin`);
     const hex = page.locator('pre.hex-body');
     await hex.waitFor();
-    await expect.poll(() => hex.innerText()).toMatch(/^00000000 {2}([0-9a-f]{2} ){8} ([0-9a-f]{2} ){8}\|.{16}\|/);
+    await expect.poll(() => hex.innerText()).toMatch(/^00000000 {2}([0-9a-f]{2} ){8} ([0-9a-f]{2} ){8} \|.{16}\|/);
     await expect.poll(() => hex.innerText()).toMatch(/\n00000ff0 {2}/);
     expect(watch.errors).toEqual([]);
     await page.close();
   });
 
   it('the preview of a 1 GiB file reads at most 1 MiB', async () => {
-    const { page, watch } = await openPage(`${gw.url}/archives/datasets/weather-v2/files/big/sparse.img`);
+    const { page, watch } = await openPage(`${gw.url}/archives/scratch/huge/files/sparse.img`);
     await page.locator('pre.hex-body').waitFor();
     await expect(page.locator('.more-bar').innerText()).resolves.toContain('1.00 GiB');
     await page.getByRole('button', { name: 'Read 4 KiB more' }).click();
     await expect.poll(() => page.locator('pre.hex-body').innerText()).toMatch(/\n00001ff0 {2}/);
-    const got = await bytesFetched(watch, '/v1/archives/datasets/weather-v2/files/big/sparse.img');
+    const got = await bytesFetched(watch, '/v1/archives/scratch/huge/files/sparse.img');
     expect(got.requests).toBeGreaterThan(0);
     expect(got.bytes).toBeGreaterThan(0);
     expect(got.bytes).toBeLessThanOrEqual(1024 * 1024);
@@ -205,7 +210,7 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.waitForURL('**/diff?from=datasets%2Fweather-v1&to=datasets%2Fweather-v2');
     await page.locator('.summary').waitFor();
     const summary = await page.locator('.summary').innerText();
-    expect(summary).toMatch(/4\s*added/); // docs/added.txt, big/, big/sparse.img, the hostile name
+    expect(summary).toMatch(/5\s*added/); // docs/added.txt, bin/new.bin, bin/new-copy.bin, data/sparse.img, the hostile name
     expect(summary).toMatch(/1\s*deleted/);
     expect(summary).toMatch(/1\s*modified/);
     expect(summary).toMatch(/1\s*renamed/);

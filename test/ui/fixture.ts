@@ -122,10 +122,11 @@ export function parquetBytes(): Buffer {
 export const GIB = 1024 * 1024 * 1024;
 
 /**
- * Write the dataset: version 1 under `v1`, version 2 (one file changed, one added, one deleted, one
- * renamed) under `v2`. The 1 GiB sparse file is only in v2 (made with truncate: holes, packed in seconds).
+ * Write the dataset: version 1 under `v1`, version 2 under `v2` (one file changed, five added, one
+ * deleted, one renamed; new bytes stored twice, so some deduplicate inside; a small sparse file, so
+ * some are holes), and under `huge` a 1 GiB sparse file (made with truncate: holes, packed in seconds).
  */
-export async function writeUiDataset(v1: string, v2: string): Promise<void> {
+export async function writeUiDataset(v1: string, v2: string, huge: string): Promise<void> {
   const common: Record<string, string | Uint8Array | null> = {
     'README.md': '# UI test dataset\n\nFiles of every preview kind.\n',
     'data/2026/jan/notes.txt': `${'Three levels down: hello from the page tests.\n'.repeat(20)}`,
@@ -141,15 +142,19 @@ export async function writeUiDataset(v1: string, v2: string): Promise<void> {
   const many: Record<string, string> = {};
   for (let i = 0; i < 250; i++) many[`many/file-${String(i).padStart(3, '0')}.txt`] = `entry ${i}\n`;
   await writeTree(v1, { ...common, ...many, 'data/2026/jan/notes.txt': 'version one\n' });
-  const v2files = { ...common, ...many };
+  const fresh = randomBytesSeeded(300_000, 9);
+  const v2files: Record<string, string | Uint8Array | null> = { ...common, ...many, 'bin/new.bin': fresh, 'bin/new-copy.bin': fresh };
   delete v2files['docs/removed.txt'];
   delete v2files['docs/old-name.txt'];
   v2files['docs/new-name.txt'] = common['docs/old-name.txt'];
   v2files['docs/added.txt'] = 'new in v2\n';
   await writeTree(v2, v2files);
-  await fs.mkdir(path.join(v2, 'big'), { recursive: true });
-  await fs.writeFile(path.join(v2, 'big', 'sparse.img'), '');
-  await fs.truncate(path.join(v2, 'big', 'sparse.img'), GIB);
+  const sparse = Buffer.alloc(512 * 1024);
+  sparse.write('hexz', 256 * 1024);
+  await fs.writeFile(path.join(v2, 'data', 'sparse.img'), sparse);
   // A hostile name: it must show as text, never as markup.
   await fs.writeFile(path.join(v2, 'docs', '<img src=x onerror=alert(1)>.txt'), 'not markup\n');
+  await fs.mkdir(huge, { recursive: true });
+  await fs.writeFile(path.join(huge, 'sparse.img'), '');
+  await fs.truncate(path.join(huge, 'sparse.img'), GIB);
 }
