@@ -84,7 +84,8 @@ export const autoindexRoutes: FastifyPluginAsync<RoutePluginOptions> = async (ap
     exposeHeadRoute: false,
     constraints: { archiveView: DIRECTORY_INDEX_VIEW },
     config: { route: 'autoindex' },
-    schema: { querystring: { type: 'object', additionalProperties: false }, response: errorResponses(403, 422) },
+    // Query strings are ignored, as nginx does (browsers and crawlers add sort parameters such as ?C=M;O=A).
+    schema: { response: errorResponses(403, 422) },
     handler: async (request, reply) => {
       const target = parseArchiveUrl(request.url);
       const deadline = new Deadline(ctx.config.requestTimeoutMs, `${target.name}/files/${target.path}`);
