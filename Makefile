@@ -21,8 +21,9 @@ endif
 
 HEXZ := $(NODE) dist/src/cli/main.js
 # Debian packages the tests use: FUSE for real mounts (fuse3 + libfuse2, never the `fuse` package,
-# which removes fuse3), curl as a real HTTP client.
-APT_PACKAGES := fuse3 libfuse2 curl
+# which removes fuse3), curl and wget as real HTTP clients, chromium for the page's browser tests
+# (driven by playwright-core, which downloads no browser of its own).
+APT_PACKAGES := fuse3 libfuse2 curl wget chromium
 DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
 # A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.
@@ -87,6 +88,8 @@ run: setup build demo
 	@port=$${HEXZ_PORT:-8080}; b="http://127.0.0.1:$$port/v1/archives"; \
 	echo ""; \
 	echo "hexz gateway: serving ./archives on http://127.0.0.1:$$port (Ctrl-C stops it; API in docs/gateway.md)"; \
+	echo "  open http://127.0.0.1:$$port/ in a browser      # the page: archives, files, previews, versions"; \
+	echo "  curl -s http://127.0.0.1:$$port/v1/archives/demo/files/data/   # a directory as an HTML index (wget -r, GDAL /vsicurl/)"; \
 	echo "  curl -s $$b                                   # archives"; \
 	echo "  curl -s $$b/demo                              # info: sizes, ratios, chunking"; \
 	echo "  curl -s '$$b/demo/tree/?recursive=1'          # every file"; \

@@ -87,10 +87,15 @@ export interface UiBundle {
   sizes: { own: number; vendor: number };
 }
 
-/** The folder of the page's own assets: routes/ui next to this module (source) or in the package root (built). */
+/**
+ * The folder of the page's own assets: the source folder routes/ui when there is one (a checkout: what
+ * you edit is what is served, built or not), else the copy next to the compiled module that the
+ * Docker build and `npm run build` make (dist/routes/ui).
+ */
 export function uiAssetDir(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const dir of [path.join(here, 'ui'), path.join(here, '..', '..', 'routes', 'ui')]) {
+  const candidates = path.basename(path.dirname(here)) === 'dist' ? [path.join(here, '..', '..', 'routes', 'ui'), path.join(here, 'ui')] : [path.join(here, 'ui')];
+  for (const dir of candidates) {
     if (existsSync(path.join(dir, 'app.js'))) return dir;
   }
   throw new HexzError('INTERNAL', `the page's assets (routes/ui) are missing next to ${here}`);
