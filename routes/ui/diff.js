@@ -46,7 +46,7 @@ export function DiffView({ from, to }) {
             rows=${d.modified.map(
               (m) => html`<tr><td>${m.typeTo === 'file' ? file(d.to, m.path) : m.path}${m.metadataOnly ? html` <span class="muted">(mode or target only)</span>` : null}</td>
                 <td class="num">${bytes(m.sizeFrom)}</td><td class="num">${bytes(m.sizeTo)}</td><td class="num">${delta(m.sizeDelta)}</td>
-                <td class="num">${m.sharedBytes === null ? '?' : `${bytes(m.sharedBytes)} (${percent(m.sharedBytes, m.sizeTo)})`}</td></tr>`,
+                <td class="num">${m.typeFrom !== 'file' || m.typeTo !== 'file' ? (m.typeFrom === m.typeTo ? m.typeTo : `${m.typeFrom} → ${m.typeTo}`) : m.sharedBytes === null ? '?' : `${bytes(m.sharedBytes)} (${percent(m.sharedBytes, m.sizeTo)})`}</td></tr>`,
             )} />
           <${Changes} title="Renamed" cls="renamed" head=${[{ label: 'From' }, { label: 'To' }, { label: 'Size', num: true }]}
             rows=${d.renamed.map((r) => html`<tr><td>${file(d.from, r.from)}</td><td>${file(d.to, r.to)}</td><td class="num">${bytes(r.size)}</td></tr>`)} />
