@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+// (The callbacks given to page.evaluate and locator.evaluate run in the browser: DOM types.)
 /**
  * The page in a real browser (Debian's Chromium through playwright-core, headless): open `/`, click
  * down to a file three directories deep, preview text, CSV, Parquet, an image, audio and binary
