@@ -13,7 +13,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { HexzError, isHexzError } from '../src/errors.js';
 import type { FileEntry } from '../src/format/file-table.js';
 import { autoindexHead, autoindexRow, autoindexTail, type AutoindexEntry } from '../src/gateway/autoindex.js';
-import { Deadline, errorResponses, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
+import { Deadline, errorResponses, withArchiveRetry, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
 import { DIRECTORY_INDEX_VIEW, parseArchiveUrl, rawPathOf } from '../src/gateway/names.js';
 import type { ArchiveLease } from '../src/gateway/registry.js';
 
@@ -57,23 +57,20 @@ async function* pageBody(lease: ArchiveLease, dir: string, first: { entries: Fil
   yield Buffer.from(autoindexTail(), 'utf8');
 }
 
-async function openListing(ctx: GatewayContext, name: string, path: string, deadline: Deadline) {
-  for (let attempt = 0; ; attempt++) {
-    const lease = await deadline.race(ctx.registry.acquire(name));
-    try {
-      const dir = await deadline.race(lease.archive.resolve(path));
+/** The directory (symlinks followed) and its first listing page, from one leased archive version. */
+function openListing(ctx: GatewayContext, name: string, path: string, deadline: Deadline) {
+  const race = <P>(p: Promise<P>) => deadline.race(p);
+  return withArchiveRetry(
+    ctx.registry,
+    async (acquire) => {
+      const lease = await acquire(name);
+      const dir = await race(lease.archive.resolve(path));
       if (dir.type !== 'directory') throw new HexzError('NOT_A_DIRECTORY', `not a directory: ${path} (its URL must not end in /)`, { archive: name, path });
-      const first = await deadline.race(lease.archive.list(dir.path, { limit: AUTOINDEX_PAGE_ENTRIES }));
+      const first = await race(lease.archive.list(dir.path, { limit: AUTOINDEX_PAGE_ENTRIES }));
       return { lease, dir: dir.path, first };
-    } catch (err) {
-      lease.release();
-      if (attempt === 0 && isHexzError(err, 'ARCHIVE_CHANGED')) {
-        ctx.registry.invalidate(lease);
-        continue;
-      }
-      throw err;
-    }
-  }
+    },
+    race,
+  );
 }
 
 /** The directory index route. */

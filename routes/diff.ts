@@ -13,8 +13,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { LRUCache } from 'lru-cache';
 import { diffArchives, type DiffReport } from '../src/diff.js';
-import { HexzError, isHexzError } from '../src/errors.js';
-import { errorResponses, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
+import { HexzError } from '../src/errors.js';
+import { errorResponses, withArchiveRetry, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
 import { archiveUrlPath, checkArchiveName, nameOfKey } from '../src/gateway/names.js';
 import { keyUnderRoot, type ArchiveLease } from '../src/gateway/registry.js';
 
@@ -190,27 +190,19 @@ export const diffRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, { 
       const toName = checkArchiveName(request.query.to);
       const fromName = request.query.from === undefined ? undefined : checkArchiveName(request.query.from);
       const keep = request.query.limit ?? config.defaultPageSize;
-      for (let attempt = 0; ; attempt++) {
-        const leases: ArchiveLease[] = [];
+      return withArchiveRetry(registry, async (acquire) => {
+        const to = await acquire(toName);
+        const from = await acquire(fromName ?? directBaseName(ctx, to));
         try {
-          const to = await registry.acquire(toName);
-          leases.push(to);
-          const from = await registry.acquire(fromName ?? directBaseName(ctx, to));
-          leases.push(from);
           const doc = await compute(from, to);
           const cut = <T>(xs: T[]) => xs.slice(0, keep);
           const truncated = doc.truncated || [doc.added, doc.removed, doc.modified, doc.renamed].some((l) => l.length > keep);
           return { ...doc, added: cut(doc.added), removed: cut(doc.removed), modified: cut(doc.modified), renamed: cut(doc.renamed), truncated };
-        } catch (err) {
-          if (attempt === 0 && isHexzError(err, 'ARCHIVE_CHANGED')) {
-            for (const l of leases) registry.invalidate(l);
-            continue;
-          }
-          throw err;
         } finally {
-          for (const l of leases) l.release();
+          to.release();
+          from.release();
         }
-      }
+      });
     },
   );
 };
