@@ -220,9 +220,12 @@ function sendAsset(request: FastifyRequest, reply: FastifyReply, a: UiAsset, cac
   return reply.send(request.method === 'HEAD' ? undefined : body);
 }
 
+let sharedBundle: UiBundle | undefined;
+
 /** The page routes: the HTML at every page URL, versioned assets, the service worker. */
 export const uiRoutes: FastifyPluginAsync<RoutePluginOptions & { bundle?: UiBundle }> = async (app, opts) => {
-  const bundle = opts.bundle ?? loadUiBundle();
+  // Loaded once per process: every gateway of it (tests start many) serves the same files.
+  const bundle = opts.bundle ?? (sharedBundle ??= loadUiBundle());
   const page = asset(Buffer.from(bundle.html), 'index.html');
   const config = { route: 'ui', public: true };
 
