@@ -100,13 +100,21 @@ const scriptUrls = window.trustedTypes
     })
   : { createScriptURL: (u) => u };
 
-/** The service worker that lends the token to <img>, <audio> and <video>, when the browser allows one. */
+let answering = false;
+
+/**
+ * The service worker that lends the token to <img>, <audio> and <video>, when the browser allows one.
+ * Started only once a token is in use: without one, media requests go straight to the network.
+ */
 export async function startServiceWorker() {
   if (!('serviceWorker' in navigator) || !window.isSecureContext) return false;
   // The worker asks the page for the token (it may have been stopped and lost it since).
-  navigator.serviceWorker.addEventListener('message', (e) => {
-    if (e.data && e.data.type === 'token?' && e.ports[0]) e.ports[0].postMessage({ type: 'token', token: getToken() });
-  });
+  if (!answering) {
+    answering = true;
+    navigator.serviceWorker.addEventListener('message', (e) => {
+      if (e.data && e.data.type === 'token?' && e.ports[0]) e.ports[0].postMessage({ type: 'token', token: getToken() });
+    });
+  }
   try {
     await navigator.serviceWorker.register(scriptUrls.createScriptURL(SERVICE_WORKER), { scope: '/' });
     await navigator.serviceWorker.ready;

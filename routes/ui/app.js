@@ -44,6 +44,7 @@ function TokenForm({ onDone, asked }) {
   const submit = (e) => {
     e.preventDefault();
     setToken(value.trim());
+    if (value.trim()) startServiceWorker();
     onDone(true);
   };
   return html`<form class="token" onSubmit=${submit} aria-label="Bearer token">
@@ -125,5 +126,5 @@ function App() {
   `;
 }
 
-startServiceWorker();
+if (getToken()) startServiceWorker();
 render(html`<${App} />`, document.getElementById('app'));

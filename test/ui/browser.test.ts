@@ -19,6 +19,8 @@ import { packArchive } from '../gateway/fixture.js';
 import { GIB, haveChromium, launchBrowser, TABLE_ROWS, writeUiDataset } from './fixture.js';
 
 const TOKEN = 'page-test-token';
+/** expect.poll with room for a loaded machine (2 shared cores): the page renders after its requests. */
+const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 20_000, interval: 100 });
 let tmp: { dir: string; cleanup: () => Promise<void> };
 let gw: Gateway;
 let authGw: Gateway;
@@ -114,7 +116,7 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     expect(new URL(page.url()).pathname).toBe('/archives/datasets/weather-v2/tree/data/2026/jan/');
     await page.getByRole('link', { name: /notes\.txt/ }).click();
     await page.waitForURL('**/archives/datasets/weather-v2/files/data/2026/jan/notes.txt');
-    await expect.poll(() => page.locator('pre.text-body').innerText()).toContain('Three levels down: hello from the page tests.');
+    await poll(() => page.locator('pre.text-body').innerText()).toContain('Three levels down: hello from the page tests.');
     // Breadcrumbs name every level.
     await expect(page.locator('.crumbs li').allInnerTexts()).resolves.toEqual(['Archives', 'datasets/weather-v2', 'files', 'data', '2026', 'jan', 'notes.txt']);
     await page.goBack();
@@ -126,7 +128,7 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.waitForURL('**/tree/data/2026/jan/');
     // A deep link opened directly shows the same view.
     await page.goto(`${gw.url}/archives/datasets/weather-v2/files/data/2026/jan/notes.txt`);
-    await expect.poll(() => page.locator('pre.text-body').innerText()).toContain('Three levels down');
+    await poll(() => page.locator('pre.text-body').innerText()).toContain('Three levels down');
     expect(watch.errors).toEqual([]);
     await page.close();
   });
@@ -148,32 +150,32 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await expect(pq.locator('tbody tr').nth(2).locator('td').allInnerTexts()).resolves.toEqual(['3', 'st2', '2', '29.5']);
     await shot(page, 'ui-preview.png');
     await page.getByRole('button', { name: 'Read 100 more rows' }).click();
-    await expect.poll(() => pq.locator('tbody tr').count()).toBe(200);
+    await poll(() => pq.locator('tbody tr').count()).toBe(200);
     // Read by range: every Parquet request is a Range request.
     const pqRequests = watch.requests.filter((r) => r.url().endsWith('/v1/archives/datasets/weather-v2/files/data/table.parquet') && r.method() === 'GET');
     expect(pqRequests.length).toBeGreaterThan(0);
     for (const r of pqRequests) expect((await r.allHeaders()).range).toMatch(/^bytes=\d+-\d+$/);
 
     await page.goto(`${base}/data/manifest.json`);
-    await expect.poll(() => page.locator('pre.text-body').innerText()).toContain('"nested": {\n    "a": [\n      1,');
+    await poll(() => page.locator('pre.text-body').innerText()).toContain('"nested": {\n    "a": [\n      1,');
 
     await page.goto(`${base}/images/gradient.png`);
     const img = page.locator('.preview.image img');
     await img.waitFor();
-    await expect.poll(() => img.evaluate((e: HTMLImageElement) => e.complete && e.naturalWidth)).toBe(320);
+    await poll(() => img.evaluate((e: HTMLImageElement) => e.complete && e.naturalWidth)).toBe(320);
 
     await page.goto(`${base}/media/tone.wav`);
     const audio = page.locator('audio');
     await audio.waitFor();
-    await expect.poll(() => audio.evaluate((e: HTMLAudioElement) => e.duration)).toBeCloseTo(4, 1);
+    await poll(() => audio.evaluate((e: HTMLAudioElement) => e.duration)).toBeCloseTo(4, 1);
     await audio.evaluate((e: HTMLAudioElement) => (e.currentTime = 3));
-    await expect.poll(() => audio.evaluate((e: HTMLAudioElement) => e.seekable.length > 0 && e.seekable.end(0))).toBeCloseTo(4, 1);
+    await poll(() => audio.evaluate((e: HTMLAudioElement) => e.seekable.length > 0 && e.seekable.end(0))).toBeCloseTo(4, 1);
 
     await page.goto(`${base}/bin/random.bin`);
     const hex = page.locator('pre.hex-body');
     await hex.waitFor();
-    await expect.poll(() => hex.innerText()).toMatch(/^00000000 {2}([0-9a-f]{2} ){8} ([0-9a-f]{2} ){8} \|.{16}\|/);
-    await expect.poll(() => hex.innerText()).toMatch(/\n00000ff0 {2}/);
+    await poll(() => hex.innerText()).toMatch(/^00000000 {2}([0-9a-f]{2} ){8} ([0-9a-f]{2} ){8} \|.{16}\|/);
+    await poll(() => hex.innerText()).toMatch(/\n00000ff0 {2}/);
     expect(watch.errors).toEqual([]);
     await page.close();
   });
@@ -183,7 +185,7 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.locator('pre.hex-body').waitFor();
     await expect(page.locator('.more-bar').innerText()).resolves.toContain('1.00 GiB');
     await page.getByRole('button', { name: 'Read 4 KiB more' }).click();
-    await expect.poll(() => page.locator('pre.hex-body').innerText()).toMatch(/\n00001ff0 {2}/);
+    await poll(() => page.locator('pre.hex-body').innerText()).toMatch(/\n00001ff0 {2}/);
     const got = await bytesFetched(watch, '/v1/archives/scratch/huge/files/sparse.img');
     expect(got.requests).toBeGreaterThan(0);
     expect(got.bytes).toBeGreaterThan(0);
@@ -196,11 +198,11 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
   it('pages through a large directory, sorts and filters it', async () => {
     const { page, watch } = await openPage(`${gw.url}/archives/datasets/weather-v2/tree/many/`);
     const rows = page.locator('table.files tbody tr');
-    await expect.poll(() => rows.count()).toBe(201); // '..' and the first page of 200
+    await poll(() => rows.count()).toBe(201); // '..' and the first page of 200
     await page.getByRole('button', { name: 'Load 200 more entries' }).click();
-    await expect.poll(() => rows.count()).toBe(251);
+    await poll(() => rows.count()).toBe(251);
     await page.getByLabel('Filter names').fill('file-24');
-    await expect.poll(() => rows.count()).toBe(1 + 10);
+    await poll(() => rows.count()).toBe(1 + 10);
     await page.getByLabel('Filter names').fill('');
     await page.getByRole('button', { name: 'Name' }).click(); // descending
     await expect(rows.nth(1).innerText()).resolves.toContain('file-249.txt');
@@ -247,7 +249,7 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.waitForURL('**/tree/docs/');
     await tabTo(/added\.txt$/);
     await page.waitForURL('**/files/docs/added.txt');
-    await expect.poll(() => page.locator('pre.text-body').innerText()).toBe('new in v2\n');
+    await poll(() => page.locator('pre.text-body').innerText()).toBe('new in v2\n');
     // Back with the keyboard (Alt+Left is the browser's; history.back is what it does).
     await page.goBack();
     await page.waitForURL('**/tree/docs/');
@@ -258,9 +260,9 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
   it('an encrypted archive without a key on the gateway shows only what the API shows', async () => {
     const { page, watch } = await openPage(`${gw.url}/`);
     const row = page.locator('tr', { has: page.getByRole('link', { name: 'secret', exact: true }) });
-    await expect.poll(() => row.innerText()).toMatch(/secret\s+[\d.]+ KiB[\s\S]*encrypted, no key/);
+    await poll(() => row.innerText()).toMatch(/secret\s+[\d.]+ KiB[\s\S]*encrypted, no key/);
     await row.getByRole('link', { name: 'secret', exact: true }).click();
-    await expect.poll(() => page.locator('[role=alert]').innerText()).toMatch(/KEY_REQUIRED[\s\S]*no key for it/);
+    await poll(() => page.locator('[role=alert]').innerText()).toMatch(/KEY_REQUIRED[\s\S]*no key for it/);
     await expect(page.locator('.facts, .tree, .bar').count()).resolves.toBe(0);
     expect(watch.errors).toEqual([]);
     await page.close();
@@ -287,15 +289,15 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.goto(`${authGw.url}/archives/datasets/weather-v2/files/images/gradient.png`);
     const img = page.locator('.preview.image img');
     await img.waitFor();
-    await expect.poll(() => img.evaluate((e: HTMLImageElement) => e.complete && e.naturalWidth)).toBe(320);
+    await poll(() => img.evaluate((e: HTMLImageElement) => e.complete && e.naturalWidth)).toBe(320);
     await page.goto(`${authGw.url}/archives/datasets/weather-v2/files/media/tone.wav`);
     const audio = page.locator('audio');
     await audio.waitFor();
     // The element's own URL, not a blob: the service worker lent it the token, so it reads by range.
     await expect(audio.getAttribute('src')).resolves.toBe('/v1/archives/datasets/weather-v2/files/media/tone.wav');
-    await expect.poll(() => audio.evaluate((e: HTMLAudioElement) => e.duration)).toBeCloseTo(4, 1);
+    await poll(() => audio.evaluate((e: HTMLAudioElement) => e.duration)).toBeCloseTo(4, 1);
     await page.goto(`${authGw.url}/archives/datasets/weather-v2/files/data/table.parquet`);
-    await expect.poll(() => page.locator('table.data tbody tr').count()).toBe(100);
+    await poll(() => page.locator('table.data tbody tr').count()).toBe(100);
     const unauthorized = [];
     for (const r of watch.requests) if ((await r.response())?.status() === 401) unauthorized.push(r.url());
     // Only the first listing, before the token was given.
