@@ -35,7 +35,9 @@ COPY storage ./storage
 COPY cache ./cache
 COPY routes ./routes
 COPY fuse ./fuse
+# The page's static modules (routes/ui, not compiled) go next to the compiled routes, where routes/ui.ts looks first.
 RUN npx tsc -p tsconfig.json \
+ && cp -r routes/ui dist/routes/ui \
  && chmod 0755 dist/src/cli/main.js \
  && npm prune --omit=dev --no-audit --no-fund
 

@@ -21,12 +21,15 @@ endif
 
 HEXZ := $(NODE) dist/src/cli/main.js
 # Debian packages the tests use: FUSE for real mounts (fuse3 + libfuse2, never the `fuse` package,
-# which removes fuse3), curl as a real HTTP client.
-APT_PACKAGES := fuse3 libfuse2 curl
+# which removes fuse3), curl and wget as real HTTP clients, chromium for the page's browser tests
+# (driven by playwright-core, which downloads no browser of its own).
+APT_PACKAGES := fuse3 libfuse2 curl wget chromium
 DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
 # A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.
 DEMO_DISK := archives/disk-image.hxz
+# A second version of the demo as a thin delta over the first, so versions (GET /v1/diff, the page) can be tried.
+DEMO_V2 := archives/demo-v2.hxz
 # Where `make install` puts the `hexz` command: /usr/local/bin as root, else ~/.local/bin.
 BINDIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
 
@@ -80,13 +83,25 @@ $(DEMO_DISK): $(DEMO_DATA) | build
 	@mkdir -p archives
 	$(HEXZ) pack --force $(DEMO_DATA)/data/sparse.img $(DEMO_DISK)
 
-demo: build $(DEMO_ARCHIVE) $(DEMO_DISK)
+# v2: a row appended to the CSV, the guide renamed, one blob deleted, a notes file added.
+$(DEMO_V2): $(DEMO_ARCHIVE)
+	rm -rf $(DEMO_DATA)-v2 && cp -a $(DEMO_DATA) $(DEMO_DATA)-v2
+	echo "st3,20001,21.5,40" >> $(DEMO_DATA)-v2/data/2026/measurements.csv
+	mv $(DEMO_DATA)-v2/docs/guide.md $(DEMO_DATA)-v2/docs/handbook.md && ln -sfn docs/handbook.md $(DEMO_DATA)-v2/GUIDE
+	rm $(DEMO_DATA)-v2/images/blob.bin
+	printf 'Version 2 of the demo dataset.\n' > $(DEMO_DATA)-v2/data/2026/notes.txt
+	$(HEXZ) pack --force $(DEMO_DATA)-v2 $(DEMO_V2) --base $(DEMO_ARCHIVE)
+
+demo: build $(DEMO_ARCHIVE) $(DEMO_DISK) $(DEMO_V2)
 
 # Serve ./archives with the gateway (docs/gateway.md) after printing URLs to try; Ctrl-C drains and stops it.
 run: setup build demo
 	@port=$${HEXZ_PORT:-8080}; b="http://127.0.0.1:$$port/v1/archives"; \
 	echo ""; \
 	echo "hexz gateway: serving ./archives on http://127.0.0.1:$$port (Ctrl-C stops it; API in docs/gateway.md)"; \
+	echo "  open http://127.0.0.1:$$port/ in a browser      # the page: archives, files, previews, versions"; \
+	echo "  curl -s http://127.0.0.1:$$port/v1/archives/demo/files/data/   # a directory as an HTML index (wget -r, GDAL /vsicurl/)"; \
+	echo "  curl -s 'http://127.0.0.1:$$port/v1/diff?to=demo-v2'         # what changed from demo to demo-v2"; \
 	echo "  curl -s $$b                                   # archives"; \
 	echo "  curl -s $$b/demo                              # info: sizes, ratios, chunking"; \
 	echo "  curl -s '$$b/demo/tree/?recursive=1'          # every file"; \
@@ -106,4 +121,4 @@ bench: setup build
 	$(NODE) bench/run.mjs $(BENCH_ARGS)
 
 clean:
-	rm -rf dist archives $(DEMO_DATA) bench/work
+	rm -rf dist archives $(DEMO_DATA) $(DEMO_DATA)-v2 bench/work

@@ -78,7 +78,7 @@ const INFO_SCHEMA = {
       },
     },
     user: { type: 'object', additionalProperties: { type: 'string' } },
-    links: { type: 'object', properties: { tree: { type: 'string' }, disk: { type: 'string' } } },
+    links: { type: 'object', properties: { tree: { type: 'string' }, disk: { type: 'string' }, diff: { type: 'string' } } },
   },
   required: ['name', 'uuid', 'formatVersion', 'encrypted', 'archiveSize', 'fileCount', 'logicalSize', 'bases'],
 } as const;
@@ -93,7 +93,12 @@ function infoDocument(name: string, info: ArchiveInfo, nameOfUrl: (url: string) 
     bases: info.bases.map((b, i) => {
       return { uuid: b.uuid, hint: b.hint, name: b.url ? nameOfUrl(b.url) : undefined, direct: b.direct, logicalBytes: b.logicalBytes, archiveSize: baseSizes[i] };
     }),
-    links: info.source.type === 'file' ? { tree: archiveUrlPath(name, 'tree'), disk: archiveUrlPath(name, 'disk') } : { tree: archiveUrlPath(name, 'tree') },
+    links: {
+      tree: archiveUrlPath(name, 'tree'),
+      disk: info.source.type === 'file' ? archiveUrlPath(name, 'disk') : undefined,
+      // What changed since its base (routes/diff.ts), for an archive that has one.
+      diff: info.bases.some((b) => b.direct) ? `/v1/diff?to=${encodeURIComponent(name)}` : undefined,
+    },
   };
 }
 

@@ -8,6 +8,7 @@
  * files have different chunk sequences, so files of equal size are compared by reading both contents,
  * and the bytes a modified file shares with its old version are unknown (`sharedBytes: null`).
  */
+import { HexzError } from './errors.js';
 import { bytesEqual } from './format/bytes.js';
 import type { ChunkRef } from './format/chunk-index.js';
 import type { EntryType, FileEntry } from './format/file-table.js';
@@ -137,7 +138,7 @@ class PieceCursor {
 }
 
 /** True when the two files have the same bytes (read from both archives). */
-async function sameContent(a: Archive, x: FileEntry, b: Archive, y: FileEntry): Promise<boolean> {
+async function sameFileContent(a: Archive, x: FileEntry, b: Archive, y: FileEntry): Promise<boolean> {
   if (x.size !== y.size) return false;
   if (x.size === 0) return true;
   const ca = new PieceCursor(a.pieces(x));
@@ -159,10 +160,27 @@ async function sameContent(a: Archive, x: FileEntry, b: Archive, y: FileEntry): 
 /** Candidates of equal size a renamed file is compared with by content, at most (keeps diff linear). */
 const RENAME_CANDIDATES = 8;
 
+export interface DiffOptions {
+  /**
+   * At most this many bytes of file content may be read (from each archive) when chunk ids are not
+   * comparable; past it the diff fails with `UNSUPPORTED` instead of reading on. Default: no limit
+   * (the CLI). The gateway sets one, so one request cannot make it read whole datasets.
+   */
+  contentBudgetBytes?: number;
+}
+
 /** Compare archive `a` (old) with `b` (new). */
-export async function diffArchives(a: Archive, b: Archive): Promise<DiffReport> {
+export async function diffArchives(a: Archive, b: Archive, opts: DiffOptions = {}): Promise<DiffReport> {
   const why = incomparable(a, b);
   const byContent = Boolean(why.ids || why.chunking);
+  let budget = opts.contentBudgetBytes ?? Infinity;
+  // Content comparison (only when chunk ids are not comparable), within the budget.
+  const sameContent = (x: FileEntry, y: FileEntry): Promise<boolean> => {
+    if (x.size === y.size && x.size > 0 && (budget -= x.size) < 0) {
+      throw new HexzError('UNSUPPORTED', `comparing these archives needs reading file contents (${why.ids ?? why.chunking}), more than the ${opts.contentBudgetBytes} bytes allowed; use hexz diff`);
+    }
+    return sameFileContent(a, x, b, y);
+  };
   const report: DiffReport = {
     a: a.url,
     b: b.url,
@@ -203,7 +221,7 @@ export async function diffArchives(a: Archive, b: Archive): Promise<DiffReport> 
       let sharedBytes: number | null = 0;
       let contentChanged = x.type !== y.type || x.target !== y.target;
       if (x.type === 'file' && y.type === 'file' && byContent) {
-        if (await sameContent(a, x, b, y)) sharedBytes = y.size;
+        if (await sameContent(x, y)) sharedBytes = y.size;
         else {
           changed = contentChanged = true;
           sharedBytes = null;
@@ -235,7 +253,7 @@ export async function diffArchives(a: Archive, b: Archive): Promise<DiffReport> 
     if (byContent) {
       const candidates = removedBySize.get(e.size) ?? [];
       for (let i = 0; i < Math.min(candidates.length, RENAME_CANDIDATES); i++) {
-        if (await sameContent(a, candidates[i], b, e)) {
+        if (await sameContent(candidates[i], e)) {
           from = candidates[i];
           candidates.splice(i, 1);
           break;

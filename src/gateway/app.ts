@@ -11,15 +11,18 @@ import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, 
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { archiveRoutes } from '../../routes/archives.js';
+import { autoindexRoutes } from '../../routes/autoindex.js';
+import { diffRoutes } from '../../routes/diff.js';
 import { fileRoutes } from '../../routes/files.js';
 import { healthRoutes } from '../../routes/health.js';
 import { metricsRoutes } from '../../routes/metrics.js';
 import { treeRoutes } from '../../routes/tree.js';
+import { uiRoutes } from '../../routes/ui.js';
 import { HexzError } from '../errors.js';
 import { KEEP_ALIVE_TIMEOUT_MS, type ServeConfig } from './config.js';
 import { trackExchange } from './exchange.js';
 import { errorResponse, makeRedactor, sendProtocolError, type GatewayContext } from './http.js';
-import { viewOfUrl } from './names.js';
+import { routeViewOfUrl } from './names.js';
 
 /** What the plugin needs beyond the route context: accepted bearer tokens (none: no authentication). */
 export interface GatewayDeps extends GatewayContext {
@@ -43,7 +46,7 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CLIENT_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /**
- * The route constraint strategy: derives the view (`info`, `files`, `tree`, `disk`) from the raw URL,
+ * The route constraint strategy: derives the view (`info`, `files`, `files-index`, `tree`, `disk`) from the raw URL,
  * so archive names may contain slashes while each view stays its own route plugin with its own
  * schemas (find-my-way cannot match a multi-segment parameter in the middle of a path).
  */
@@ -58,7 +61,7 @@ const viewStrategy: ConstraintStrategy = {
       set: (view: string, store) => void handlers.set(view, store),
     };
   },
-  deriveConstraint: (req: IncomingMessage) => viewOfUrl(req.url ?? ''),
+  deriveConstraint: (req: IncomingMessage) => routeViewOfUrl(req.url ?? ''),
   mustMatchWhenDerived: true,
 };
 
@@ -193,6 +196,9 @@ export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   await app.register(archiveRoutes, { ctx });
   await app.register(treeRoutes, { ctx });
   await app.register(fileRoutes, { ctx });
+  await app.register(autoindexRoutes, { ctx });
+  await app.register(diffRoutes, { ctx });
+  await app.register(uiRoutes, { ctx });
 };
 
 /** Fastify server options of the gateway: logging (to stdout, or to `logStream`), request ids, timeouts. */

@@ -6,11 +6,11 @@
  */
 import type { FastifyReply } from 'fastify';
 import { fileURLToPath } from 'node:url';
-import { ERROR_TABLE, HexzError, toHexzError, type ErrorCode } from '../errors.js';
+import { ERROR_TABLE, HexzError, isHexzError, toHexzError, type ErrorCode } from '../errors.js';
 import type { ServeConfig } from './config.js';
 import type { ContentIndex } from './content.js';
 import type { GatewayMetrics } from './metrics.js';
-import type { ArchiveRegistry } from './registry.js';
+import type { ArchiveLease, ArchiveRegistry } from './registry.js';
 
 /** Everything a route plugin needs; built once by the server, passed as plugin options. */
 export interface GatewayContext {
@@ -124,6 +124,38 @@ export class Deadline {
   /** Stop the timer (the first byte is out, or the request failed). */
   clear(): void {
     clearTimeout(this.timer);
+  }
+}
+
+/**
+ * Run `attempt`, and once more if an archive it read was replaced under it (`ARCHIVE_CHANGED`, found
+ * before anything was sent): the leases it took through `acquire` are then released and invalidated,
+ * so the second run opens the new version. On success the leases are `attempt`'s to release (now, or
+ * when its response ends); on failure they are released here (`release` is idempotent). `race` bounds
+ * each acquisition (a request's `Deadline`).
+ */
+export async function withArchiveRetry<T>(
+  registry: ArchiveRegistry,
+  attempt: (acquire: (name: string) => Promise<ArchiveLease>) => Promise<T>,
+  race: <P>(p: Promise<P>) => Promise<P> = (p) => p,
+): Promise<T> {
+  for (let n = 0; ; n++) {
+    const leases: ArchiveLease[] = [];
+    const acquire = async (name: string) => {
+      const lease = await race(registry.acquire(name));
+      leases.push(lease);
+      return lease;
+    };
+    try {
+      return await attempt(acquire);
+    } catch (err) {
+      for (const l of leases) l.release();
+      if (n === 0 && isHexzError(err, 'ARCHIVE_CHANGED')) {
+        for (const l of leases) registry.invalidate(l);
+        continue;
+      }
+      throw err;
+    }
   }
 }
 

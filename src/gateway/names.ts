@@ -53,6 +53,19 @@ export function viewOfUrl(url: string): ArchiveView | undefined {
   return 'info';
 }
 
+/** Route view of a directory URL under `/files/` (one ending in `/`): the HTML index, not the content route. */
+export const DIRECTORY_INDEX_VIEW = 'files-index';
+
+/**
+ * The view that routing picks for a raw URL: `viewOfUrl`, except that a `/files/` URL ending in `/`
+ * (`/v1/archives/demo/files/`, `…/files/data/`) is `files-index`, the HTML directory listing
+ * (routes/autoindex.ts), so the content route never sees directory URLs.
+ */
+export function routeViewOfUrl(url: string): ArchiveView | typeof DIRECTORY_INDEX_VIEW | undefined {
+  const view = viewOfUrl(url);
+  return view === 'files' && rawPathOf(url).endsWith('/') ? DIRECTORY_INDEX_VIEW : view;
+}
+
 /** Decode one raw URL segment; encoded slashes, NUL and malformed escapes are hostile. */
 function decodeSegment(raw: string, what: string): string {
   if (/%(2f|5c|00)/i.test(raw)) {

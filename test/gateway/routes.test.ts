@@ -289,11 +289,11 @@ describe('content', () => {
     expect(r.body.equals(csv.subarray(0, 100))).toBe(true);
   });
 
-  it('errors: directories, unknown archives and paths are 404 JSON with a code; no redirects, no stacks', async () => {
+  it('errors: directories without their /, unknown archives and paths are 404 JSON with a code; no redirects, no stacks', async () => {
     for (const [url, code] of [
       [`${base}/demo/files/docs`, 'NOT_A_FILE'],
-      [`${base}/demo/files/docs/`, 'NOT_A_FILE'],
-      [`${base}/demo/files/`, 'NOT_A_FILE'],
+      // Directory URLs ending in / answer the HTML index (test/gateway/autoindex.test.ts); a file's URL with a / is not a directory.
+      [`${base}/demo/files/docs/readme.md/`, 'NOT_A_DIRECTORY'],
       [`${base}/demo/files/nope.txt`, 'PATH_NOT_FOUND'],
       [`${base}/nope/files/x`, 'ARCHIVE_NOT_FOUND'],
       [`${base}/nope`, 'ARCHIVE_NOT_FOUND'],

@@ -1,0 +1,105 @@
+/**
+ * The page's routes without a browser: the HTML at every page URL with its Content-Security-Policy
+ * (the import map allowed by its hash, nothing else inline), versioned assets with immutable caching
+ * and gzip, the service worker's own URL and scope, the page open without a token while the API is
+ * not, and the size budget of the page's own assets (≤ 250 KiB; the vendored libraries are counted
+ * and reported separately).
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ASSET_CACHE_CONTROL, loadUiBundle } from '@hexz/routes/ui.js';
+import { startGateway, type Gateway } from '@hexz/src/gateway/server.js';
+import { makeTempDir } from '../helpers/tmp.js';
+import { get } from '../gateway/fixture.js';
+
+let tmp: { dir: string; cleanup: () => Promise<void> };
+let gw: Gateway;
+const bundle = loadUiBundle();
+
+beforeAll(async () => {
+  tmp = await makeTempDir('hexz-ui-routes-');
+  const tokens = path.join(tmp.dir, 'tokens');
+  await fs.writeFile(tokens, 'sesame\n');
+  gw = await startGateway({ storage: path.join(tmp.dir, 'archives'), port: 0, logLevel: 'silent', authTokenFiles: [tokens] }, { processMetrics: false });
+});
+afterAll(async () => {
+  await gw?.close();
+  await tmp?.cleanup();
+});
+
+/** The version and asset paths an HTML page refers to. */
+function assetUrls(html: string): string[] {
+  return [...html.matchAll(/(?:href|src)="(\/ui\/[^"]+)"/g)].map((m) => m[1]);
+}
+
+describe('the page routes', () => {
+  it('answers the HTML at /, /archives/… and /diff, without a token, with a strict CSP', async () => {
+    for (const url of ['/', '/archives', '/archives/team/ds/v2/tree/a/b/', '/archives/x/files/a.csv', '/diff?to=x']) {
+      const r = await get(`${gw.url}${url}`);
+      expect(r.status, url).toBe(200);
+      expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(r.headers.get('cache-control')).toBe('no-cache');
+      expect(r.body.toString()).toContain(`<script type="module" src="/ui/${bundle.version}/app.js"></script>`);
+    }
+    const r = await get(`${gw.url}/`);
+    const csp = r.headers.get('content-security-policy')!;
+    const html = r.body.toString();
+    // Exactly one inline script, the import map, allowed by its hash; no 'unsafe-*', no eval.
+    const inline = [...html.matchAll(/<script type="importmap">([^<]*)<\/script>/g)].map((m) => m[1]);
+    expect(inline.length).toBe(1);
+    expect(csp).toContain(`script-src 'self' 'sha256-${createHash('sha256').update(inline[0]).digest('base64')}'`);
+    expect(csp).not.toMatch(/unsafe-(inline|eval)|wasm-unsafe-eval|\*/);
+    // default-src 'none' covers objects, frames and fonts; Trusted Types allow only the service worker's policy.
+    for (const d of ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'", "require-trusted-types-for 'script'", 'trusted-types hexz-sw']) expect(csp).toContain(d);
+    expect([...html.matchAll(/<script(?![^>]*type="importmap")(?![^>]*src=)[^>]*>/g)].length).toBe(0);
+    expect(r.headers.get('x-frame-options')).toBe('DENY');
+    expect(r.headers.get('referrer-policy')).toBe('no-referrer');
+    // The API itself still needs the token.
+    expect((await get(`${gw.url}/v1/archives`)).status).toBe(401);
+  });
+
+  it('serves versioned assets with immutable caching and gzip; other versions are 404', async () => {
+    const html = (await get(`${gw.url}/`)).body.toString();
+    const urls = assetUrls(html);
+    expect(urls.length).toBeGreaterThan(5);
+    for (const u of urls) {
+      const r = await get(`${gw.url}${u}`, { 'accept-encoding': 'gzip' });
+      expect(r.status, u).toBe(200);
+      expect(r.headers.get('cache-control')).toBe(ASSET_CACHE_CONTROL);
+      expect(r.headers.get('x-content-type-options')).toBe('nosniff');
+      const plain = await get(`${gw.url}${u}`, { 'accept-encoding': 'identity' });
+      // fetch decodes gzip itself: both answers carry the same bytes.
+      expect(r.body.equals(plain.body)).toBe(true);
+    }
+    const js = await get(`${gw.url}/ui/${bundle.version}/app.js`);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    const map = JSON.parse(/<script type="importmap">([^<]*)<\/script>/.exec(html)![1]);
+    for (const target of Object.values<string>(map.imports)) {
+      if (target.endsWith('/')) continue;
+      expect((await get(`${gw.url}${target}`)).status, target).toBe(200);
+    }
+    expect((await get(`${gw.url}/ui/0000000000000000/app.js`)).status).toBe(404);
+    expect((await get(`${gw.url}/ui/${bundle.version}/nope.js`)).status).toBe(404);
+    // hyparquet-compressors' index.js would instantiate WebAssembly at import: not served.
+    expect((await get(`${gw.url}/ui/${bundle.version}/vendor/hyparquet-compressors/src/index.js`)).status).toBe(404);
+    const gz = bundle.assets.get('app.js')!;
+    expect(gunzipSync(gz.gzip).equals(gz.body)).toBe(true);
+  });
+
+  it('serves the service worker at a fixed URL allowed to control the whole origin', async () => {
+    const r = await get(`${gw.url}/ui/sw.js`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('service-worker-allowed')).toBe('/');
+    expect(r.headers.get('cache-control')).toBe('no-cache');
+    expect(r.body.toString()).toContain("addEventListener('fetch'");
+  });
+
+  it("keeps the page's own assets within 250 KiB (libraries reported apart)", () => {
+    console.log(`page assets: own ${(bundle.sizes.own / 1024).toFixed(1)} KiB, vendored libraries ${(bundle.sizes.vendor / 1024).toFixed(1)} KiB (uncompressed)`);
+    expect(bundle.sizes.own).toBeLessThanOrEqual(250 * 1024);
+    expect(bundle.sizes.vendor).toBeGreaterThan(0);
+  });
+});
