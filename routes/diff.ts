@@ -15,8 +15,8 @@ import { LRUCache } from 'lru-cache';
 import { diffArchives, type DiffReport } from '../src/diff.js';
 import { HexzError } from '../src/errors.js';
 import { errorResponses, withArchiveRetry, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
-import { archiveUrlPath, checkArchiveName, nameOfKey } from '../src/gateway/names.js';
-import { keyUnderRoot, type ArchiveLease } from '../src/gateway/registry.js';
+import { archiveUrlPath, checkArchiveName } from '../src/gateway/names.js';
+import type { ArchiveLease } from '../src/gateway/registry.js';
 
 /** Diffs remembered per pair of archive versions (a report holds at most `maxPageSize` entries per list). */
 export const DIFF_CACHE_ENTRIES = 64;
@@ -143,8 +143,7 @@ type DiffDocument = ReturnType<typeof diffDocument>;
 function directBaseName(ctx: GatewayContext, lease: ArchiveLease): string {
   for (const b of lease.archive.info().bases) {
     if (!b.direct || !b.url) continue;
-    const key = keyUnderRoot(ctx.registry.root.url, b.url);
-    const name = key ? nameOfKey(key) : undefined;
+    const name = ctx.registry.archiveNameOfUrl(b.url);
     if (name) return name;
   }
   throw new HexzError('INVALID_ARGUMENT', `archive "${lease.name}" has no base in the storage root: name one with from=NAME`, { archive: lease.name });

@@ -189,7 +189,7 @@ export async function createFileWriter(url: string, opts: { overwrite?: boolean;
       () => true,
       () => false,
     );
-    if (exists) throw new HexzError('EXISTS', `${finalPath} already exists (use --force to replace it)`, { url });
+    if (exists) throw new HexzError('EXISTS', `${finalPath} already exists`, { url, remedy: 'overwrite' });
   }
   const tempPath = path.join(dir, `.${path.basename(finalPath)}.${randomBytes(6).toString('hex')}.tmp`);
   let fh: FileHandle;

@@ -205,7 +205,7 @@ class S3Writer implements StorageWriter {
     const name = awsErrorName(err);
     const status = (err as AwsError | undefined)?.$metadata?.httpStatusCode;
     if (!this.opts.overwrite && !(err instanceof HexzError) && (name === 'PreconditionFailed' || status === 412 || name === 'ConditionalRequestConflict' || status === 409)) {
-      return new HexzError('EXISTS', `${this.url} was created by someone else while this upload was running; it was not replaced (use --force to replace it)`, this.ctx(), { cause: err });
+      return new HexzError('EXISTS', `${this.url} was created by someone else while this upload was running; it was not replaced`, { ...this.ctx(), remedy: 'overwrite' }, { cause: err });
     }
     return s3Error(err, `${op} of`, this.url, this.opts.signal, this.ctx());
   }
@@ -277,10 +277,10 @@ export async function createS3Writer(url: string, opts: S3Options = {}, writer: 
       const e = s3Error(err, 'HeadObject', url, writer.signal);
       if (e.code === 'ARCHIVE_NOT_FOUND' && (err as AwsError).name !== 'NoSuchBucket') found = false;
       else if (e.code === 'STORAGE_DENIED') {
-        throw new HexzError('STORAGE_DENIED', `cannot check whether ${url} exists (${e.message}); give --force to write without checking`, e.context, { cause: err });
+        throw new HexzError('STORAGE_DENIED', `cannot check whether ${url} exists (${e.message})`, { ...e.context, remedy: 'unchecked-overwrite' }, { cause: err });
       } else throw e;
     }
-    if (found) throw new HexzError('EXISTS', `${url} already exists (use --force to replace it)`, { url, backend: 's3' });
+    if (found) throw new HexzError('EXISTS', `${url} already exists`, { url, backend: 's3', remedy: 'overwrite' });
   }
   return new S3Writer(url, client, bucket, key, writer);
 }

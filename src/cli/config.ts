@@ -79,6 +79,8 @@ export interface GlobalFlags {
   httpHeader?: string[];
   httpTimeout?: string;
   httpRetries?: string;
+  storageTimeout?: string;
+  decodeThreads?: string;
 }
 
 export interface GlobalConfig {
@@ -87,6 +89,8 @@ export interface GlobalConfig {
   /** Show progress bars (only ever on a TTY). */
   progress: boolean;
   cacheBytes: number;
+  /** Decode threads of bulk reads (undefined: one per core). */
+  decodeThreads?: number;
   storage: StorageOptions;
   /** Where the key comes from, if any (read lazily: only commands that need it open the file). */
   keyFile?: string;
@@ -103,6 +107,7 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
   const pathStyleEnv = env.HEXZ_S3_PATH_STYLE;
   const httpTimeout = flags.httpTimeout ?? env.HEXZ_HTTP_TIMEOUT;
   const httpRetries = flags.httpRetries ?? env.HEXZ_HTTP_RETRIES;
+  const storageTimeout = flags.storageTimeout ?? env.HEXZ_STORAGE_TIMEOUT;
   const baseMap: Record<string, string> = {};
   for (const pair of flags.baseMap ?? []) {
     const i = pair.indexOf('=');
@@ -114,6 +119,7 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
     quiet: Boolean(flags.quiet),
     progress: flags.progress !== false && env.HEXZ_PROGRESS !== '0',
     cacheBytes: parseSize(flags.cacheSize ?? env.HEXZ_CACHE_SIZE ?? `${DEFAULT_CACHE_BYTES}`, '--cache-size'),
+    decodeThreads: (flags.decodeThreads ?? env.HEXZ_DECODE_THREADS) === undefined ? undefined : parseInteger((flags.decodeThreads ?? env.HEXZ_DECODE_THREADS)!, '--decode-threads', 0, 64),
     storage: {
       s3: {
         endpoint,
@@ -126,6 +132,7 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
         timeoutMs: httpTimeout === undefined ? undefined : Math.round(1000 * parseSeconds(httpTimeout, '--http-timeout')),
         retries: httpRetries === undefined ? undefined : parseInteger(httpRetries, '--http-retries', 0, 20),
       },
+      progressTimeoutMs: storageTimeout === undefined ? undefined : Math.round(1000 * parseSeconds(storageTimeout, '--storage-timeout')),
     },
     keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
     passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,

@@ -50,6 +50,7 @@ export class CommandContext {
       storage: this.config.storage,
       cache: this.cache,
       key,
+      decodeThreads: this.config.decodeThreads,
       ...this.config.bases,
       signal: this.signal,
       ...extra,

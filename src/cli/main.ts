@@ -27,7 +27,9 @@ const program = new Command('hexz')
   .option('--base-dir <dir>', 'look for the bases of thin archives in this directory (env HEXZ_BASE_DIR)')
   .option('--base-map <uuid=location>', 'location of one base by UUID (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
   .option('--http-header <"Name: value">', 'header sent with every HTTP(S) archive request, e.g. Authorization (repeatable; env HEXZ_HTTP_HEADERS, one per line)', (v: string, acc: string[] = []) => [...acc, v])
-  .option('--http-timeout <seconds>', 'HTTP(S) inactivity timeout per request (env HEXZ_HTTP_TIMEOUT; default 30)')
+  .option('--decode-threads <n>', 'threads that decode bulk reads: cat, extract, verify, mounts (env HEXZ_DECODE_THREADS; default: one per core; 0: the main thread)')
+  .option('--storage-timeout <seconds>', 'a storage read (HTTP(S), S3) that receives no byte for this long is retried on a fresh connection (env HEXZ_STORAGE_TIMEOUT; default 5)')
+  .option('--http-timeout <seconds>', 'the same for HTTP(S) archives only (env HEXZ_HTTP_TIMEOUT; default 5)')
   .option('--http-retries <n>', 'HTTP(S) retries on connection errors and 5xx (env HEXZ_HTTP_RETRIES; default 3)');
 // Before any subcommand is defined: settings are inherited when a subcommand is created.
 program.exitOverride();

@@ -6,7 +6,8 @@
  */
 import type { FastifyReply } from 'fastify';
 import { fileURLToPath } from 'node:url';
-import { ERROR_TABLE, HexzError, isHexzError, toHexzError, type ErrorCode } from '../errors.js';
+import { ERROR_TABLE, HexzError, toHexzError, type ErrorCode } from '../errors.js';
+import { withFreshArchive } from '../reader/fresh.js';
 import type { ServeConfig } from './config.js';
 import type { ContentIndex } from './content.js';
 import type { GatewayMetrics } from './metrics.js';
@@ -139,24 +140,22 @@ export async function withArchiveRetry<T>(
   attempt: (acquire: (name: string) => Promise<ArchiveLease>) => Promise<T>,
   race: <P>(p: Promise<P>) => Promise<P> = (p) => p,
 ): Promise<T> {
-  for (let n = 0; ; n++) {
-    const leases: ArchiveLease[] = [];
-    const acquire = async (name: string) => {
-      const lease = await race(registry.acquire(name));
-      leases.push(lease);
-      return lease;
-    };
-    try {
-      return await attempt(acquire);
-    } catch (err) {
-      for (const l of leases) l.release();
-      if (n === 0 && isHexzError(err, 'ARCHIVE_CHANGED')) {
-        for (const l of leases) registry.invalidate(l);
-        continue;
+  // The leases one attempt took; the retry rule itself is the reader's one (withFreshArchive).
+  return withFreshArchive<ArchiveLease[], T>({
+    open: async () => [],
+    run: (leases) =>
+      attempt(async (name) => {
+        const lease = await race(registry.acquire(name));
+        leases.push(lease);
+        return lease;
+      }),
+    release: (leases, changed) => {
+      for (const l of leases) {
+        l.release();
+        if (changed) registry.invalidate(l);
       }
-      throw err;
-    }
-  }
+    },
+  });
 }
 
 /** A boolean query flag: present and not `0`/`false`. */

@@ -138,6 +138,12 @@ export class ArchiveRegistry {
     return key === undefined ? undefined : (nameOfKey(key) ?? key);
   }
 
+  /** The archive name of a location inside the storage root, or undefined (outside it, or not an archive's key). */
+  archiveNameOfUrl(url: string): string | undefined {
+    const key = keyUnderRoot(this.opts.root.url, url);
+    return key === undefined ? undefined : nameOfKey(key);
+  }
+
   /** Number of archives open (including retired ones still leased). */
   get openCount(): number {
     return this.lru.size + this.retiredOpen.size;

@@ -74,7 +74,7 @@ describe('an entry longer than its references', () => {
 
   it('the gateway: 500 CORRUPT before any byte, for the whole file and for its tail', async () => {
     const base = `${gw.url}/v1/archives/longer/files/zz-tail.bin`;
-    for (const headers of [{}, { range: 'bytes=-100' }]) {
+    for (const headers of [{}, { range: 'bytes=-100' }] as Array<Record<string, string>>) {
       const res = await fetch(base, { headers });
       expect(res.status).toBe(500);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe('CORRUPT');
