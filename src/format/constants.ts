@@ -1,17 +1,33 @@
 /**
- * Fixed numbers of the .hxz v1 format. Each is defined in docs/format.md; the section is named beside it.
+ * Fixed numbers of the .hxz format (versions 1 and 2). Each is defined in docs/format.md; the section is named beside it.
  */
 
-/** The one format version this code reads and writes (section 11). */
-export const FORMAT_VERSION = 1;
+/** The format version this code writes (section 11). */
+export const FORMAT_VERSION = 2;
+/** The versions this code reads: 1 (no content digests, no signature slot) and 2. */
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 /** Header magic `\x89HXZ\r\n\x1a\n` (section 2). */
 export const HEADER_MAGIC = Uint8Array.of(0x89, 0x48, 0x58, 0x5a, 0x0d, 0x0a, 0x1a, 0x0a);
+/** The end of every trailer from version 2 on, before its checksum: `HXZT` (section 3). */
+export const TRAILER_END_MAGIC = Uint8Array.of(0x48, 0x58, 0x5a, 0x54);
 /** Trailer magic `\x89HXZEND\n` (section 3). */
 export const TRAILER_MAGIC = Uint8Array.of(0x89, 0x48, 0x58, 0x5a, 0x45, 0x4e, 0x44, 0x0a);
 
 export const HEADER_SIZE = 64;
-export const TRAILER_SIZE = 128;
+/** Trailer of version 2 (section 3): the v1 fields, a signature slot, a checksum. */
+export const TRAILER_SIZE = 256;
+/** Trailer of version 1. */
+export const TRAILER_SIZE_V1 = 128;
+/** The largest trailer of any readable version: what a reader must fetch to find either. */
+export const MAX_TRAILER_SIZE = 256;
+/** Bytes at the start of a v2 trailer that its signature covers (section 3.1). */
+export const SIGNED_TRAILER_BYTES = 160;
+/** Signature algorithms of the trailer's slot (section 3.1): none, Ed25519. */
+export const SIG_NONE = 0;
+export const SIG_ED25519 = 1;
+/** Bytes of a content digest in a v2 file-table entry (section 7.3). */
+export const CONTENT_DIGEST_BYTES = 32;
 
 /** Size of the suffix read that opens an archive (section 1): big enough for small archives' whole index. */
 export const OPEN_TAIL_BYTES = 64 * 1024;

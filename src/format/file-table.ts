@@ -4,7 +4,7 @@
  */
 import { HexzError, corrupt, type ErrorContext } from '../errors.js';
 import { ByteReader, ByteWriter, compareBytes, utf8 } from './bytes.js';
-import { MAX_PATH_BYTES } from './constants.js';
+import { CONTENT_DIGEST_BYTES, FORMAT_VERSION, MAX_PATH_BYTES } from './constants.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink';
 
@@ -30,7 +30,14 @@ export interface FileEntry {
   refCount: number;
   /** Symlink target (symlinks only). */
   target?: string;
+  /**
+   * Content digest of a regular file (section 7.3), recorded by version-2 writers; undefined when the
+   * archive does not record it (version 1, or all zero) — readers then compute it from the references.
+   */
+  digest?: Uint8Array;
 }
+
+const NO_DIGEST = new Uint8Array(CONTENT_DIGEST_BYTES);
 
 /**
  * Validate and normalise a path given by a user or found in an archive: relative, no empty, `.` or
@@ -68,8 +75,8 @@ export function comparePaths(a: string, b: string): number {
   return compareBytes(sortKey(a), sortKey(b));
 }
 
-/** Encode a page of entries (already in table order). */
-export function encodeFilePage(entries: readonly FileEntry[]): Uint8Array {
+/** Encode a page of entries (already in table order) in the layout of format `version`. */
+export function encodeFilePage(entries: readonly FileEntry[], version = FORMAT_VERSION): Uint8Array {
   const w = new ByteWriter(64 * 1024);
   let prev: Uint8Array = new Uint8Array(0);
   for (const e of entries) {
@@ -81,6 +88,7 @@ export function encodeFilePage(entries: readonly FileEntry[]): Uint8Array {
     w.u16(shared).u16(suffix.byteLength).bytes(suffix);
     w.u8(TYPE_CODES[e.type]).zeros(3).u32(e.mode & 0o7777).i64(e.mtimeNs);
     w.u64(e.size).u64(e.logical).u64(e.firstRef).u32(e.refCount);
+    if (version >= 2) w.bytes(e.type === 'file' && e.digest ? e.digest : NO_DIGEST);
     const target = e.type === 'symlink' ? utf8(e.target ?? '') : new Uint8Array(0);
     w.u16(target.byteLength).bytes(target);
     prev = path;
@@ -88,15 +96,15 @@ export function encodeFilePage(entries: readonly FileEntry[]): Uint8Array {
   return w.finish().slice();
 }
 
-/** Approximate encoded size of an entry, for page sizing. */
+/** Approximate encoded size of an entry (version 2), for page sizing. */
 export function entryEncodedSize(e: FileEntry): number {
-  return 52 + Buffer.byteLength(e.path) + (e.target ? Buffer.byteLength(e.target) : 0);
+  return 52 + CONTENT_DIGEST_BYTES + Buffer.byteLength(e.path) + (e.target ? Buffer.byteLength(e.target) : 0);
 }
 
 const pathDecoder = new TextDecoder('utf-8', { fatal: true });
 
-/** Decode and validate a page body; entries must be in strictly increasing table order. */
-export function decodeFilePage(body: Uint8Array, expectedCount: number, context: ErrorContext = {}): FileEntry[] {
+/** Decode and validate a page body of format `version`; entries must be in strictly increasing table order. */
+export function decodeFilePage(body: Uint8Array, expectedCount: number, context: ErrorContext = {}, version = FORMAT_VERSION): FileEntry[] {
   const r = new ByteReader(body, 'file-table page');
   const entries: FileEntry[] = [];
   let prev = Buffer.alloc(0);
@@ -129,8 +137,16 @@ export function decodeFilePage(body: Uint8Array, expectedCount: number, context:
     const logical = r.u64();
     const firstRef = r.u64();
     const refCount = r.u32();
+    let digest: Uint8Array | undefined;
+    if (version >= 2) {
+      const d = r.bytesView(CONTENT_DIGEST_BYTES);
+      const recorded = d.some((b) => b !== 0);
+      if (recorded && type !== 'file') throw fail('content digest on a non-file');
+      if (recorded) digest = d.slice();
+    }
     const targetLen = r.u16();
     const entry: FileEntry = { path, type, mode, mtimeNs, size, logical, firstRef, refCount };
+    if (digest) entry.digest = digest;
     if (type === 'symlink') {
       entry.target = r.utf8(targetLen);
       if (Buffer.byteLength(entry.target) !== size) throw fail('symlink size differs from target length');

@@ -1,5 +1,5 @@
 /**
- * The .hxz v1 format: pure encoders and decoders of every structure in docs/format.md.
+ * The .hxz format (version 2, and version 1 for reading): pure encoders and decoders of every structure in docs/format.md.
  */
 export * from './constants.js';
 export * from './bytes.js';

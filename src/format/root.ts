@@ -5,7 +5,7 @@
 import { HexzError, corrupt } from '../errors.js';
 import type { ChunkingParams } from '../chunker/fastcdc.js';
 import { ByteReader, ByteWriter, utf8 } from './bytes.js';
-import { CHUNK_PAGE_ENTRY_SIZE, MAX_METADATA_BYTES } from './constants.js';
+import { CHUNK_PAGE_ENTRY_SIZE, FORMAT_VERSION, MAX_METADATA_BYTES } from './constants.js';
 import { normalizePath, sortKey } from './file-table.js';
 
 /** An archive this one references chunks from (section 5, "Base entry"). */
@@ -36,6 +36,12 @@ export interface FilePageEntry {
   length: number;
   count: number;
   hash: Uint8Array;
+  /**
+   * Version 2: where the page's files begin in the logical space and the chunk index (the running
+   * values before its first non-empty file), so a page's entries can be checked on their own.
+   */
+  firstLogical?: number;
+  firstRef?: number;
 }
 
 /** Metadata JSON (section 5). Unknown keys are kept. */
@@ -83,8 +89,8 @@ function readChunking(r: ByteReader): ChunkingParams {
   return { algorithm, normalization, min, avg, max, seed };
 }
 
-/** Encode a root body (before framing). */
-export function encodeRoot(root: Root): Uint8Array {
+/** Encode a root body (before framing) in the layout of format `version`. */
+export function encodeRoot(root: Root, version = FORMAT_VERSION): Uint8Array {
   const w = new ByteWriter(4096 + root.chunkPages.length * CHUNK_PAGE_ENTRY_SIZE + root.filePages.length * 128);
   w.u32(0).u64(root.logicalSize).u64(root.fileCount).u64(root.refCount);
   w.u64(root.storedChunkCount).u64(root.storedChunkBytes).u64(root.selfLogicalBytes).u64(root.holeBytes);
@@ -107,6 +113,7 @@ export function encodeRoot(root: Root): Uint8Array {
   for (const p of root.filePages) {
     const path = utf8(p.firstPath);
     w.u16(path.byteLength).bytes(path).u64(p.offset).u32(p.length).u32(p.count).bytes(p.hash);
+    if (version >= 2) w.u64(p.firstLogical ?? 0).u64(p.firstRef ?? 0);
   }
   return w.finish().slice();
 }
@@ -114,7 +121,7 @@ export function encodeRoot(root: Root): Uint8Array {
 /**
  * Decode and validate a root body. `rootOffset` bounds every page location (pages precede the root).
  */
-export function decodeRoot(body: Uint8Array, rootOffset: number): Root {
+export function decodeRoot(body: Uint8Array, rootOffset: number, version = FORMAT_VERSION): Root {
   const r = new ByteReader(body, 'root');
   r.reserved(4);
   const logicalSize = r.u64();
@@ -177,6 +184,15 @@ export function decodeRoot(body: Uint8Array, rootOffset: number): Root {
   for (let i = 0; i < filePageCount; i++) {
     const firstPath = r.utf8(r.u16());
     const p: FilePageEntry = { firstPath, offset: r.u64(), length: r.u32(), count: r.u32(), hash: r.bytesView(32).slice() };
+    if (version >= 2) {
+      p.firstLogical = r.u64();
+      p.firstRef = r.u64();
+      const prev = filePages[i - 1];
+      if (i === 0 ? p.firstLogical !== 0 || p.firstRef !== 0 : p.firstLogical < prev.firstLogical! || p.firstRef < prev.firstRef!) {
+        throw corrupt('root', `file-table page ${i} starts at logical ${p.firstLogical}, reference ${p.firstRef}: before the previous page`);
+      }
+      if (p.firstLogical > logicalSize || p.firstRef > refCount) throw corrupt('root', `file-table page ${i} starts past the end of the chunk index`);
+    }
     checkLocation(`file-table page ${i}`, p.offset, p.length);
     try {
       if (normalizePath(firstPath) !== firstPath || firstPath === '') throw new Error();

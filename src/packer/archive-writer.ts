@@ -23,6 +23,7 @@ import {
 import { encodeFilePage, entryEncodedSize, type FileEntry } from '../format/file-table.js';
 import { encodeFrame } from '../format/frame.js';
 import { encodeHeader, encodeTrailer, type KdfParams } from '../format/header.js';
+import { ContentDigest } from '../format/content-digest.js';
 import { encodeRoot, type ArchiveMetadata, type BaseEntry, type ChunkPageEntry, type FilePageEntry } from '../format/root.js';
 
 /** Output is handed to the storage writer in pieces of about this size (fewer syscalls / S3 parts). */
@@ -74,6 +75,8 @@ export class ArchiveWriter {
   private pageFirstLogical = 0;
   private pendingHole = 0;
   private readonly chunkPages: ChunkPageEntry[] = [];
+  /** Content digest of the file between beginFile and endFile (docs/format.md, section 7.3). */
+  private digest?: ContentDigest;
 
   constructor(
     private readonly sink: StorageWriter,
@@ -147,10 +150,12 @@ export class ArchiveWriter {
   addRef(ref: RefInput): void {
     this.flushHole();
     this.emit(ref);
+    this.digest?.chunk(ref.id, ref.raw);
   }
 
   /** The next `raw` logical bytes are zero. Adjacent holes merge into one reference. */
   addHole(raw: number): void {
+    this.digest?.zero(raw);
     while (raw > 0) {
       if (this.pendingHole === MAX_HOLE_BYTES) this.flushHole();
       const take = Math.min(raw, MAX_HOLE_BYTES - this.pendingHole);
@@ -164,6 +169,7 @@ export class ArchiveWriter {
     this.flushHole();
     entry.logical = this.logical;
     entry.firstRef = this.refCount;
+    this.digest = new ContentDigest();
   }
 
   /** End a file: its size and reference count follow from what was added since `beginFile`. */
@@ -171,6 +177,8 @@ export class ArchiveWriter {
     this.flushHole();
     entry.size = this.logical - entry.logical;
     entry.refCount = this.refCount - entry.firstRef;
+    entry.digest = this.digest?.finish();
+    this.digest = undefined;
     if (entry.size === 0) {
       entry.logical = 0;
       entry.firstRef = 0;
@@ -219,13 +227,23 @@ export class ArchiveWriter {
     const totalEstimate = entries.reduce((n, e) => n + entryEncodedSize(e), 0);
     const pageBytes = Math.max(MIN_FILE_PAGE_BYTES, Math.ceil(totalEstimate / TARGET_PAGES_PER_TABLE));
     const filePages: FilePageEntry[] = [];
+    // Where each page's files begin (section 5): files are laid out back to back in table order.
+    let logical = 0;
+    let ref = 0;
     for (let i = 0; i < entries.length; ) {
       let bytes = 0;
       let j = i;
       while (j < entries.length && (j === i || bytes + entryEncodedSize(entries[j]) <= pageBytes)) bytes += entryEncodedSize(entries[j++]);
-      const stored = this.frame(FRAME_FILE_PAGE, encodeFilePage(entries.slice(i, j)));
+      const stored = this.frame(FRAME_FILE_PAGE, encodeFilePage(entries.slice(i, j), FORMAT_VERSION));
       const offset = this.append(stored);
-      filePages.push({ firstPath: entries[i].path, offset, length: stored.byteLength, count: j - i, hash: hash(stored) });
+      filePages.push({ firstPath: entries[i].path, offset, length: stored.byteLength, count: j - i, hash: hash(stored), firstLogical: logical, firstRef: ref });
+      for (let k = i; k < j; k++) {
+        const e = entries[k];
+        if (e.type === 'file' && e.size > 0) {
+          logical = e.logical + e.size;
+          ref = e.firstRef + e.refCount;
+        }
+      }
       i = j;
       await this.drain();
     }
@@ -250,7 +268,7 @@ export class ArchiveWriter {
       metadata: fields.metadata,
       chunkPages: this.chunkPages,
       filePages,
-    });
+    }, FORMAT_VERSION);
     const rootStored = this.frame(FRAME_ROOT, rootBody);
     const rootOffset = this.append(rootStored);
     const rootHash = hash(rootStored);

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { HexzError, isHexzError } from '../errors.js';
 import { bytesEqual, toHex } from '../format/bytes.js';
-import { TRAILER_SIZE } from '../format/constants.js';
+import { MAX_TRAILER_SIZE } from '../format/constants.js';
 import { formatUuid } from '../format/header.js';
 import type { BaseEntry } from '../format/root.js';
 import { openStorage, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
@@ -68,7 +68,7 @@ export async function openBase(
       throw err;
     }
     try {
-      const { trailer } = await readTrailer(storage, TRAILER_SIZE);
+      const { trailer } = await readTrailer(storage, MAX_TRAILER_SIZE);
       const problems: string[] = [];
       if (!bytesEqual(trailer.uuid, base.uuid)) problems.push(`UUID ${formatUuid(trailer.uuid)}`);
       if (!bytesEqual(trailer.rootHash, base.rootHash)) problems.push(`index hash ${toHex(trailer.rootHash).slice(0, 16)}…`);

@@ -541,6 +541,7 @@ export class ArchiveContent {
    * the same in every version that shares the chunks, computed from the chunk index alone.
    */
   async contentDigest(e: FileEntry): Promise<Uint8Array> {
+    if (e.digest) return e.digest; // recorded by the writer (version 2): no index page to read
     const d = new ContentDigest();
     for await (const r of this.pages.refsIn(e.logical, e.logical + e.size)) {
       if (r.hole) d.zero(r.raw);

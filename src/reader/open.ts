@@ -4,7 +4,7 @@
  * read") and section 3.
  */
 import { HexzError, type ErrorContext } from '../errors.js';
-import { FRAME_ROOT, HEADER_SIZE, OPEN_TAIL_BYTES, TRAILER_SIZE } from '../format/constants.js';
+import { FRAME_ROOT, HEADER_SIZE, OPEN_TAIL_BYTES, TRAILER_SIZE_V1 } from '../format/constants.js';
 import { decodeFrame } from '../format/frame.js';
 import { decodeTrailer, hasHeaderMagic, hasTrailerMagic, type Trailer } from '../format/header.js';
 import { decodeRoot, type Root } from '../format/root.js';
@@ -30,7 +30,7 @@ export async function readTrailer(storage: Storage, tailBytes = OPEN_TAIL_BYTES,
     }
     throw new HexzError('NOT_AN_ARCHIVE', `${storage.url} is not a hexz archive`, ctx);
   }
-  if (stat.size < HEADER_SIZE + TRAILER_SIZE) throw new HexzError('TRUNCATED', `${storage.url} is too short to be an archive`, ctx);
+  if (stat.size < HEADER_SIZE + TRAILER_SIZE_V1) throw new HexzError('TRUNCATED', `${storage.url} is too short to be an archive`, ctx);
   try {
     return { trailer: decodeTrailer(bytes, stat.size), tail, stat };
   } catch (err) {
@@ -67,7 +67,7 @@ export async function readRoot(storage: Storage, trailer: Trailer, tail: Tail, k
   const ctx = { archive: storage.url, offset: trailer.rootOffset };
   const body = decodeFrame(stored, FRAME_ROOT, trailer.rootHash, { uuid: trailer.uuid, keys }, ctx);
   try {
-    return decodeRoot(body, trailer.rootOffset);
+    return decodeRoot(body, trailer.rootOffset, trailer.version);
   } catch (err) {
     if (err instanceof HexzError) Object.assign(err.context, ctx);
     throw err;

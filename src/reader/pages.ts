@@ -146,19 +146,50 @@ export class IndexPages {
       `file-table page ${i}`,
       p,
       (body, ctx) => {
-        const entries = decodeFilePage(body, p.count, ctx);
+        const entries = decodeFilePage(body, p.count, ctx, this.a.trailer.version);
         return { entries, keys: entries.map((e) => sortKey(e.path)) };
       },
-      (page, ctx) => {
-        const fail = (msg: string) => new HexzError('CORRUPT', `corrupt file-table page ${i}: ${msg}`, ctx);
-        if (page.entries.length !== p.count) throw fail(`holds ${page.entries.length} entries, the root says ${p.count}`);
-        if (page.entries[0].path !== p.firstPath) throw fail('first path differs from the root');
-        // Pages are slices of one sorted table: the last entry sorts before the next page's first.
-        const next = this.filePageKeys[i + 1];
-        if (next && compareBytes(page.keys[page.keys.length - 1], next) >= 0) throw fail('overlaps the next page');
-      },
+      (page, ctx) => this.checkFilePage(i, page, ctx),
       (page) => page.entries.length * FILE_ENTRY_MEMORY,
     );
+  }
+
+  /**
+   * What file-table page `i` must be for *this* archive's root: the count and first path the root
+   * says, sorted before the next page's first path, and its files laid out back to back in the
+   * logical space and the chunk index (files are concatenated in table order, section 7.1), so no
+   * entry's bytes overlap another's. Version 2 roots also say where each page's files begin, which
+   * checks the page's first and last files against its neighbours without loading them.
+   */
+  private checkFilePage(i: number, page: FilePage, ctx: ErrorContext): void {
+    const { root } = this.a;
+    const p = root.filePages[i];
+    const fail = (msg: string) => new HexzError('CORRUPT', `corrupt file-table page ${i}: ${msg}`, ctx);
+    if (page.entries.length !== p.count) throw fail(`holds ${page.entries.length} entries, the root says ${p.count}`);
+    if (page.entries[0].path !== p.firstPath) throw fail('first path differs from the root');
+    // Pages are slices of one sorted table: the last entry sorts before the next page's first.
+    const next = this.filePageKeys[i + 1];
+    if (next && compareBytes(page.keys[page.keys.length - 1], next) >= 0) throw fail('overlaps the next page');
+    let logical = p.firstLogical;
+    let ref = p.firstRef;
+    for (const e of page.entries) {
+      if (e.type !== 'file' || e.size === 0) continue;
+      if (logical === undefined || ref === undefined) {
+        // Version 1: the first file of the page sets where the page's files begin.
+        logical = e.logical;
+        ref = e.firstRef;
+      }
+      if (e.logical !== logical || e.firstRef !== ref) throw fail(`${e.path} starts at logical ${e.logical}, reference ${e.firstRef}; the files before it end at ${logical}, ${ref}`);
+      logical += e.size;
+      ref += e.refCount;
+      if (logical > root.logicalSize || ref > root.refCount) throw fail(`${e.path} ends past the chunk index`);
+    }
+    if (p.firstLogical !== undefined) {
+      const n = root.filePages[i + 1];
+      const endLogical = n ? n.firstLogical : root.logicalSize;
+      const endRef = n ? n.firstRef : root.refCount;
+      if (logical !== endLogical || ref !== endRef) throw fail(`its files end at logical ${logical}, reference ${ref}; the next page (or the root) says ${endLogical}, ${endRef}`);
+    }
   }
 
   /** Index of the last file-table page whose first key ≤ `key`, or -1. */

@@ -5,6 +5,7 @@
  */
 import { HexzError, isHexzError, throwIfAborted, toHexzError } from '../errors.js';
 import { bytesEqual } from '../format/bytes.js';
+import { ContentDigest } from '../format/content-digest.js';
 import { HEADER_SIZE } from '../format/constants.js';
 import { decodeHeader } from '../format/header.js';
 import type { FileEntry } from '../format/file-table.js';
@@ -80,11 +81,14 @@ export async function verifyArchive(
     }
     let count = 0;
     let bytes = 0;
+    const digest = e.digest ? new ContentDigest() : undefined;
     for await (const ref of archive.fileRefs(e)) {
       throwIfAborted(opts.signal);
       count++;
       bytes += ref.raw;
       report.refs++;
+      if (ref.hole) digest?.zero(ref.raw);
+      else digest?.chunk(ref.id, ref.raw);
       if (ref.hole) continue;
       // A stored chunk is counted and checked once per location, and again for every reference to that
       // location that reads it differently (id, length, stored length or codec): a hostile index must
@@ -114,6 +118,9 @@ export async function verifyArchive(
       );
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
+    }
+    if (digest && !bytesEqual(digest.finish(), e.digest!)) {
+      problem(new HexzError('CORRUPT', `corrupt file table: the content digest recorded for ${e.path} is not the one of its references`, { structure: 'file table' }), e.path);
     }
     if (count !== e.refCount || bytes !== e.size) {
       problem(new HexzError('CORRUPT', `corrupt index: ${e.path} has ${count} references covering ${bytes} bytes, file table says ${e.refCount} and ${e.size}`, { structure: 'chunk index' }), e.path);

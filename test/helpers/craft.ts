@@ -8,10 +8,10 @@
  */
 import { ByteWriter } from '@hexz/src/format/bytes.js';
 import { ChunkIndexPage, writeChunkRef, type ChunkRef } from '@hexz/src/format/chunk-index.js';
-import { FRAME_CHUNK_PAGE, FRAME_FILE_PAGE, FRAME_ROOT, TRAILER_SIZE } from '@hexz/src/format/constants.js';
+import { FRAME_CHUNK_PAGE, FRAME_FILE_PAGE, FRAME_ROOT } from '@hexz/src/format/constants.js';
 import { comparePaths, decodeFilePage, encodeFilePage, type FileEntry } from '@hexz/src/format/file-table.js';
 import { decodeFrame, encodeFrame } from '@hexz/src/format/frame.js';
-import { decodeTrailer, encodeTrailer } from '@hexz/src/format/header.js';
+import { decodeTrailer, encodeTrailer, trailerSize } from '@hexz/src/format/header.js';
 import { decodeRoot, encodeRoot, type Root } from '@hexz/src/format/root.js';
 import { hash } from '@hexz/src/hash.js';
 
@@ -33,6 +33,12 @@ export interface CraftOptions {
   /** Entries per file-table page (default: all in one page). */
   entriesPerPage?: number;
   /**
+   * Format version of the crafted index (default: the source's): 1 re-encodes pages, root and
+   * trailer in the v1 layout (no content digests, no per-page start offsets), to test what readers of
+   * v1 archives must check without the v2 fields' help.
+   */
+  version?: number;
+  /**
    * Cut the old index off before appending the new one (only when it lies after all chunk data, as
    * in any archive small enough for one chunk-index page); requires rewriteRefs.
    */
@@ -43,10 +49,10 @@ export interface CraftOptions {
 export function decodeArchive(bytes: Uint8Array): Decoded {
   const trailer = decodeTrailer(bytes, bytes.byteLength);
   const crypto = { uuid: trailer.uuid };
-  const root = decodeRoot(decodeFrame(bytes.subarray(trailer.rootOffset, trailer.rootOffset + trailer.rootLength), FRAME_ROOT, trailer.rootHash, crypto), trailer.rootOffset);
+  const root = decodeRoot(decodeFrame(bytes.subarray(trailer.rootOffset, trailer.rootOffset + trailer.rootLength), FRAME_ROOT, trailer.rootHash, crypto), trailer.rootOffset, trailer.version);
   const entries: FileEntry[] = [];
   for (const p of root.filePages) {
-    entries.push(...decodeFilePage(decodeFrame(bytes.subarray(p.offset, p.offset + p.length), FRAME_FILE_PAGE, p.hash, crypto), p.count));
+    entries.push(...decodeFilePage(decodeFrame(bytes.subarray(p.offset, p.offset + p.length), FRAME_FILE_PAGE, p.hash, crypto), p.count, {}, trailer.version));
   }
   const refs: ChunkRef[] = [];
   for (const p of root.chunkPages) {
@@ -61,7 +67,8 @@ export function craftArchive(bytes: Uint8Array, edit: (d: Decoded) => void, opts
   const trailer = decodeTrailer(bytes, bytes.byteLength);
   const crypto = { uuid: trailer.uuid };
   const d = decodeArchive(bytes);
-  let keep = bytes.byteLength - TRAILER_SIZE;
+  const version = opts.version ?? trailer.version;
+  let keep = bytes.byteLength - trailerSize(trailer.version);
   if (opts.dropOldIndex) {
     if (!opts.rewriteRefs) throw new Error('dropOldIndex needs rewriteRefs');
     const indexStart = Math.min(trailer.rootOffset, ...d.root.chunkPages.map((p) => p.offset), ...d.root.filePages.map((p) => p.offset));
@@ -100,16 +107,26 @@ export function craftArchive(bytes: Uint8Array, edit: (d: Decoded) => void, opts
     const entries = opts.sort === false ? d.entries : [...d.entries].sort((a, b) => comparePaths(a.path, b.path));
     d.root.filePages = [];
     const per = opts.entriesPerPage ?? Math.max(1, entries.length);
+    // Where each page's files begin, as a writer computes it from the (edited) entries.
+    let logical = 0;
+    let ref = 0;
     for (let i = 0; i < entries.length; i += per) {
       const slice = entries.slice(i, i + per);
-      const stored = encodeFrame(FRAME_FILE_PAGE, encodeFilePage(slice), crypto);
-      d.root.filePages.push({ firstPath: slice[0].path, offset: append(stored), length: stored.byteLength, count: slice.length, hash: hash(stored) });
+      const stored = encodeFrame(FRAME_FILE_PAGE, encodeFilePage(slice, version), crypto);
+      d.root.filePages.push({ firstPath: slice[0].path, offset: append(stored), length: stored.byteLength, count: slice.length, hash: hash(stored), firstLogical: logical, firstRef: ref });
+      for (const e of slice) {
+        if (e.type === 'file' && e.size > 0) {
+          logical = e.logical + e.size;
+          ref = e.firstRef + e.refCount;
+        }
+      }
     }
     d.root.fileCount = entries.length;
   }
-  const rootStored = encodeFrame(FRAME_ROOT, encodeRoot(d.root), crypto);
+  if (version < 2) for (const p of d.root.filePages) delete p.firstLogical, delete p.firstRef;
+  const rootStored = encodeFrame(FRAME_ROOT, encodeRoot(d.root, version), crypto);
   const rootOffset = append(rootStored);
-  append(encodeTrailer({ ...trailer, rootOffset, rootLength: rootStored.byteLength, rootHash: hash(rootStored) }));
+  append(encodeTrailer({ ...trailer, version, rootOffset, rootLength: rootStored.byteLength, rootHash: hash(rootStored) }));
   return Buffer.concat(parts);
 }
 
