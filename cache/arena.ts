@@ -342,12 +342,13 @@ export class ChunkArena {
     const g = this.segments;
     let best = -1;
     let bestScore = Infinity;
+    let free = -1;
     for (let s = 0; s < this.segmentCount; s++) {
       const b = s * SEGMENT_WORDS;
       if (g[b + S_OWNER] !== -1 || Atomics.load(g, b + S_PINS) !== 0) continue;
       if (g[b + S_USED] === 0) {
-        best = s;
-        break;
+        if (free < 0) free = s;
+        continue;
       }
       // Cold segments go first whatever their age; among each kind, the least recently used.
       const score = g[b + S_LAST_USE] - (g[b + S_COLD] ? 2 ** 32 : 0);
@@ -356,6 +357,10 @@ export class ChunkArena {
         best = s;
       }
     }
+    // A hot load takes a free segment before evicting anything. A cold one (a one-pass reader) reuses
+    // a cold segment first: a pass over a huge file then cycles through a few segments instead of
+    // touching (and faulting in) the whole budget.
+    if (free >= 0 && !(cold && best >= 0 && g[best * SEGMENT_WORDS + S_COLD])) best = free;
     if (best < 0) return -1;
     const b = best * SEGMENT_WORDS;
     if (g[b + S_USED]) {

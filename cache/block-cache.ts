@@ -77,6 +77,14 @@ export function prefetchBudgetFor(maxBytes: number): number {
   return Math.min(64 << 20, Math.max(4 << 20, Math.floor(maxBytes / 4)));
 }
 
+/** Size of one I/O buffer: a bulk reader's extent of stored bytes fits (src/reader/extents.ts, plus a gap). */
+export const IO_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024;
+
+/** Bytes of the budget kept for I/O buffers (stored bytes of extents on their way to a decode worker): a sixteenth, 2–8 buffers. */
+export function ioBudgetFor(maxBytes: number): number {
+  return IO_BUFFER_BYTES * Math.min(8, Math.max(2, Math.floor(maxBytes / 16 / IO_BUFFER_BYTES)));
+}
+
 /** Bytes of the budget given to decoded index pages (per thread): an eighth, 2–64 MiB. */
 export function pageBudgetFor(maxBytes: number): number {
   return Math.min(64 << 20, Math.max(2 << 20, Math.floor(maxBytes / 8)));
@@ -100,13 +108,20 @@ export class BlockCache {
   private readonly pageLoads = new Map<string, Promise<unknown>>();
   /** Chunk loads this thread has in flight, by cache key: resolve when published (or failed). */
   private readonly chunkLoads = new Map<string, Promise<void>>();
+  /** Shared-memory buffers for stored bytes in flight, reused; at most `ioBuffersMax` exist. */
+  private readonly ioFree: Uint8Array[] = [];
+  private ioBuffers = 0;
+  private readonly ioBuffersMax: number;
+  private readonly ioWaiters: Array<() => void> = [];
   private readonly counters = { pageHits: 0, pageMisses: 0, shared: 0, pageLoadedBytes: 0, pageEvictions: 0, failures: 0 };
 
   constructor(opts: BlockCacheOptions = {}) {
     this.maxBytes = Math.max(MIN_CACHE_BYTES, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
     this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
     const pageBytes = pageBudgetFor(this.maxBytes);
-    const arenaBytes = this.maxBytes - pageBytes - arenaOverheadBytes(this.maxBytes - pageBytes);
+    this.ioBuffersMax = ioBudgetFor(this.maxBytes) / IO_BUFFER_BYTES;
+    const rest = this.maxBytes - pageBytes - this.ioBuffersMax * IO_BUFFER_BYTES;
+    const arenaBytes = rest - arenaOverheadBytes(rest);
     this.arena = opts.arena ? ChunkArena.attach(opts.arena) : ChunkArena.create(arenaBytes);
     this.pages = new LRUCache<string, PageEntry>({
       maxSize: pageBytes,
@@ -268,6 +283,33 @@ export class BlockCache {
       release: () => arena.unpin(at.segment),
     };
     return space;
+  }
+
+  // ---- I/O buffers --------------------------------------------------------------------------------
+
+  /**
+   * A buffer in shared memory for `bytes` ≤ IO_BUFFER_BYTES of stored data (read there by storage,
+   * decoded from there by a worker), from a small pool inside the budget; waits while all are in use.
+   * Give it back with `returnIoBuffer`.
+   */
+  async takeIoBuffer(bytes: number): Promise<Uint8Array> {
+    if (bytes > IO_BUFFER_BYTES) return new Uint8Array(new SharedArrayBuffer(bytes)); // beyond the pool: a bigger-than-extent read
+    for (;;) {
+      const free = this.ioFree.pop();
+      if (free) return free.subarray(0, bytes);
+      if (this.ioBuffers < this.ioBuffersMax) {
+        this.ioBuffers++;
+        return new Uint8Array(new SharedArrayBuffer(IO_BUFFER_BYTES), 0, bytes);
+      }
+      await new Promise<void>((resolve) => this.ioWaiters.push(resolve));
+    }
+  }
+
+  /** Give back a buffer from `takeIoBuffer` (any view of it). */
+  returnIoBuffer(b: Uint8Array): void {
+    if (b.buffer.byteLength !== IO_BUFFER_BYTES) return;
+    this.ioFree.push(new Uint8Array(b.buffer, 0, IO_BUFFER_BYTES));
+    this.ioWaiters.shift()?.();
   }
 
   // ---- prefetch allowance -------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  * away) and the merged request stays within `maxBytes`.
  */
 import { HexzError } from '../src/errors.js';
-import type { ReadOptions, Storage, StorageStat } from '../storage/types.js';
+import { readInto as readIntoAny, type ReadOptions, type Storage, type StorageStat } from '../storage/types.js';
 
 export interface CoalesceOptions {
   /** Largest hole between two reads worth fetching to save a request (64 KiB: ~1 chunk, cheap next to a round trip). */
@@ -70,6 +70,10 @@ class CoalescingStorage implements Storage {
   }
   readTail(length: number, opts?: ReadOptions) {
     return this.inner.readTail(length, opts);
+  }
+  /** Reads into the caller's memory are extent reads (megabytes): passed through, not merged. */
+  readInto(offset: number, dst: Uint8Array, opts?: ReadOptions): Promise<void> {
+    return readIntoAny(this.inner, offset, dst, opts);
   }
   close(): Promise<void> {
     return this.inner.close();

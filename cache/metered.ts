@@ -2,7 +2,7 @@
  * Storage metering as a wrapper: counts requests, bytes and latency per backend. The gateway exports
  * these as Prometheus metrics; tests use them to assert how many requests an operation costs.
  */
-import type { ReadOptions, Storage, StorageStat } from '../storage/types.js';
+import { readInto as readIntoAny, type ReadOptions, type Storage, type StorageStat } from '../storage/types.js';
 
 export interface StorageCounters {
   requests: number;
@@ -53,6 +53,10 @@ class MeteredStorage implements Storage {
 
   read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array> {
     return this.timed('read', () => this.inner.read(offset, length, opts), (b) => b.byteLength);
+  }
+
+  readInto(offset: number, dst: Uint8Array, opts?: ReadOptions): Promise<void> {
+    return this.timed('read', () => readIntoAny(this.inner, offset, dst, opts), () => dst.byteLength);
   }
 
   readTail(length: number, opts?: ReadOptions): Promise<{ bytes: Uint8Array; stat: StorageStat }> {

@@ -49,10 +49,16 @@ class FileStorage implements Storage {
   }
 
   async read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array> {
+    const buf = Buffer.allocUnsafe(length);
+    await this.readInto(offset, buf, opts);
+    return buf;
+  }
+
+  async readInto(offset: number, buf: Uint8Array, opts?: ReadOptions): Promise<void> {
+    const length = buf.byteLength;
     const { size } = await this.stat();
     checkRange(offset, length, size, this.url);
     throwIfAborted(opts?.signal, { url: this.url });
-    const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       let n: number;
@@ -67,7 +73,6 @@ class FileStorage implements Storage {
       done += n;
     }
     throwIfAborted(opts?.signal, { url: this.url });
-    return buf;
   }
 
   async readTail(length: number, opts?: ReadOptions): Promise<{ bytes: Uint8Array; stat: StorageStat }> {

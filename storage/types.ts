@@ -31,6 +31,13 @@ export interface Storage {
    */
   read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array>;
   /**
+   * Optional: the same bytes as `read`, written into `dst` (exactly `dst.byteLength` bytes at
+   * `offset`), for backends that can read into the caller's memory without a copy (local files: a
+   * positional read straight into shared memory a decode worker reads). Use `readInto(storage, …)`
+   * below, which falls back to `read` and one copy.
+   */
+  readInto?(offset: number, dst: Uint8Array, opts?: ReadOptions): Promise<void>;
+  /**
    * The last `min(length, size)` bytes plus the object's stat, in one request where the backend allows
    * it (HTTP/S3 suffix ranges). Opening an archive is one `readTail`.
    */
@@ -74,6 +81,12 @@ export interface StorageRoot {
   urlOf(key: string): string;
   /** Reachability check for readiness probes. */
   check(opts?: ReadOptions): Promise<void>;
+}
+
+/** `dst.byteLength` bytes of `storage` at `offset` into `dst`: without a copy where the backend can. */
+export async function readInto(storage: Storage, offset: number, dst: Uint8Array, opts?: ReadOptions): Promise<void> {
+  if (storage.readInto) return storage.readInto(offset, dst, opts);
+  dst.set(await storage.read(offset, dst.byteLength, opts));
 }
 
 /** Validate `offset`/`length` against a known size; shared by every backend. */

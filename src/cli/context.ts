@@ -8,6 +8,7 @@ import type { GlobalConfig } from './config.js';
 import { loadKeySource } from '../crypto/key-files.js';
 import type { KeySource } from '../crypto/keys.js';
 import { openArchive, type Archive, type OpenArchiveOptions } from '../reader/archive.js';
+import { defaultDecodeThreads, sharedDecodePool } from '../reader/decode-pool.js';
 import { withFreshArchive } from '../reader/fresh.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -31,6 +32,15 @@ export class CommandContext {
     readonly stdout: NodeJS.WriteStream = process.stdout,
     readonly stderr: NodeJS.WriteStream = process.stderr,
   ) {}
+
+  /**
+   * Start the decode threads now (a bulk command calls this first): a worker takes ~90 ms to boot,
+   * which then overlaps loading the command and opening the archive instead of delaying the first
+   * extent.
+   */
+  warmDecoders(): void {
+    sharedDecodePool(this.config.decodeThreads ?? defaultDecodeThreads());
+  }
 
   /** The process-wide cache, sized by --cache-size. */
   get cache(): BlockCache {

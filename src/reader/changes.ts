@@ -5,7 +5,7 @@
  * reader turns this into `Archive.onChange`, which a long-lived front end (the FUSE mount) uses to
  * reopen; per-request front ends (CLI, gateway) reopen once with `withFreshArchive`.
  */
-import type { ReadOptions, Storage, StorageStat } from '../../storage/types.js';
+import { readInto as readIntoAny, type ReadOptions, type Storage, type StorageStat } from '../../storage/types.js';
 import { isHexzError, type HexzError } from '../errors.js';
 
 class ChangeWatchingStorage implements Storage {
@@ -33,6 +33,9 @@ class ChangeWatchingStorage implements Storage {
   }
   read(offset: number, length: number, opts?: ReadOptions): Promise<Uint8Array> {
     return this.watch(this.inner.read(offset, length, opts));
+  }
+  readInto(offset: number, dst: Uint8Array, opts?: ReadOptions): Promise<void> {
+    return this.watch(readIntoAny(this.inner, offset, dst, opts));
   }
   readTail(length: number, opts?: ReadOptions): Promise<{ bytes: Uint8Array; stat: StorageStat }> {
     return this.watch(this.inner.readTail(length, opts));

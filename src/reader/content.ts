@@ -24,7 +24,7 @@
  */
 import type { ChunkLease, ExtentSpace } from '../../cache/block-cache.js';
 import type { Readahead } from '../../cache/readahead.js';
-import type { Storage } from '../../storage/types.js';
+import { readInto, type Storage } from '../../storage/types.js';
 import { chunkIdFunction, decodeChunk } from '../format/chunk.js';
 import { HexzError, throwIfAborted, type ErrorContext } from '../errors.js';
 import { toHex } from '../format/bytes.js';
@@ -378,9 +378,13 @@ export class ArchiveContent {
     // Without cache space (every segment pinned): decode into memory of this read's own.
     const own = space ? undefined : pool ? new SharedArrayBuffer(unit.raw) : undefined;
     const out = space ? space.bytes : own ? new Uint8Array(own) : Buffer.allocUnsafe(unit.raw);
+    let stored: Uint8Array | undefined;
     try {
       const storage = this.ownerStorage(unit.owner);
-      const stored = await storage.read(unit.offset, unit.length);
+      // Stored bytes go into a pooled shared buffer (a positional read straight into it for local
+      // files), where a decode worker reads them: no allocation or copy per extent.
+      stored = await this.a.cache.takeIoBuffer(unit.length);
+      await readInto(storage, unit.offset, stored);
       const chunks: ExtentChunk[] = [];
       let rawAt = 0;
       for (const s of unit.slices) {
@@ -411,6 +415,7 @@ export class ArchiveContent {
       }
       return pieces;
     } finally {
+      if (stored) this.a.cache.returnIoBuffer(stored);
       space?.release();
     }
   }

@@ -40,7 +40,7 @@ describe('hexz CLI, run the way a user runs it', () => {
 
   it('info shows format, chunking, sizes and ratios', async () => {
     const r = await hexzJson(['info', archive]);
-    expect(r.json).toMatchObject({ formatVersion: 1, fileCount: 5, encrypted: false, chunking: { avg: 65536 }, source: { type: 'directory' } });
+    expect(r.json).toMatchObject({ formatVersion: 2, fileCount: 5, encrypted: false, chunking: { avg: 65536 }, source: { type: 'directory' } });
     // Entries by type (fileCount is the total of all types, kept for compatibility).
     expect(r.json).toMatchObject({ entryCount: 5, files: 3, directories: 1, symlinks: 1 });
     const text = (await hexz(['info', archive])).stdout.toString();

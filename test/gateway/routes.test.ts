@@ -63,7 +63,7 @@ describe('listing and info', () => {
   it('info: metadata, sizes, ratios, no server paths', async () => {
     const r = await getJson(`${base}/demo`);
     expect(r.status).toBe(200);
-    expect(r.json).toMatchObject({ name: 'demo', formatVersion: 1, encrypted: false, source: { type: 'directory' }, bases: [], links: { tree: '/v1/archives/demo/tree' } });
+    expect(r.json).toMatchObject({ name: 'demo', formatVersion: 2, encrypted: false, source: { type: 'directory' }, bases: [], links: { tree: '/v1/archives/demo/tree' } });
     expect(r.json.fileCount).toBeGreaterThan(5);
     expect(r.json.ratios.logicalToArchive).toBeGreaterThan(0);
     expect(JSON.stringify(r.json)).not.toContain(tmp.dir);

@@ -4,6 +4,7 @@ import type { CommandContext, CommandResult } from '../context.js';
 import { formatBytes, formatSeconds } from '../format.js';
 
 export async function run(ctx: CommandContext, [location, dir, ...paths]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
+  ctx.warmDecoders();
   let written = false;
   // Reopened once if the archive is replaced before any file is created; after that the typed
   // error stands (a rerun with --force replaces the partial extraction).

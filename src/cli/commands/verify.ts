@@ -5,6 +5,7 @@ import type { CommandContext, CommandResult } from '../context.js';
 import { formatBytes, formatSeconds } from '../format.js';
 
 export async function run(ctx: CommandContext, [location]: string[]): Promise<CommandResult> {
+  ctx.warmDecoders();
   return ctx.withArchive(location, async (archive) => {
     const bar = ctx.progress('verifying', archive.root.logicalSize);
     try {
