@@ -14,12 +14,13 @@
  * recursive mkdir never returns on some pseudo-filesystems, e.g. below /proc). Modification times are
  * restored to the microsecond (what `utimes` offers from Node; the archive stores nanoseconds).
  */
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { HexzError, throwIfAborted, toHexzError } from './errors.js';
+import { HexzError, toHexzError } from './errors.js';
 import { sortKey, type FileEntry } from './format/file-table.js';
 import type { Archive } from './reader/archive.js';
 import { TreeCheck } from './reader/tree.js';
+import { writeFiles } from './extract-files.js';
 
 export interface ExtractOptions {
   /** Only these paths (and, for directories, everything below them). */
@@ -41,30 +42,7 @@ export interface ExtractSummary {
   seconds: number;
 }
 
-/** Files written at once: overlaps syscalls of small files; large files stream with their own prefetch. */
-const FILE_CONCURRENCY = 4;
-
-/** Bytes of contiguous file content written with one writev. */
-const WRITE_BATCH = 1024 * 1024;
-
-/** Write `buffers` at `position`, all of them: a short writev is finished by more writes (exported for its test). */
-export async function writeAllAt(fh: fs.FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
-  let { bytesWritten } = await fh.writev(buffers, position);
-  for (const b of buffers) {
-    if (bytesWritten >= b.byteLength) {
-      bytesWritten -= b.byteLength;
-      position += b.byteLength;
-      continue;
-    }
-    let done = bytesWritten;
-    bytesWritten = 0;
-    while (done < b.byteLength) {
-      const r = await fh.write(b, done, b.byteLength - done, position + done);
-      done += r.bytesWritten;
-    }
-    position += b.byteLength;
-  }
-}
+export { writeAllAt } from './extract-files.js';
 
 async function selectEntries(archive: Archive, paths: string[] | undefined): Promise<FileEntry[]> {
   if (!paths?.length) {
@@ -222,58 +200,19 @@ export async function extractArchive(archive: Archive, destination: string, opts
     summary.directories++;
   }
 
-  const writeFile = async (e: FileEntry) => {
-    throwIfAborted(opts.signal);
-    const t = targetOf(e);
-    await ensureParent(t, e);
-    opts.onWrite?.();
-    if (opts.force) {
-      const st = await statOrNothing(t, false);
-      if (st?.isDirectory()) throw new HexzError('EXISTS', `cannot replace directory ${t} with a file`, { path: e.path });
-      if (st) await fs.unlink(t);
-    }
-    const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
-    const fh = await fs.open(t, flags, 0o600);
-    try {
-      // Contiguous pieces go out together, one writev of up to WRITE_BATCH bytes: a chunk per write
-      // would cost a thread-pool round trip and a syscall every 64 KiB.
-      let batch: Uint8Array[] = [];
-      let batchAt = 0;
-      let batchBytes = 0;
-      const flush = async () => {
-        if (batchBytes) await writeAllAt(fh, batch, batchAt);
-        batch = [];
-        batchBytes = 0;
-      };
-      for await (const piece of archive.pieces(e, { signal: opts.signal })) {
-        // Holes stay holes: skip them and let truncate extend the file sparsely.
-        if (!piece.hole) {
-          if (batchBytes && batchAt + batchBytes !== piece.offset) await flush();
-          if (!batchBytes) batchAt = piece.offset;
-          batch.push(piece.bytes);
-          batchBytes += piece.bytes.byteLength;
-          if (batchBytes >= WRITE_BATCH) await flush();
-        }
-        summary.bytes += piece.bytes.byteLength;
-        opts.onProgress?.(summary.bytes, total);
-      }
-      await flush();
-      await fh.truncate(e.size);
-      await fh.chmod(e.mode);
-      await fh.utimes(mtimeOf(e), mtimeOf(e));
-    } finally {
-      await fh.close();
-    }
-    summary.files++;
-  };
-
+  // Regular files: one bulk read of the archive, written to temporary names and renamed into place
+  // when complete (./extract-files.ts).
   const files = entries.filter((e) => e.type === 'file');
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(FILE_CONCURRENCY, files.length) }, async () => {
-      while (next < files.length) await writeFile(files[next++]);
-    }),
-  );
+  summary.bytes = await writeFiles(archive, files, {
+    signal: opts.signal,
+    onWrite: opts.onWrite,
+    onBytes: (n) => opts.onProgress?.(n, total),
+    ensureParent,
+    targetOf,
+    force: Boolean(opts.force),
+    mtimeOf,
+  });
+  summary.files = files.length;
 
   for (const e of entries.filter((x) => x.type === 'symlink')) {
     const t = targetOf(e);

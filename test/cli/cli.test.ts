@@ -46,7 +46,7 @@ describe('hexz CLI, run the way a user runs it', () => {
     const text = (await hexz(['info', archive])).stdout.toString();
     expect(text).toMatch(/^entries: +3 files, 1 directory, 1 symlink$/m);
     expect(text).not.toMatch(/^files:/m);
-    expect(text).toMatch(/format: +hxz v1/);
+    expect(text).toMatch(/format: +hxz v2/);
     expect(text).toMatch(/ratios: +dedup/);
   });
 

@@ -174,3 +174,34 @@ describe('modification times', () => {
     }
   });
 });
+
+describe.skipIf(process.getuid?.() !== 0)('extract onto a full disk (a 2 MiB tmpfs)', () => {
+  it('fails NO_SPACE naming the file, leaves no partly written file under a final name, and no temporary file', async () => {
+    const input = path.join(tmp.dir, 'full-in');
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24; // incompressible
+    await writeTree(input, { 'a-small.txt': 'fits\n', 'b-big.bin': big, 'c-after.txt': 'never reached\n' });
+    const archive = path.join(tmp.dir, 'full.hxz');
+    await pack(input, archive);
+    const mnt = path.join(tmp.dir, 'small-fs');
+    await fs.mkdir(mnt);
+    const m = await run('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'hexz-test-full', mnt]);
+    expect(m.code, m.stderr).toBe(0);
+    try {
+      const dest = path.join(mnt, 'dest');
+      const r = await hexz(['extract', archive, dest]);
+      expect(r.code, r.stderr).toBe(21); // NO_SPACE
+      // The file named is one being written when the disk filled (files are written concurrently).
+      const named = /no space left on device.*writing \S*\/(b-big\.bin|c-after\.txt)$/im.exec(r.stderr);
+      expect(named, r.stderr).not.toBeNull();
+      const left = await fs.readdir(dest);
+      // Files complete before the disk filled are in place; the ones that did not fit are not, under any name.
+      expect(left.filter((f) => f.startsWith('.'))).toEqual([]);
+      expect(left).not.toContain('b-big.bin');
+      expect(left).not.toContain(named![1]);
+      if (left.includes('a-small.txt')) expect(await fs.readFile(path.join(dest, 'a-small.txt'), 'utf8')).toBe('fits\n');
+    } finally {
+      await run('umount', [mnt]);
+    }
+  });
+});
