@@ -193,20 +193,27 @@ export function decodeTrailer(tail: Uint8Array, archiveSize: number): Trailer {
   const salt = r.bytesView(16).slice();
   const keyCheck = r.bytesView(16).slice();
   let signature: TrailerSignature | undefined;
+  let locator = true;
   if (version >= 2) {
     const algorithm = r.u8();
     r.reserved(7);
     const keyId = r.bytesView(32).slice();
     const sig = r.bytesView(64).slice();
     r.reserved(16);
-    if (r.u16() !== size || r.u16() !== version) throw corrupt('trailer', 'the locator disagrees with the trailer');
+    const locatorSize = r.u16();
+    const locatorVersion = r.u16();
     r.bytesView(4);
-    if (algorithm !== SIG_NONE && algorithm !== SIG_ED25519) throw corrupt('trailer', `unknown signature algorithm ${algorithm}`);
-    if (algorithm === SIG_NONE && (keyId.some((b) => b !== 0) || sig.some((b) => b !== 0))) throw corrupt('trailer', 'an unsigned trailer with a key id or signature');
+    locator = locatorSize === size && locatorVersion === version;
     signature = { algorithm: algorithm as TrailerSignature['algorithm'], keyId, signature: sig };
   }
   const sum = r.bytesView(8);
+  // The checksum first: damage is "checksum mismatch", whichever field it hit.
   if (!bytesEqual(sum, checksum(bytes.subarray(0, size - 8)))) throw corrupt('trailer', 'checksum mismatch');
+  if (!locator) throw corrupt('trailer', 'the locator disagrees with the trailer');
+  if (signature) {
+    if (signature.algorithm !== SIG_NONE && signature.algorithm !== SIG_ED25519) throw corrupt('trailer', `unknown signature algorithm ${signature.algorithm}`);
+    if (signature.algorithm === SIG_NONE && (signature.keyId.some((b) => b !== 0) || signature.signature.some((b) => b !== 0))) throw corrupt('trailer', 'an unsigned trailer with a key id or signature');
+  }
   if (flags & ~1) throw corrupt('trailer', `unknown flags 0x${flags.toString(16)}`);
   if (kind > KDF_SCRYPT) throw corrupt('trailer', `unknown key derivation ${kind}`);
   const encrypted = (flags & 1) !== 0;

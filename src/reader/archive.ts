@@ -305,6 +305,11 @@ export class Archive {
     return this.content.fetchEncoded(ref);
   }
 
+  /** Decode and verify stored chunks, bypassing the cache (verify); resolves with those that failed. */
+  verifyChunks(refs: readonly ChunkRef[]): Promise<Array<{ ref: ChunkRef; error: unknown }>> {
+    return this.content.verifyChunks(refs);
+  }
+
   /** The plaintext of a chunk, through the cache (verified once when it enters). */
   loadChunk(ref: ChunkRef): Promise<Uint8Array> {
     return this.content.loadChunk(ref);

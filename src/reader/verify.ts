@@ -8,6 +8,7 @@ import { bytesEqual } from '../format/bytes.js';
 import { ContentDigest } from '../format/content-digest.js';
 import { HEADER_SIZE } from '../format/constants.js';
 import { decodeHeader } from '../format/header.js';
+import type { ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
 import type { Archive } from './archive.js';
 import { TreeCheck } from './tree.js';
@@ -35,8 +36,10 @@ export interface VerifyReport {
   seconds: number;
 }
 
-/** Checks of chunk loads in flight at once (they are coalesced into larger requests). */
-const VERIFY_CONCURRENCY = 16;
+/** Plaintext bytes of chunks checked per batch: several extents for every decode thread. */
+const VERIFY_BATCH_BYTES = 64 * 1024 * 1024;
+/** Batches in flight: one being decoded while the next is gathered. */
+const VERIFY_BATCHES_IN_FLIGHT = 2;
 
 export async function verifyArchive(
   archive: Archive,
@@ -67,6 +70,29 @@ export async function verifyArchive(
   const seenAt: Array<Map<number, string>> = [];
   const oddRefs = new Set<string>();
   const inflight = new Set<Promise<void>>();
+  // Chunks to check go in batches, decoded in extents on the decode threads (Archive.verifyChunks).
+  let batch: Array<{ ref: ChunkRef; path: string }> = [];
+  let batchBytes = 0;
+  const flushBatch = async () => {
+    if (!batch.length) return;
+    const todo = batch;
+    batch = [];
+    batchBytes = 0;
+    while (inflight.size >= VERIFY_BATCHES_IN_FLIGHT) await Promise.race(inflight);
+    const p: Promise<void> = archive.verifyChunks(todo.map((t) => t.ref)).then((failed) => {
+      const bad = new Map(failed.map((f) => [f.ref, f.error]));
+      for (const t of todo) {
+        const err = bad.get(t.ref);
+        if (err !== undefined) problem(err, t.path);
+        else {
+          report.chunks++;
+          report.bytes += t.ref.raw;
+        }
+      }
+    });
+    inflight.add(p);
+    void p.finally(() => inflight.delete(p));
+  };
   let storedCount = 0;
   let storedBytes = 0;
   let logical = 0;
@@ -108,16 +134,9 @@ export async function verifyArchive(
         if (oddRefs.has(odd)) continue;
         oddRefs.add(odd);
       }
-      while (inflight.size >= VERIFY_CONCURRENCY) await Promise.race(inflight);
-      const p: Promise<void> = archive.fetchChunk(ref).then(
-        (plain) => {
-          report.chunks++;
-          report.bytes += plain.byteLength;
-        },
-        (err) => problem(err, e.path),
-      );
-      inflight.add(p);
-      void p.finally(() => inflight.delete(p));
+      batch.push({ ref, path: e.path });
+      batchBytes += ref.raw;
+      if (batchBytes >= VERIFY_BATCH_BYTES) await flushBatch();
     }
     if (digest && !bytesEqual(digest.finish(), e.digest!)) {
       problem(new HexzError('CORRUPT', `corrupt file table: the content digest recorded for ${e.path} is not the one of its references`, { structure: 'file table' }), e.path);
@@ -150,6 +169,7 @@ export async function verifyArchive(
     if (isHexzError(err, 'ABORTED')) throw err;
     problem(err);
   }
+  await flushBatch();
   await Promise.all(inflight);
   if (report.ok) {
     const r = archive.root;
