@@ -44,6 +44,13 @@ if (FUSE_REQUIRED) {
   }
 }
 
+/**
+ * The libfuse3 binding was built (npm ci compiles it when libfuse3-dev and a compiler are there; see
+ * fuse/native). Without it `hexz mount` uses fuse-native, and the binding's own suites skip, unless
+ * FUSE_REQUIRED, where they fail.
+ */
+export const FUSE3_BUILT = existsSync(fileURLToPath(new URL('../../node_modules/hexz-fuse3/build/Release/hexz_fuse3.node', import.meta.url)));
+
 /** FUSE tests need /dev/fuse; without it the whole suite is skipped with this message. */
 export const FUSE_DEVICE_PRESENT = existsSync('/dev/fuse');
 export const SKIP_MESSAGE = 'skipping the FUSE suite: /dev/fuse is missing (apt-get install -y fuse3 libfuse2; in containers --device /dev/fuse --cap-add SYS_ADMIN)';
