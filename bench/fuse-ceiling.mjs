@@ -1,15 +1,16 @@
 #!/usr/bin/env node
 // The ceiling of a FUSE binding, without the archive reader: a trivial filesystem whose one file
 // (`/data`, 1 GiB by default) is a fixed 1 MiB pattern repeated, answered from memory, served through
-// fuse-native (libfuse2) or the libfuse3 binding (fuse/fuse3.ts), read with `dd bs=1M` and fio.
-// Reports MiB/s per pass and the sizes of the read requests the kernel sent. Run as root (the mount
-// raises the bdi's read_ahead_kb as `hexz mount` does):
+// fuse-native (libfuse2, binding 2), the libfuse3 binding (fuse/fuse3.ts, binding 3), or the same
+// filesystem in C on libfuse3 with no JavaScript at all (bench/fuse-ceiling.c, binding c), read with
+// `dd bs=1M` and fio. Reports MiB/s per pass and the sizes of the read requests the kernel sent. Run
+// as root (the mount raises the bdi's read_ahead_kb as `hexz mount` does):
 //
-//   node bench/fuse-ceiling.mjs [--size-mib 1024] [--passes 3] [--readahead-kb 128,1024] [--bindings 2,3]
+//   node bench/fuse-ceiling.mjs [--size-mib 1024] [--passes 3] [--readahead-kb 128,1024] [--bindings 2,3,c]
 //
 // The page cache never answers: the file is opened without keep_cache, so every open drops its pages.
 // Results are printed as a Markdown table (bench/README.md keeps the last one).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -23,7 +24,7 @@ const args = Object.fromEntries(
 const SIZE = Number(args['size-mib'] ?? 1024) * 1024 * 1024;
 const PASSES = Number(args.passes ?? 3);
 const READAHEADS = String(args['readahead-kb'] ?? '128,1024').split(',').map(Number);
-const BINDINGS = String(args.bindings ?? '2,3').split(',');
+const BINDINGS = String(args.bindings ?? '2,3,c').split(',');
 const PATTERN = Buffer.alloc(1024 * 1024);
 for (let i = 0, x = 12345; i < PATTERN.length; i++) PATTERN[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
 
@@ -62,7 +63,33 @@ function trivialOps(Fuse, sizes) {
 
 const MOUNT_OPTIONS = ['ro', 'auto_unmount', 'default_permissions', 'subtype=ceiling', 'fsname=ceiling', 'entry_timeout=3600', 'attr_timeout=3600'];
 
+/** The C reference filesystem, compiled into bench/work once. */
+async function mountC(mnt) {
+  const exe = path.join(REPO, 'bench', 'work', 'fuse-ceiling-c');
+  await fs.mkdir(path.dirname(exe), { recursive: true });
+  const flags = (await sh('pkg-config', ['--cflags', '--libs', 'fuse3'])).stdout.trim().split(/\s+/);
+  const cc = await sh('cc', ['-O2', '-o', exe, path.join(REPO, 'bench', 'fuse-ceiling.c'), ...flags]);
+  if (cc.code) throw new Error(`cc: ${cc.stderr}`);
+  const child = spawn(exe, [String(SIZE), '-f', '-o', MOUNT_OPTIONS.join(','), mnt], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const exited = new Promise((resolve) => child.on('exit', resolve));
+  for (let i = 0; !(await bdiOf(mnt)); i++) {
+    if (i > 200) throw new Error(`the C filesystem did not mount: ${err}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    stats: () => undefined,
+    unmount: (cb) => void sh('fusermount3', ['-u', mnt]).then(() => exited).then(() => cb(null)),
+    buckets: async () => {
+      await exited;
+      return JSON.parse(err.trim().split('\n').at(-1)).readBuckets;
+    },
+  };
+}
+
 async function mountWith(binding, mnt, sizes) {
+  if (binding === 'c') return mountC(mnt);
   let Fuse;
   if (binding === '3') Fuse = (await import(path.join(REPO, 'dist/fuse/fuse3.js'))).loadFuse3();
   else Fuse = createRequire(import.meta.url)('fuse-native');
@@ -108,6 +135,7 @@ function histogram(sizes) {
 }
 
 const rows = [];
+// The CPU column is this process's: the JS servers run in it, the C one in a child (not counted).
 for (const binding of BINDINGS) {
   for (const ra of READAHEADS) {
     const mnt = await fs.mkdtemp(path.join(os.tmpdir(), `hexz-ceiling-${binding}-`));
@@ -127,21 +155,21 @@ for (const binding of BINDINGS) {
         const bounds = [4, 8, 16, 32, 64, 128, 256, 512, 1024];
         st.readBuckets.forEach((n, i) => n && sizes.set((bounds[i] ?? 2048) * 1024, n));
       }
-      const ddSizes = histogram(sizes);
+      const ddSizes = binding === 'c' ? undefined : histogram(sizes);
       const ddRequests = [...sizes.values()].reduce((a, b) => a + b, 0);
       const fio = await sh('fio', ['--name=seq', `--filename=${file}`, '--rw=read', '--bs=1M', '--ioengine=psync', '--iodepth=1', '--invalidate=0', '--output-format=json']);
       const fioMiBps = JSON.parse(fio.stdout.slice(fio.stdout.indexOf('{'))).jobs[0].read.bw_bytes / 1048576;
       const fio4k = await sh('fio', ['--name=rand', `--filename=${file}`, '--rw=randread', '--bs=4k', '--ioengine=psync', '--iodepth=1', '--direct=1', '--runtime=5', '--time_based', '--randrepeat=1', '--output-format=json']);
       const r4 = JSON.parse(fio4k.stdout.slice(fio4k.stdout.indexOf('{'))).jobs[0].read;
       rows.push({
-        binding: binding === '3' ? 'libfuse3 (hexz-fuse3)' : 'libfuse2 (fuse-native)',
+        binding: { 3: 'libfuse3 (hexz-fuse3)', 2: 'libfuse2 (fuse-native)', c: 'libfuse3, C only (no JS)' }[binding],
         ra,
         dd: median(dd),
         ddAll: dd.map((x) => x.toFixed(0)).join(' / '),
         fio: fioMiBps,
         iops: r4.iops,
         p99: (r4.clat_ns?.percentile?.['99.000000'] ?? 0) / 1000,
-        cpu,
+        cpu: binding === 'c' ? NaN : cpu,
         sizes: ddSizes,
         requests: ddRequests,
       });
@@ -151,6 +179,12 @@ for (const binding of BINDINGS) {
       await sh('fusermount3', ['-uz', mnt]);
       await fs.rmdir(mnt).catch(() => {});
     }
+    if (binding === 'c') {
+      // The C filesystem counts every request (dd, then fio): the dd passes are the 1 MiB-class ones.
+      const b = await f.buckets();
+      const bounds = [4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048];
+      rows.at(-1).sizes = b.map((n, i) => (n ? `≤${bounds[i]} KiB × ${n}` : '')).filter(Boolean).join(', ') + ' (dd and fio)';
+    }
   }
 }
 
@@ -158,5 +192,5 @@ console.log(`\nFUSE ceiling: a ${SIZE / 2 ** 30} GiB file answered from memory, 
 console.log('| binding | read_ahead_kb | dd bs=1M MiB/s (median; passes) | fio seq 1M MiB/s | fio 4k QD1 IOPS (p99 µs) | server CPU s/GiB | read requests: most frequent sizes (buckets for libfuse3) |');
 console.log('|---|---|---|---|---|---|---|');
 for (const r of rows)
-  console.log(`| ${r.binding} | ${r.ra} | ${r.dd.toFixed(0)} (${r.ddAll}) | ${r.fio.toFixed(0)} | ${r.iops.toFixed(0)} (${r.p99.toFixed(0)}) | ${r.cpu.toFixed(2)} | ${r.sizes} |`);
+  console.log(`| ${r.binding} | ${r.ra} | ${r.dd.toFixed(0)} (${r.ddAll}) | ${r.fio.toFixed(0)} | ${r.iops.toFixed(0)} (${r.p99.toFixed(0)}) | ${Number.isNaN(r.cpu) ? "n/a" : r.cpu.toFixed(2)} | ${r.sizes} |`);
 process.exit(0);

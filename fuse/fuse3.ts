@@ -21,6 +21,10 @@
  * README says; paths are UTF-8 strings (a name that is not valid UTF-8 arrives mangled, as there);
  * utimens gets fractional milliseconds and NaN for UTIME_OMIT; an operation that never answers fails
  * with ETIMEDOUT after `timeout` in the native layer, so a blocked event loop cannot hang the kernel.
+ *
+ * Why this file is longer than 400 lines: the typed operations table (fuse-native's, documented) and
+ * the one dispatcher that maps the native requests onto it belong together; split, every change of a
+ * signature would have to be made in two places.
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';

@@ -10,6 +10,9 @@
  * missing, said in one log line. `fuse: '3' | '2'` forces one (the CLI's --fuse / HEXZ_FUSE). Both
  * take the same operations table (./ops.ts, ./reopen.ts).
  *
+ * Why this file is longer than 400 lines: it is the one place that knows the whole life of a mount —
+ * checks and their diagnoses, options, readiness, the ways it ends — which read best in order.
+ *
  * Rules this module keeps:
  * - The process that serves a mount never makes a synchronous fs call on it (the call would wait for
  *   an answer only this event loop can give: deadlock). Readiness is checked with an async stat.
