@@ -234,6 +234,10 @@ function putStat(a: Float64Array, at: number, st: Fuse3Stat | undefined): void {
   a[at + 12] = ms(st?.ctime);
 }
 
+/** fuse-native's option flags and the -o options they stand for. */
+const FLAG_OPTIONS = { debug: 'debug', allowOther: 'allow_other', allowRoot: 'allow_root', autoUnmount: 'auto_unmount', defaultPermissions: 'default_permissions', kernelCache: 'kernel_cache', autoCache: 'auto_cache', noforget: 'noforget' };
+const VALUE_OPTIONS = { maxRead: 'max_read', fsname: 'fsname', subtype: 'subtype', umask: 'umask', uid: 'uid', gid: 'gid', entryTimeout: 'entry_timeout', attrTimeout: 'attr_timeout', acAttrTimeout: 'ac_attr_timeout' };
+
 const STATFS_KEYS = ['bsize', 'frsize', 'blocks', 'bfree', 'bavail', 'files', 'ffree', 'favail', 'fsid', 'flag', 'namemax'];
 
 function openBits(info: OpenInfo | undefined): number {
@@ -289,27 +293,11 @@ export class Fuse3 {
 
   /** fuse-native's option string (`-o…`) from the option flags; subclasses may supply their own. */
   _fuseOptions(): string {
-    const o = this.opts;
-    const out: string[] = [];
-    const flag = (on: unknown, name: string) => on && out.push(name);
-    flag(o.debug, 'debug');
-    flag(o.allowOther, 'allow_other');
-    flag(o.allowRoot, 'allow_root');
-    flag(o.autoUnmount, 'auto_unmount');
-    flag(o.defaultPermissions, 'default_permissions');
-    flag(o.kernelCache, 'kernel_cache');
-    flag(o.autoCache, 'auto_cache');
-    flag(o.noforget, 'noforget');
-    const value = (v: unknown, name: string) => v !== undefined && v !== '' && out.push(`${name}=${v}`);
-    value(o.maxRead, 'max_read');
-    value(o.fsname, 'fsname');
-    value(o.subtype, 'subtype');
-    value(o.umask, 'umask');
-    value(o.uid, 'uid');
-    value(o.gid, 'gid');
-    value(o.entryTimeout, 'entry_timeout');
-    value(o.attrTimeout, 'attr_timeout');
-    value(o.acAttrTimeout, 'ac_attr_timeout');
+    const o = this.opts as Record<string, unknown>;
+    const out = [
+      ...Object.entries(FLAG_OPTIONS).filter(([key]) => o[key]).map(([, name]) => name),
+      ...Object.entries(VALUE_OPTIONS).filter(([key]) => o[key] !== undefined && o[key] !== '').map(([key, name]) => `${name}=${o[key]}`),
+    ];
     return out.length ? `-o${out.join(',')}` : '';
   }
 

@@ -237,20 +237,30 @@ static void roundtrip(fs_t *fs, slot_t *s) {
   }
 }
 
-/* Run one request without outputs beyond the result. */
-static int simple(int op, const char *s1, const char *s2, int nn, double n0, double n1, double n2, double n3, double n4) {
+/* The end of every request: unlock the slot roundtrip() returned locked, free it, return `res`. */
+static int finish(fs_t *fs, slot_t *s, int res) {
+  pthread_mutex_unlock(&s->mu);
+  slot_release(fs, s);
+  return res;
+}
+
+/* Run one request without outputs beyond the result; `value` only for setxattr. */
+static int request(int op, const char *s1, const char *s2, const char *value, size_t size, int nn, double n0, double n1, double n2, double n3, double n4) {
   fs_t *fs = current_fs();
   slot_t *s = slot_acquire(fs, op);
   if (!s) return -EAGAIN;
   s->s1 = s1;
   s->s2 = s2;
+  s->in_value = value;
+  s->in_size = size;
   s->nn = nn;
   s->n[0] = n0, s->n[1] = n1, s->n[2] = n2, s->n[3] = n3, s->n[4] = n4;
   roundtrip(fs, s);
-  int res = s->res;
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, s->res);
+}
+
+static int simple(int op, const char *s1, const char *s2, int nn, double n0, double n1, double n2, double n3, double n4) {
+  return request(op, s1, s2, NULL, 0, nn, n0, n1, n2, n3, n4);
 }
 
 static double fh_of(struct fuse_file_info *fi) { return fi ? (double)fi->fh : -1; }
@@ -291,9 +301,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
   roundtrip(fs, s);
   int res = s->res;
   if (res == 0) *st = s->st;
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_access(const char *path, int mask) { return simple(OP_ACCESS, path, NULL, 1, mask, 0, 0, 0, 0); }
@@ -306,9 +314,7 @@ static int op_statfs(const char *path, struct statvfs *sv) {
   roundtrip(fs, s);
   int res = s->res;
   if (res == 0) *sv = s->sv;
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_readlink(const char *path, char *buf, size_t size) {
@@ -324,9 +330,7 @@ static int op_readlink(const char *path, char *buf, size_t size) {
     buf[n] = 0;
     res = 0;
   }
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 /* open, create and opendir: JS answers with a handle and open flags. */
@@ -349,9 +353,7 @@ static int open_like(int op, const char *path, double mode, struct fuse_file_inf
     if (s->open_flags & OPEN_CACHE_READDIR) fi->cache_readdir = 1;
     if (s->open_flags & OPEN_NOFLUSH) fi->noflush = 1;
   }
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi) { return open_like(OP_OPEN, path, 0, fi); }
@@ -381,9 +383,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
       name += strlen(name) + 1;
     }
   }
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_releasedir(const char *path, struct fuse_file_info *fi) { return simple(OP_RELEASEDIR, path, NULL, 1, fh_of(fi), 0, 0, 0, 0); }
@@ -431,9 +431,7 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
     if (!s->ext) free(mem); /* no Buffer over it: still ours; else the Buffer's finalizer frees it */
     free(vec);
   }
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off, struct fuse_file_info *fi) {
@@ -465,9 +463,7 @@ static int op_write_buf(const char *path, struct fuse_bufvec *buf, off_t off, st
   int res = s->res;
   if (!s->ext) free(mem); /* never reached JS */
   if (res > (int)got) res = -EIO;
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_flush(const char *path, struct fuse_file_info *fi) { return simple(OP_FLUSH, path, NULL, 1, fh_of(fi), 0, 0, 0, 0); }
@@ -505,20 +501,7 @@ static int op_utimens(const char *path, const struct timespec tv[2], struct fuse
 }
 
 static int op_setxattr(const char *path, const char *name, const char *value, size_t size, int flags) {
-  fs_t *fs = current_fs();
-  slot_t *s = slot_acquire(fs, OP_SETXATTR);
-  if (!s) return -EAGAIN;
-  s->s1 = path;
-  s->s2 = name;
-  s->in_value = value;
-  s->in_size = size;
-  s->nn = 1;
-  s->n[0] = flags;
-  roundtrip(fs, s);
-  int res = s->res;
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return request(OP_SETXATTR, path, name, value, size, 1, flags, 0, 0, 0, 0);
 }
 
 /* getxattr and listxattr: size 0 asks for the length; too small a buffer is ERANGE. */
@@ -540,9 +523,7 @@ static int xattr_like(int op, const char *path, const char *name, char *buf, siz
       res = (int)s->outlen;
     }
   }
-  pthread_mutex_unlock(&s->mu);
-  slot_release(fs, s);
-  return res;
+  return finish(fs, s, res);
 }
 
 static int op_getxattr(const char *path, const char *name, char *buf, size_t size) { return xattr_like(OP_GETXATTR, path, name, buf, size); }
@@ -712,6 +693,20 @@ static char *pack_names(napi_env env, napi_value arr, uint32_t *count, size_t *l
   return out;
 }
 
+/* The slot of request `idv` of mount `handle`, locked, if it is being dispatched; else NULL. */
+static slot_t *dispatched(napi_env env, napi_value handle, napi_value idv) {
+  fs_t *fs = fs_of(env, handle);
+  double idd = 0;
+  napi_get_value_double(env, idv, &idd);
+  int64_t id = (int64_t)idd;
+  if (!fs || !fs->slots || id <= 0) return NULL;
+  slot_t *s = &fs->slots[id & (MAX_SLOTS - 1)];
+  pthread_mutex_lock(&s->mu);
+  if (s->id == id && s->state == DISPATCHED) return s;
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
 /*
  * reply(handle, id, result, v1, v2): the answer to one request; ignored (returns false) when that
  * request is no longer waiting (answered already, or timed out).
@@ -720,20 +715,11 @@ static napi_value js_reply(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5], ret;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  fs_t *fs = fs_of(env, argv[0]);
-  double idd = 0;
   int32_t res = -EIO;
-  napi_get_value_double(env, argv[1], &idd);
   napi_get_value_int32(env, argv[2], &res);
-  int64_t id = (int64_t)idd;
   napi_get_boolean(env, false, &ret);
-  if (!fs || !fs->slots || id <= 0) return ret;
-  slot_t *s = &fs->slots[id & (MAX_SLOTS - 1)];
-  pthread_mutex_lock(&s->mu);
-  if (s->id != id || s->state != DISPATCHED) {
-    pthread_mutex_unlock(&s->mu);
-    return ret;
-  }
+  slot_t *s = argc >= 3 ? dispatched(env, argv[0], argv[1]) : NULL;
+  if (!s) return ret;
   double *a;
   size_t n;
   if (res >= 0) {
@@ -843,15 +829,9 @@ static napi_value js_context(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], ret;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  fs_t *fs = fs_of(env, argv[0]);
-  double idd = 0;
-  napi_get_value_double(env, argv[1], &idd);
-  int64_t id = (int64_t)idd;
   napi_get_undefined(env, &ret);
-  if (!fs || !fs->slots || id <= 0) return ret;
-  slot_t *s = &fs->slots[id & (MAX_SLOTS - 1)];
-  pthread_mutex_lock(&s->mu);
-  if (s->id == id && s->state == DISPATCHED) {
+  slot_t *s = argc >= 2 ? dispatched(env, argv[0], argv[1]) : NULL;
+  if (s) {
     napi_value v;
     napi_create_object(env, &ret);
     napi_create_uint32(env, s->uid, &v);
@@ -862,8 +842,8 @@ static napi_value js_context(napi_env env, napi_callback_info info) {
     napi_set_named_property(env, ret, "pid", v);
     napi_create_uint32(env, s->umask, &v);
     napi_set_named_property(env, ret, "umask", v);
+    pthread_mutex_unlock(&s->mu);
   }
-  pthread_mutex_unlock(&s->mu);
   return ret;
 }
 
