@@ -9,8 +9,9 @@
 #   docker run --rm -p 8080:8080 -v "$PWD/archives:/archives:ro" hexz:0.1.0
 #
 # Both stages are Debian 12 (bookworm) with the same Node 24 LTS (the release Hexz targets and tests;
-# package.json accepts >= 22.12), so the native addons compiled in the build stage (zstd-napi, fs-ext;
-# fuse-native ships a prebuilt one) load unchanged in the runtime stage.
+# package.json accepts >= 22.12), so the native addons compiled in the build stage (zstd-napi, fs-ext,
+# hexz-fuse3 — the libfuse3 binding in fuse/native; fuse-native ships a prebuilt one) load unchanged
+# in the runtime stage.
 # No Docker engine runs where this file is developed: test/deploy/dockerfile.test.ts checks it
 # statically and runs its CMD and HEALTHCHECK against the built CLI.
 
@@ -18,16 +19,19 @@ ARG NODE_VERSION=24
 
 # ---- build: dependencies (native addons compiled), TypeScript, then production dependencies only ----
 FROM node:${NODE_VERSION}-bookworm AS build
-# node-gyp's toolchain. The full bookworm image already has it; naming it keeps the build working
-# should the base image ever slim down.
+# node-gyp's toolchain (the full bookworm image already has it; naming it keeps the build working
+# should the base image ever slim down), and libfuse3's headers and pkg-config for fuse/native.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ pkg-config libfuse3-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-# Manifests first: the dependency layer is rebuilt when they change, not on every source edit.
-# Install scripts must run (zstd-napi and fs-ext compile with node-gyp; see `allowScripts`).
+# Manifests first: the dependency layer is rebuilt when they change, not on every source edit. The
+# libfuse3 binding is a local `file:` dependency, so its sources come with them.
+# Install scripts must run (zstd-napi, fs-ext and hexz-fuse3 compile with node-gyp; see `allowScripts`).
 COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY fuse/native ./fuse/native
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund \
+ && test -f fuse/native/build/Release/hexz_fuse3.node
 # Exactly the folders tsconfig.json compiles (its "include").
 COPY tsconfig.json ./
 COPY src ./src
@@ -58,11 +62,12 @@ LABEL org.opencontainers.image.title="hexz" \
       org.opencontainers.image.base.name="docker.io/library/node:${NODE_VERSION}-bookworm-slim"
 
 # fuse3: the setuid fusermount3 helper (also installed as `fusermount`, which libfuse2 runs);
-# libfuse2: the library fuse-native links against. Never the `fuse` package: it removes fuse3.
+# libfuse3-3: the library the libfuse3 binding links against (`hexz mount`'s default);
+# libfuse2: the library of fuse-native, the fallback. Never the `fuse` package: it removes fuse3.
 # ca-certificates: TLS to S3 and HTTPS archives.
 # user_allow_other: `hexz mount --allow-other` then also works when the mount runs as a non-root user.
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fuse3 libfuse2 ca-certificates \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fuse3 libfuse3-3 libfuse2 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && sed -i 's/^#[[:space:]]*user_allow_other[[:space:]]*$/user_allow_other/' /etc/fuse.conf \
  && grep -qx user_allow_other /etc/fuse.conf
@@ -78,11 +83,14 @@ WORKDIR /app
 # package.json is needed at run time: "type": "module" and the version `hexz --version` shows.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+# node_modules/hexz-fuse3 links to ../fuse/native: its manifest, loader and compiled addon.
+COPY --from=build /app/fuse/native/package.json /app/fuse/native/index.js ./fuse/native/
+COPY --from=build /app/fuse/native/build/Release/hexz_fuse3.node ./fuse/native/build/Release/
 COPY --from=build /app/dist ./dist
 # `hexz` on PATH (the package's bin). Loading the native addons here fails the build, not the first request.
 RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/hexz \
  && hexz --version \
- && node -e "require('zstd-napi'); require('lz4-napi'); require('@napi-rs/blake-hash'); require('fuse-native')"
+ && node -e "require('zstd-napi'); require('lz4-napi'); require('@napi-rs/blake-hash'); require('fuse-native'); require('hexz-fuse3')"
 
 # A smaller young generation for the heap (8 MiB instead of up to 32 MiB): ~30 MiB less RSS under load
 # for a few percent of throughput (docs/operations.md, "Cache sizing").

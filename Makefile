@@ -20,10 +20,12 @@ endif
 endif
 
 HEXZ := $(NODE) dist/src/cli/main.js
-# Debian packages the tests use: FUSE for real mounts (fuse3 + libfuse2, never the `fuse` package,
-# which removes fuse3), curl and wget as real HTTP clients, chromium for the page's browser tests
-# (driven by playwright-core, which downloads no browser of its own).
-APT_PACKAGES := fuse3 libfuse2 curl wget chromium
+# Debian packages the build and the tests use: FUSE for real mounts (fuse3 + libfuse2, never the
+# `fuse` package, which removes fuse3); libfuse3-dev, pkg-config, g++, make and python3 to build the
+# libfuse3 binding (fuse/native, compiled by npm ci with node-gyp; python3 also drives a FUSE test);
+# curl and wget as real HTTP clients; chromium for the page's browser tests (driven by
+# playwright-core, which downloads no browser of its own).
+APT_PACKAGES := fuse3 libfuse2 libfuse3-dev pkg-config g++ make python3 curl wget chromium
 DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
 # A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.
@@ -60,7 +62,15 @@ deps:
 
 setup: system-deps deps
 
+# The libfuse3 binding is an optional dependency: npm ci builds it, or skips it when libfuse3-dev or
+# the compiler is missing (hexz mount then uses fuse-native, 128 KiB reads). Rebuilt here when its
+# source changed since.
+NATIVE_FUSE := fuse/native/build/Release/hexz_fuse3.node
+
 build: deps
+	@if [ -e node_modules/hexz-fuse3 ] && [ fuse/native/hexz_fuse3.c -nt $(NATIVE_FUSE) -o fuse/native/binding.gyp -nt $(NATIVE_FUSE) ]; then \
+	  echo "rebuilding the libfuse3 binding"; npm rebuild hexz-fuse3 --no-audit --no-fund >/dev/null; fi
+	@[ -f $(NATIVE_FUSE) ] || echo "warning: the libfuse3 binding is not built (apt-get install -y libfuse3-dev pkg-config g++ python3, then npm rebuild hexz-fuse3); hexz mount will use fuse-native (128 KiB reads)"
 	npx tsc -p tsconfig.json
 	@chmod +x dist/src/cli/main.js
 

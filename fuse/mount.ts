@@ -1,9 +1,17 @@
 /**
- * Lifecycle of a read-only FUSE mount of an archive: check that FUSE is usable, load fuse-native
- * (lazily: no other command ever loads the native addon), mount with options suited to an immutable
+ * Lifecycle of a read-only FUSE mount of an archive: check that FUSE is usable, load a FUSE binding
+ * (lazily: no other command ever loads a native addon), mount with options suited to an immutable
  * tree, announce readiness (log line and optional ready file), then serve until a signal, an explicit
  * `unmount()` or someone else unmounting it. Operations live in ./ops.ts, unmounting in ./unmount.ts.
  * Documented in docs/operations.md, "FUSE mounts".
+ *
+ * The binding: libfuse3 (./fuse3.ts over fuse/native, reads of up to 1 MiB) by default, fuse-native
+ * (libfuse2, 128 KiB reads) when the libfuse3 addon was not built or libfuse3.so.3 or fusermount3 is
+ * missing, said in one log line. `fuse: '3' | '2'` forces one (the CLI's --fuse / HEXZ_FUSE). Both
+ * take the same operations table (./ops.ts, ./reopen.ts).
+ *
+ * Why this file is longer than 400 lines: it is the one place that knows the whole life of a mount —
+ * checks and their diagnoses, options, readiness, the ways it ends — which read best in order.
  *
  * Rules this module keeps:
  * - The process that serves a mount never makes a synchronous fs call on it (the call would wait for
@@ -19,6 +27,7 @@ import path from 'node:path';
 import { HexzError, toHexzError } from '../src/errors.js';
 import type { Archive } from '../src/reader/archive.js';
 import { createFuseOperations, type FuseOperations, type FuseOpsOptions } from './ops.js';
+import { loadFuse3 } from './fuse3.js';
 import { createReopeningOperations } from './reopen.js';
 import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, findMountById, isFuseType, isStaleMount, unmountFuse, type MountInfo } from './unmount.js';
 
@@ -38,13 +47,13 @@ export const FUSE_INSTALL_HINT =
 export const KERNEL_CACHE_SECONDS = 3600;
 /**
  * The same lifetime for a mount that switches to a new version when its remote archive is replaced
- * (see ./reopen.ts). fuse-native offers no way to invalidate the kernel's caches, so this bounds how
+ * (see ./reopen.ts). Neither binding invalidates the kernel's caches at a switch, so this bounds how
  * long after a switch the kernel may still answer `stat`, sizes and lookups of paths it had already
  * seen from the old version; file contents are revalidated at every open (`auto_cache`).
  */
 export const REOPENING_CACHE_SECONDS = 60;
 /**
- * fuse-native answers ETIMEDOUT for an operation our code has not answered within this time. Storage
+ * The binding answers ETIMEDOUT for an operation our code has not answered within this time. Storage
  * backends have their own timeouts and retries; this only guards against a request hanging a kernel
  * thread forever.
  */
@@ -61,7 +70,7 @@ export const KERNEL_READAHEAD_KB = 1024;
 const MOUNT_TIMEOUT_MS = 30_000;
 /** How often the mount table is checked to notice an unmount done by someone else. */
 const WATCH_INTERVAL_MS = 1_000;
-/** fuse-native copies the option string into a 1,024-byte buffer; keep the fsname well inside it. */
+/** fuse-native copies the option string into a 1,024-byte buffer (the libfuse3 binding 4,096); keep the fsname well inside it. */
 const MAX_FSNAME = 200;
 /** Errors logged per second before the rest are counted instead (a failing backend must not flood). */
 const ERROR_LOGS_PER_SECOND = 10;
@@ -69,16 +78,37 @@ const ERROR_LOGS_PER_SECOND = 10;
 /** Bit of CAP_SYS_ADMIN in the capability masks of /proc/self/status. */
 const CAP_SYS_ADMIN = 1n << 21n;
 
-/** The slice of a fuse-native instance we use. */
+/** The slice of a FUSE binding instance we use (fuse-native's and ./fuse3.ts' alike). */
 interface FuseInstance {
   mount(cb: (err: Error | null) => void): void;
+  /** libfuse3 only: the read requests the kernel sent (./fuse3.ts). */
+  stats?(): { reads: number; maxRead: number; readBuckets: number[] } | undefined;
 }
-/** fuse-native's export: the class, with errno constants (`Fuse.ENOENT === -2`) as statics. */
+/** A binding's export: the class, with errno constants (`Fuse.ENOENT === -2`) as statics. */
 type FuseClass = (new (mnt: string, ops: FuseOperations, opts: Record<string, unknown>) => FuseInstance) & Record<string, unknown>;
+
+/** Which FUSE binding to use: libfuse3 when it loads, else fuse-native ('auto'), or exactly one. */
+export type FuseChoice = 'auto' | '3' | '2';
+
+/** The binding a mount uses. */
+export interface FuseBinding {
+  /** 3: libfuse3 (./fuse3.ts), 2: fuse-native (libfuse2). */
+  version: 3 | 2;
+  Fuse: FuseClass;
+  /** Largest read the kernel sends with this binding (libfuse3: 1 MiB, libfuse2: 128 KiB). */
+  maxRequest: number;
+  /** Why libfuse3 was not used, when 'auto' fell back to fuse-native. */
+  fallback?: string;
+}
+
+/** Requests of libfuse3 (FUSE_MAX_PAGES: 256 pages) and of libfuse2 (the kernel's 32-page default). */
+const MAX_REQUEST = { 3: 1024 * 1024, 2: 128 * 1024 } as const;
 
 export interface FuseCheckOptions {
   /** The FUSE device (tests point it elsewhere to see the error). */
   device?: string;
+  /** Binding to use (default 'auto'): the CLI's --fuse, or HEXZ_FUSE. */
+  fuse?: FuseChoice;
 }
 
 export interface MountOptions extends FuseCheckOptions {
@@ -143,32 +173,59 @@ async function hasHelper(name: string): Promise<boolean> {
   return false;
 }
 
-let loaded: FuseClass | undefined;
+const loaded: { 3?: FuseClass; 2?: FuseClass } = {};
+
+/** Why a library did not load, in words (the loader's message names the missing .so). */
+function loadFailure(err: unknown, lib: string, what: string): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (msg.includes(lib)) return `the ${what} library (${lib}) is missing: ${msg}`;
+  return `${what === 'FUSE 3' ? 'the libfuse3 binding (hexz-fuse3, built from libfuse3-dev at install time)' : 'fuse-native'} did not load: ${msg}`;
+}
+
+function loadFuse2(): FuseClass {
+  // CommonJS native addon, loaded on first use only so every other command starts without it.
+  loaded[2] ??= createRequire(import.meta.url)('fuse-native') as FuseClass;
+  return loaded[2];
+}
 
 /**
- * Check that this machine can mount FUSE filesystems and load fuse-native: the device exists and
- * opens read-write, libfuse2 loads (fuse-native links against it), and a fusermount helper exists
- * (libfuse2 mounts through it for `auto_unmount`). Each failure is `FUSE_UNAVAILABLE` naming what is
- * missing and how to install it.
+ * Check that this machine can mount FUSE filesystems and load a binding: the device exists and opens
+ * read-write, a fusermount helper exists (it mounts for `auto_unmount`), and the binding loads —
+ * libfuse3's (which needs libfuse3.so.3 and fusermount3), else fuse-native (libfuse.so.2) unless
+ * `fuse: '3'` forbids falling back. Each failure is `FUSE_UNAVAILABLE` naming what is missing and how
+ * to install it.
  */
-export async function checkFuseAvailable(opts: FuseCheckOptions = {}): Promise<FuseClass> {
+export async function checkFuseAvailable(opts: FuseCheckOptions = {}): Promise<FuseBinding> {
   const device = opts.device ?? FUSE_DEVICE;
+  const choice = opts.fuse ?? 'auto';
   try {
     await fs.access(device, fsConstants.R_OK | fsConstants.W_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw unavailable(code === 'ENOENT' ? `${device} does not exist (no FUSE kernel module, or a container started without the device)` : `cannot open ${device} (${code})`, err);
   }
-  if (loaded) return loaded;
-  if (!(await hasHelper('fusermount')) && !(await hasHelper('fusermount3'))) throw unavailable(`no fusermount helper in ${HELPER_DIRS.join(', ')}`);
-  try {
-    // CommonJS native addon, loaded on first use only so every other command starts without it.
-    loaded = createRequire(import.meta.url)('fuse-native') as FuseClass;
-  } catch (err) {
-    const msg = err instanceof Error ? err.message : String(err);
-    throw unavailable(/libfuse/.test(msg) ? `the FUSE 2 library (libfuse.so.2) is missing: ${msg}` : `fuse-native did not load: ${msg}`, err);
+  const fusermount3 = await hasHelper('fusermount3');
+  if (!fusermount3 && !(await hasHelper('fusermount'))) throw unavailable(`no fusermount helper in ${HELPER_DIRS.join(', ')}`);
+  let why3: string | undefined;
+  if (choice !== '2') {
+    if (!fusermount3) why3 = `no fusermount3 helper (libfuse3 mounts through it) in ${HELPER_DIRS.join(', ')}`;
+    else {
+      try {
+        loaded[3] ??= loadFuse3() as unknown as FuseClass;
+        return { version: 3, Fuse: loaded[3], maxRequest: MAX_REQUEST[3] };
+      } catch (err) {
+        why3 = loadFailure(err, 'libfuse3.so.3', 'FUSE 3');
+        if (choice === '3') throw unavailable(`${why3} (the FUSE 3 binding was asked for: --fuse 3 / HEXZ_FUSE=3)`, err);
+      }
+    }
+    if (choice === '3') throw unavailable(`${why3} (the FUSE 3 binding was asked for: --fuse 3 / HEXZ_FUSE=3)`);
   }
-  return loaded;
+  try {
+    return { version: 2, Fuse: loadFuse2(), maxRequest: MAX_REQUEST[2], fallback: why3 };
+  } catch (err) {
+    const why2 = loadFailure(err, 'libfuse.so.2', 'FUSE 2');
+    throw unavailable(why3 ? `neither FUSE binding loads: ${why3}; and ${why2}` : why2, err);
+  }
 }
 
 /**
@@ -199,18 +256,19 @@ function optionValue(s: string): string {
  * The FUSE mount options (`-o`), see docs/operations.md: read-only; kernel permission checks on the
  * stored modes; auto-unmount; page cache kept across opens (`kernel_cache`: the content never
  * changes; `auto_cache` when the mount reopens a replaced archive); long entry/attribute/negative
- * caching (shorter when it reopens); `nonempty`: a mountpoint with files in it is
- * mounted over (they are hidden while mounted, and untouched: the mount is read-only), as a sidecar
- * over a pre-populated volume needs; a `fuse.hexz` type and the archive as source in the mount table.
+ * caching (shorter when it reopens); a mountpoint with files in it is mounted over (they are hidden
+ * while mounted, and untouched: the mount is read-only), as a sidecar over a pre-populated volume
+ * needs — libfuse2 wants `nonempty` for that, libfuse3 always allows it and refuses the option; a
+ * `fuse.hexz` type and the archive as source in the mount table.
  */
-export function fuseMountOptions(opts: { allowOther?: boolean; label: string; reopens?: boolean }): string[] {
+export function fuseMountOptions(opts: { allowOther?: boolean; label: string; reopens?: boolean; version?: 3 | 2 }): string[] {
   const t = opts.reopens ? REOPENING_CACHE_SECONDS : KERNEL_CACHE_SECONDS;
   return [
     'ro',
     'default_permissions',
     ...(opts.allowOther ? ['allow_other'] : []),
     'auto_unmount',
-    'nonempty',
+    ...(opts.version === 2 ? ['nonempty'] : []),
     // A mount that may switch versions keeps a file's pages only while libfuse sees the same size and
     // mtime at open (checked at every open: ac_attr_timeout=0); a fixed archive keeps them always.
     ...(opts.reopens ? ['auto_cache', 'ac_attr_timeout=0'] : ['kernel_cache']),
@@ -224,7 +282,8 @@ export function fuseMountOptions(opts: { allowOther?: boolean; label: string; re
 
 /**
  * fuse-native builds its option string from a fixed list that lacks `ro` and `negative_timeout`;
- * this subclass supplies ours instead (its `_fuseOptions` hook is stable in the pinned 2.2.6).
+ * this subclass supplies ours instead (its `_fuseOptions` hook is stable in the pinned 2.2.6, and
+ * ./fuse3.ts keeps the same hook).
  */
 function fuseWithOptions(Fuse: FuseClass, options: string[]): new (mnt: string, ops: FuseOperations, opts: Record<string, unknown>) => FuseInstance {
   const Base = Fuse as unknown as new (...args: unknown[]) => FuseInstance;
@@ -309,7 +368,7 @@ async function apparmorProfile(): Promise<string | undefined> {
 }
 
 /**
- * Why the mount of `mp` failed, as a typed error. fuse-native only says "fuse failed" (libfuse and
+ * Why the mount of `mp` failed, as a typed error. Both bindings only say "fuse failed" (libfuse and
  * fusermount print their reason to stderr themselves), so the cause is diagnosed: FUSE_UNAVAILABLE
  * only when FUSE cannot be used here at all — the device, the CAP_SYS_ADMIN needed to mount (as root,
  * or through the setuid fusermount3 helper), an AppArmor profile that denies mount(2) — and a
@@ -317,7 +376,7 @@ async function apparmorProfile(): Promise<string | undefined> {
  * write, which fusermount3 refuses (PERMISSION), or a refusal we cannot pin down (PERMISSION, pointing
  * at the message above).
  */
-export async function diagnoseMountFailure(mp: string, err: Error, device = FUSE_DEVICE): Promise<HexzError> {
+export async function diagnoseMountFailure(mp: string, err: Error, device = FUSE_DEVICE, library = 'libfuse3'): Promise<HexzError> {
   const what = `mounting ${mp} failed (${err.message})`;
   const ctx = { path: mp };
   try {
@@ -352,14 +411,14 @@ export async function diagnoseMountFailure(mp: string, err: Error, device = FUSE
   }
   return new HexzError(
     'PERMISSION',
-    `${what}: FUSE itself is usable here (${device} opens, libfuse2 and fusermount are installed, CAP_SYS_ADMIN is available), so the mount itself was refused; ` +
+    `${what}: FUSE itself is usable here (${device} opens, ${library} and fusermount are installed, CAP_SYS_ADMIN is available), so the mount itself was refused; ` +
       "libfuse's or fusermount's reason, if any, is printed above (e.g. a security policy such as SELinux or seccomp, or mount_max in /etc/fuse.conf for non-root users)",
     ctx,
     { cause: err },
   );
 }
 
-function mountNow(fuse: FuseInstance, mp: string): Promise<void> {
+function mountNow(fuse: FuseInstance, mp: string, library: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new HexzError('TIMEOUT', `mounting ${mp}: the kernel did not answer within ${MOUNT_TIMEOUT_MS / 1000} s (FUSE INIT never arrived)`, { path: mp })),
@@ -368,7 +427,7 @@ function mountNow(fuse: FuseInstance, mp: string): Promise<void> {
     fuse.mount((err) => {
       clearTimeout(timer);
       if (!err) return resolve();
-      diagnoseMountFailure(mp, err).then(reject, reject);
+      diagnoseMountFailure(mp, err, FUSE_DEVICE, library).then(reject, reject);
     });
   });
 }
@@ -407,7 +466,9 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   const logAs = opts.log ?? (() => {});
   const log = (line: string) => logAs(line, line.startsWith('hexz: error') ? 'error' : 'info');
   const label = redactLocation(opts.label ?? archive.url);
-  const Fuse = await checkFuseAvailable(opts);
+  const binding = await checkFuseAvailable(opts);
+  const { Fuse, version } = binding;
+  if (binding.fallback) log(`hexz: FUSE 3 is not usable (${binding.fallback}); using fuse-native (libfuse2: reads of 128 KiB)`);
   const mp = await prepareMountpoint(mountpoint, log);
   // A ready file left by an earlier run must not report this mount as ready before it is.
   if (opts.readyFile) await fs.rm(opts.readyFile, { force: true });
@@ -428,9 +489,9 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
     const last = ops.archive?.();
     if (last && last !== archive) await last.close().catch(() => {});
   };
-  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label, reopens: Boolean(reopen) }));
+  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label, reopens: Boolean(reopen), version }));
   const fuse = new HexzFuse(mp, ops, { timeout: OPERATION_TIMEOUT_MS });
-  await mountNow(fuse, mp);
+  await mountNow(fuse, mp, version === 3 ? 'libfuse3' : 'libfuse2');
 
   // Our mount is the one now on top at the path. It is tracked by its mount ID and device from here
   // on, so a bind mount or volume underneath never passes for it (nor another FUSE mount later).
@@ -463,6 +524,12 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   let finishing: Promise<void> | undefined;
   let checking = false;
   const end = async (why: MountEnd) => {
+    const served = fuse.stats?.();
+    // What the kernel asked for: how large its read requests were (docs/operations.md, "FUSE mounts").
+    if (served?.reads) {
+      const large = served.readBuckets.slice(6).reduce((a, b) => a + b, 0);
+      log(`hexz: served ${served.reads} reads through libfuse3, the largest ${served.maxRead / 1024} KiB, ${large} of them over 128 KiB`);
+    }
     await closeReopened();
     resolveEnded(why);
   };

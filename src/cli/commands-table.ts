@@ -101,6 +101,7 @@ command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', 
   .option('--allow-other', 'let other users (and other containers) read the mount')
   .option('--foreground', 'stay in the foreground (the default; kept for scripts)')
   .option('--ready-file <path>', 'create this file once the mount is up (readiness probes)')
+  .addOption(new Option('--fuse <binding>', 'FUSE binding: 3 (libfuse3, reads of up to 1 MiB), 2 (fuse-native, libfuse2) or auto (3, else 2)').choices(['auto', '3', '2']).env('HEXZ_FUSE').default('auto'))
   .addHelpText('after', '\nWith --quiet only errors and the readiness line ("hexz: mounted … (read-only)") are printed.');
 
 command('checkout <archive> <dir>', 'a writable copy of an archive in a new directory, to change and commit as a thin delta', () => import('./commands/checkout.js'));

@@ -162,7 +162,7 @@ describe('Dockerfile: stages', () => {
 
   it('build stage: node-gyp toolchain, npm ci with manifests first, tsc, then dev dependencies pruned', () => {
     const runs = of(build, 'RUN').map((r) => r.args);
-    expect(runs.join('\n')).toMatch(/apt-get install -y --no-install-recommends python3 make g\+\+/);
+    expect(runs.join('\n')).toMatch(/apt-get install -y --no-install-recommends python3 make g\+\+ pkg-config libfuse3-dev/);
     const order = build.instructions.map((i) => `${i.cmd} ${i.args}`);
     const ci = order.findIndex((l) => /npm ci\b/.test(l));
     const manifests = order.findIndex((l) => l === 'COPY package.json package-lock.json ./');
@@ -170,12 +170,20 @@ describe('Dockerfile: stages', () => {
     const prune = order.findIndex((l) => /npm prune --omit=dev/.test(l));
     expect(manifests).toBeGreaterThanOrEqual(0);
     expect(ci).toBeGreaterThan(manifests);
+    // The libfuse3 binding is a `file:` dependency: its sources must be there for npm ci, which builds
+    // it (and the build stage fails when it did not).
+    expect(pkg.optionalDependencies['hexz-fuse3']).toBe('file:fuse/native');
+    const native = order.findIndex((l) => l === 'COPY fuse/native ./fuse/native');
+    expect(native).toBeGreaterThan(manifests);
+    expect(native).toBeLessThan(ci);
+    expect(order[ci]).toMatch(/test -f fuse\/native\/build\/Release\/hexz_fuse3\.node/);
     expect(order.findIndex((l) => l.startsWith('COPY src '))).toBeGreaterThan(ci); // sources after dependencies: a source edit does not reinstall
     expect(tsc).toBeGreaterThan(ci);
     expect(prune).toBeGreaterThanOrEqual(tsc);
     // Install scripts must run: native addons compile in them.
     expect(order[ci]).not.toMatch(/--ignore-scripts/);
-    for (const addon of ['zstd-napi', 'fuse-native']) expect(pkg.allowScripts[addon]).toBe(true);
+    // npm 11 names a linked `file:` package by its spec in allowScripts.
+    for (const addon of ['zstd-napi', 'fuse-native', 'hexz-fuse3', 'file:../fuse/native']) expect(pkg.allowScripts[addon], addon).toBe(true);
   });
 
   it('build stage copies only paths that exist, that .dockerignore lets in, and everything tsc compiles', () => {
@@ -189,23 +197,28 @@ describe('Dockerfile: stages', () => {
     for (const s of sources) {
       expect(existsSync(path.join(REPO, s)), `${s} exists`).toBe(true);
       expect(ignored(s), `${s} is in the build context`).toBe(false);
-      if (statSync(path.join(REPO, s)).isDirectory()) for (const f of filesUnder(s)) expect(ignored(f), `${f} is in the build context`).toBe(false);
+      // Sources only: the host's own addon build (fuse/native/build) stays out and is rebuilt inside.
+      if (statSync(path.join(REPO, s)).isDirectory()) for (const f of filesUnder(s).filter((x) => !x.startsWith('fuse/native/build/'))) expect(ignored(f), `${f} is in the build context`).toBe(false);
     }
     expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'tsconfig.json', ...tsconfig.include]));
   });
 
   it('.dockerignore keeps local state, build output, tests and secrets out of the context', () => {
-    for (const p of ['node_modules', 'node_modules/fastify/package.json', 'dist', 'dist/src/cli/main.js', 'archives/demo.hxz', 'demo-data', 'bench/work', '.git/HEAD', 'test/fixtures/golden.hxz', 'test', 'docs/format.md', 'helm/hexz/values.yaml', 'Dockerfile', 'src/some.key', 'storage/x.passphrase', 'src/node_modules/x'])
+    for (const p of ['node_modules', 'node_modules/fastify/package.json', 'fuse/native/build/Release/hexz_fuse3.node', 'dist', 'dist/src/cli/main.js', 'archives/demo.hxz', 'demo-data', 'bench/work', '.git/HEAD', 'test/fixtures/golden.hxz', 'test', 'docs/format.md', 'helm/hexz/values.yaml', 'Dockerfile', 'src/some.key', 'storage/x.passphrase', 'src/node_modules/x'])
       expect(ignored(p), p).toBe(true);
-    for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli/main.ts', 'storage/index.ts', 'cache/block-cache.ts', 'routes/health.ts', 'fuse/mount.ts']) expect(ignored(p), p).toBe(false);
+    for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'src/cli/main.ts', 'storage/index.ts', 'cache/block-cache.ts', 'routes/health.ts', 'fuse/mount.ts', 'fuse/native/hexz_fuse3.c', 'fuse/native/binding.gyp']) expect(ignored(p), p).toBe(false);
   });
 
-  it('runtime stage takes only package.json, production node_modules and dist/ from the build stage', () => {
+  it('runtime stage takes only package.json, production node_modules, the compiled libfuse3 binding and dist/ from the build stage', () => {
     const workdir = of(build, 'WORKDIR').at(-1)!.args;
     const copies = of(runtime, 'COPY').map((c) => flags(c.args));
     expect(copies.every((c) => c.flags.from === 'build')).toBe(true);
-    const from = copies.map((c) => c.rest.split(' ')[0]);
-    expect(from).toEqual([`${workdir}/package.json`, `${workdir}/node_modules`, `${workdir}/dist`]);
+    const from = copies.flatMap((c) => c.rest.split(' ').slice(0, -1));
+    const native = `${workdir}/fuse/native`;
+    expect(from).toEqual([`${workdir}/package.json`, `${workdir}/node_modules`, `${native}/package.json`, `${native}/index.js`, `${native}/build/Release/hexz_fuse3.node`, `${workdir}/dist`]);
+    // node_modules/hexz-fuse3 is npm's link to ../fuse/native: the same relative place in the image.
+    expect(copies.map((c) => c.rest.split(' ').at(-1))).toEqual(['./package.json', './node_modules', './fuse/native/', './fuse/native/build/Release/', './dist']);
+    expect(JSON.parse(readFileSync(path.join(REPO, 'fuse/native/package.json'), 'utf8')).main).toBe('index.js');
     // Each is produced in the build stage: package.json copied there, node_modules by npm ci (then
     // pruned), dist by tsc into tsconfig's outDir, whose entry point exists after `npx tsc`.
     expect(of(build, 'COPY').some((c) => c.args.startsWith('package.json '))).toBe(true);
@@ -214,14 +227,14 @@ describe('Dockerfile: stages', () => {
     expect(existsSync(path.join(REPO, pkg.bin.hexz)), `${pkg.bin.hexz} (run make build)`).toBe(true);
   });
 
-  it('runtime stage installs the FUSE runtime libraries (fuse3, libfuse2), never the fuse package', () => {
+  it('runtime stage installs the FUSE runtime libraries (fuse3, libfuse3-3, libfuse2), never the fuse package', () => {
     const install = of(runtime, 'RUN')
       .map((r) => /apt-get install ([^&]*)/.exec(r.args)?.[1])
       .filter(Boolean)
       .join(' ')
       .split(' ')
       .filter((w) => w && !w.startsWith('-'));
-    expect(install).toEqual(expect.arrayContaining(['fuse3', 'libfuse2', 'ca-certificates']));
+    expect(install).toEqual(expect.arrayContaining(['fuse3', 'libfuse3-3', 'libfuse2', 'ca-certificates']));
     expect(install).not.toContain('fuse');
     expect(of(runtime, 'RUN').map((r) => r.args).join('\n')).toMatch(/rm -rf \/var\/lib\/apt\/lists\/\*/);
   });
@@ -238,7 +251,8 @@ describe('Dockerfile: stages', () => {
     // The image's smoke test, run here: every module it loads is a dependency and loads on Debian 12.
     const smoke = /node -e "([^"]+)"/.exec(of(runtime, 'RUN').map((r) => r.args).join('\n'))!;
     const modules = [...smoke[1].matchAll(/require\('([^']+)'\)/g)].map((m) => m[1]);
-    for (const m of modules) expect(pkg.dependencies[m], m).toBeDefined();
+    expect(modules).toEqual(expect.arrayContaining(['fuse-native', 'hexz-fuse3']));
+    for (const m of modules) expect(pkg.dependencies[m] ?? pkg.optionalDependencies[m], m).toBeDefined();
     const r = spawnSync(process.execPath, ['-e', smoke[1]], { cwd: REPO, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
   });

@@ -2,8 +2,8 @@
  * What it takes to reach a mount, end to end with real mounts: an https:// archive mounted from a
  * real TLS server (its certificate trusted the documented way, NODE_EXTRA_CA_CERTS), `--allow-other`
  * letting another uid read the mount (and its absence keeping that uid out), and `hexz mount` on a
- * machine where a part of FUSE is missing — the device, the fusermount helper, libfuse.so.2, the
- * capability to mount — which must exit with FUSE_UNAVAILABLE saying what is missing and how to
+ * machine where a part of FUSE is missing — the device, the fusermount helper, the FUSE libraries
+ * (libfuse3.so.3 and libfuse.so.2), the capability to mount — which must exit with FUSE_UNAVAILABLE saying what is missing and how to
  * install it, and leave no mount. The missing parts are made real for one child process only, in a
  * private mount namespace (see withoutFuse in ./mount-helper.ts); nothing on the machine changes.
  * Every access to a mount is made by child processes.
@@ -196,13 +196,14 @@ describe.skipIf(!FUSE_DEVICE_PRESENT || !ROOT)('hexz mount --allow-other', () =>
 // Each case removes exactly one part of an otherwise working FUSE, so it needs FUSE here and a
 // private mount namespace (root). CI (HEXZ_TEST_REQUIRE_FUSE=1) runs them whatever this machine says.
 describe.skipIf(!(FUSE_DEVICE_PRESENT && NAMESPACES) && !FUSE_REQUIRED)('hexz mount where FUSE is missing', () => {
-  const cases: { missing: MissingFusePart; says: string }[] = [
+  const cases: { missing: MissingFusePart; says: string; also?: string }[] = [
     { missing: 'device', says: '/dev/fuse does not exist (no FUSE kernel module, or a container started without the device)' },
     { missing: 'helper', says: 'no fusermount helper in /bin, /usr/bin' },
-    { missing: 'library', says: 'the FUSE 2 library (libfuse.so.2) is missing' },
+    // Both libraries: libfuse3 (the default binding) and libfuse2 (fuse-native, the fallback).
+    { missing: 'library', says: 'neither FUSE binding loads: the FUSE 3 library (libfuse3.so.3) is missing', also: 'and the FUSE 2 library (libfuse.so.2) is missing' },
   ];
 
-  it.each(cases)('no $missing: exit FUSE_UNAVAILABLE (24) saying what is missing and how to install it, before any request, and no mount', async ({ missing, says }) => {
+  it.each(cases)('no $missing: exit FUSE_UNAVAILABLE (24) saying what is missing and how to install it, before any request, and no mount', async ({ missing, says, also }) => {
     const mp = await mountpoint(`no-${missing}`);
     const readyFile = path.join(tmp.dir, `.no-${missing}.ready`);
     const before = server!.requests.length;
@@ -212,6 +213,7 @@ describe.skipIf(!(FUSE_DEVICE_PRESENT && NAMESPACES) && !FUSE_REQUIRED)('hexz mo
 
     expect(r.code, r.stderr).toBe(FUSE_UNAVAILABLE_EXIT);
     expect(r.stderr).toContain(`hexz: error: FUSE is not available: ${says}`);
+    if (also) expect(r.stderr).toContain(also);
     expect(r.stderr).toContain('apt-get install -y fuse3 libfuse2');
     expect(r.stderr).toContain('--device /dev/fuse --cap-add SYS_ADMIN');
     expect(r.stderr.trim().split('\n')).toHaveLength(1); // one clear line, no stack trace

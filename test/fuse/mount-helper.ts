@@ -23,8 +23,9 @@ export const FUSE_REQUIRED = process.env.HEXZ_TEST_REQUIRE_FUSE === '1';
 
 /**
  * Why FUSE is not usable here, in `hexz mount`'s own words (its `checkFuseAvailable`: the device
- * opens read-write, a fusermount helper exists, fuse-native and libfuse.so.2 load), or undefined when
- * it is. Runs in a child process, so the test process never loads the native addon.
+ * opens read-write, a fusermount helper exists, a binding loads — libfuse3's, or fuse-native with
+ * libfuse.so.2), or undefined when it is. Runs in a child process, so the test process never loads
+ * a native addon.
  */
 export async function fuseUnavailableReason(): Promise<string | undefined> {
   const script = 'const m = await import(process.argv[1]); try { await m.checkFuseAvailable(); } catch (e) { console.error(e.message); process.exit(24); }';
@@ -42,6 +43,13 @@ if (FUSE_REQUIRED) {
     );
   }
 }
+
+/**
+ * The libfuse3 binding was built (npm ci compiles it when libfuse3-dev and a compiler are there; see
+ * fuse/native). Without it `hexz mount` uses fuse-native, and the binding's own suites skip, unless
+ * FUSE_REQUIRED, where they fail.
+ */
+export const FUSE3_BUILT = existsSync(fileURLToPath(new URL('../../node_modules/hexz-fuse3/build/Release/hexz_fuse3.node', import.meta.url)));
 
 /** FUSE tests need /dev/fuse; without it the whole suite is skipped with this message. */
 export const FUSE_DEVICE_PRESENT = existsSync('/dev/fuse');
@@ -157,8 +165,12 @@ export async function sha256Tree(dir: string): Promise<Record<string, string>> {
   return out;
 }
 
-/** What a `withoutFuse` namespace takes away: the device, the fusermount helpers, or libfuse.so.2. */
-export type MissingFusePart = 'device' | 'helper' | 'library';
+/**
+ * What a `withoutFuse` namespace takes away: the device, the fusermount helpers, both FUSE libraries
+ * ('library': libfuse.so.2 and libfuse3.so.3), or only libfuse3.so.3 ('libfuse3': the mount falls
+ * back to fuse-native).
+ */
+export type MissingFusePart = 'device' | 'helper' | 'library' | 'libfuse3';
 
 /** Where `checkFuseAvailable` looks for fusermount (fuse/mount.ts HELPER_DIRS). */
 const FUSERMOUNT_PATHS = ['/bin', '/usr/bin', '/usr/local/bin', '/sbin', '/usr/sbin'].flatMap((d) => [`${d}/fusermount`, `${d}/fusermount3`]);
@@ -170,21 +182,26 @@ export async function canUnshareMounts(): Promise<boolean> {
   return r?.code === 0;
 }
 
-/** The libfuse.so.2 that fuse-native's prebuilt addon links against, from `ldd`. */
-async function libfuse2Path(): Promise<string> {
-  const addon = fileURLToPath(new URL(`../../node_modules/fuse-native/prebuilds/linux-${process.arch}/node.napi.node`, import.meta.url));
+/** The shared library `lib` (a name like libfuse.so.2) that the native addon `addon` links against, from `ldd`. */
+async function linkedLibrary(addon: string, lib: string): Promise<string> {
   const r = await run('ldd', [addon]);
-  const m = /libfuse\.so\.2 => (\/\S+)/.exec(r.stdout.toString());
-  if (!m) throw new Error(`ldd ${addon} names no libfuse.so.2: ${r.stdout.toString()}${r.stderr}`);
+  const m = new RegExp(`${lib.replace(/\./g, '\\.')} => (\\/\\S+)`).exec(r.stdout.toString());
+  if (!m) throw new Error(`ldd ${addon} names no ${lib}: ${r.stdout.toString()}${r.stderr}`);
   return m[1];
 }
+
+/** libfuse.so.2 of fuse-native's prebuilt addon. */
+const libfuse2Path = () => linkedLibrary(fileURLToPath(new URL(`../../node_modules/fuse-native/prebuilds/linux-${process.arch}/node.napi.node`, import.meta.url)), 'libfuse.so.2');
+/** libfuse3.so.3 of the libfuse3 binding (fuse/native, built by npm ci). */
+const libfuse3Path = () => linkedLibrary(fileURLToPath(new URL('../../node_modules/hexz-fuse3/build/Release/hexz_fuse3.node', import.meta.url)), 'libfuse3.so.3');
 
 /**
  * The argv that runs `cmd args…` the way it would run on a machine where one part of FUSE is missing,
  * with nothing on this machine changed: in a private mount namespace (`unshare -m`, gone with the
  * process) where /dev is a fresh tmpfs holding only null, zero, random… but no fuse ('device'), every
- * fusermount is covered by an empty non-executable file ('helper'), or libfuse.so.2 is covered by an
- * empty file, which the dynamic loader refuses ('library'). Needs `canUnshareMounts()`.
+ * fusermount is covered by an empty non-executable file ('helper'), or libfuse.so.2 and libfuse3.so.3
+ * ('library') or libfuse3.so.3 alone ('libfuse3') are covered by an empty file, which the dynamic
+ * loader refuses. Needs `canUnshareMounts()`.
  */
 export async function withoutFuse(missing: MissingFusePart, cmd: string, args: string[]): Promise<{ cmd: string; args: string[] }> {
   // Scratch files live on a tmpfs mounted at /mnt inside the namespace: nothing outside it changes.
@@ -198,7 +215,8 @@ export async function withoutFuse(missing: MissingFusePart, cmd: string, args: s
   } else if (missing === 'helper') {
     setup = `${scratch} && : > /mnt/empty && for p in ${FUSERMOUNT_PATHS.join(' ')}; do if [ -e "$p" ]; then mount --bind /mnt/empty "$p"; fi; done`;
   } else {
-    setup = `${scratch} && : > /mnt/empty && mount --bind /mnt/empty ${await libfuse2Path()}`;
+    const libs = missing === 'library' ? [await libfuse2Path(), await libfuse3Path()] : [await libfuse3Path()];
+    setup = `${scratch} && : > /mnt/empty${libs.map((l) => ` && mount --bind /mnt/empty ${l}`).join('')}`;
   }
   return { cmd: 'unshare', args: ['-m', '--propagation', 'private', 'sh', '-c', `set -e; ${setup}; exec "$@"`, 'sh', cmd, ...args] };
 }

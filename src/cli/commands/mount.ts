@@ -1,16 +1,17 @@
 /**
- * `hexz mount ARCHIVE MOUNTPOINT [--cache-size SIZE] [--allow-other] [--foreground] [--ready-file PATH]`: see docs/cli.md
+ * `hexz mount ARCHIVE MOUNTPOINT [--cache-size SIZE] [--allow-other] [--foreground] [--ready-file PATH] [--fuse 3|2|auto]`: see docs/cli.md
  * and docs/operations.md ("FUSE mounts"). Serves the mount from this process until SIGINT/SIGTERM or
  * an unmount from elsewhere, and resolves only after the mount is gone (runCommand then exits).
  */
-import type { MountLogKind } from '../../../fuse/mount.js';
+import type { FuseChoice, MountLogKind } from '../../../fuse/mount.js';
 import type { CommandContext, CommandResult } from '../context.js';
 
 export async function run(ctx: CommandContext, [location, mountpoint]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
-  // Loaded here, not at the top of the command table: only `hexz mount` ever loads fuse-native.
+  // Loaded here, not at the top of the command table: only `hexz mount` ever loads a FUSE binding.
   const { checkFuseAvailable, mountArchive, redactLocation } = await import('../../../fuse/mount.js');
   // Fail on a machine without FUSE before spending requests on opening a remote archive.
-  await checkFuseAvailable();
+  const fuse = (opts.fuse ?? 'auto') as FuseChoice;
+  await checkFuseAvailable({ fuse });
   const archive = await ctx.open(location);
   try {
     // --quiet keeps errors and the readiness line: a sidecar's log-based checks wait for it.
@@ -19,6 +20,7 @@ export async function run(ctx: CommandContext, [location, mountpoint]: string[],
     };
     const mount = await mountArchive(archive, mountpoint, {
       allowOther: Boolean(opts.allowOther),
+      fuse,
       readyFile: typeof opts.readyFile === 'string' ? opts.readyFile : undefined,
       signal: ctx.signal,
       // A remote archive replaced while mounted: new opens switch to the new version (docs/operations.md).
