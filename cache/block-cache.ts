@@ -17,8 +17,8 @@ import { arenaOverheadBytes, ChunkArena, type ArenaHandle, type ArenaLocation } 
 
 /** Default budget: enough for ~4,000 chunks of 64 KiB; `--cache-size` changes it. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
-/** Smallest budget: a few segments of the arena and a page cache. */
-export const MIN_CACHE_BYTES = 16 * 1024 * 1024;
+/** Smallest budget: one I/O buffer, a small page cache and a couple of arena segments. */
+export const MIN_CACHE_BYTES = 8 * 1024 * 1024;
 /** Per-entry bookkeeping overhead counted against the page cache budget (key, node, promise). */
 const ENTRY_OVERHEAD = 256;
 /** How long a thread waits for another thread's load of a chunk before looking again. */
@@ -80,14 +80,14 @@ export function prefetchBudgetFor(maxBytes: number): number {
 /** Size of one I/O buffer: a bulk reader's extent of stored bytes fits (src/reader/extents.ts, plus a gap). */
 export const IO_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 
-/** Bytes of the budget kept for I/O buffers (stored bytes of extents on their way to a decode worker): a sixteenth, 2–8 buffers. */
+/** Bytes of the budget kept for I/O buffers (stored bytes of extents on their way to a decode worker): a sixteenth, 1–8 buffers. */
 export function ioBudgetFor(maxBytes: number): number {
-  return IO_BUFFER_BYTES * Math.min(8, Math.max(2, Math.floor(maxBytes / 16 / IO_BUFFER_BYTES)));
+  return IO_BUFFER_BYTES * Math.min(8, Math.max(1, Math.floor(maxBytes / 16 / IO_BUFFER_BYTES)));
 }
 
-/** Bytes of the budget given to decoded index pages (per thread): an eighth, 2–64 MiB. */
+/** Bytes of the budget given to decoded index pages (per thread): an eighth, 1–64 MiB. */
 export function pageBudgetFor(maxBytes: number): number {
-  return Math.min(64 << 20, Math.max(2 << 20, Math.floor(maxBytes / 8)));
+  return Math.min(64 << 20, Math.max(1 << 20, Math.floor(maxBytes / 8)));
 }
 
 export interface BlockCacheOptions {

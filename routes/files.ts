@@ -1,102 +1,50 @@
 /**
  * Content: `GET|HEAD /v1/archives/NAME/files/PATH` (a file of a directory archive) and
- * `GET|HEAD /v1/archives/NAME/disk` (the file of a single-file archive). The conditional and range
- * logic is `planRange` (src/gateway/range.ts); this route resolves the target, applies the plan and
- * streams the bytes straight from the reader with backpressure.
+ * `GET|HEAD /v1/archives/NAME/disk` (the file of a single-file archive). What to answer is decided by
+ * the pure `planResponse` (src/gateway/response.ts); this route finds the target and sends bytes.
  *
- * Hot-path choices (docs/gateway.md, "Performance"):
- * - the target (entry, ETag) is cached per archive version, so a warm request walks no index;
- * - the first piece is loaded before the status line is sent, so a storage failure or a changed object
- *   still gets a proper error (and one transparent retry on `ARCHIVE_CHANGED`) instead of a cut body;
- * - a range inside one chunk is sent as a view of the cached chunk (no copy, no stream); larger ones
- *   stream piece by piece, each piece a view; nothing is ever buffered whole;
- * - a client that goes away destroys the stream, which stops the reader's prefetching.
+ * Two paths (docs/gateway.md, "Performance"):
+ * - **warm**: the archive open and fresh, the target resolved before, every index page and chunk of
+ *   the range cached: answered synchronously — no promise, no timer, no stream — with the status
+ *   line, headers and views of the cached chunks in one corked write; the views are released when
+ *   the socket is done with them;
+ * - **otherwise**: the async path: open or revalidate the archive, resolve the target, load the first
+ *   piece before the status line goes out (a storage failure or a replaced object still gets a proper
+ *   error, and one transparent reopen on `ARCHIVE_CHANGED`), then write the pieces of the bulk reader
+ *   (extents decoded on the decode threads) as views, with backpressure. A body that waits on
+ *   storage longer than the request timeout is cut (the socket closed), logged and counted: a stalled
+ *   origin never holds a response open.
  */
 import { randomBytes } from 'node:crypto';
-import type { OutgoingHttpHeaders } from 'node:http';
-import { Readable } from 'node:stream';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { HexzError } from '../src/errors.js';
 import { withFreshArchive } from '../src/reader/fresh.js';
-import type { ContentPiece } from '../src/reader/archive.js';
+import type { Archive, LeasedPiece } from '../src/reader/archive.js';
+import type { FileEntry } from '../src/format/file-table.js';
 import { Deadline, errorResponses, flag, FLAG_SCHEMA, sendProtocolError, type GatewayContext, type RoutePluginOptions } from '../src/gateway/http.js';
 import { parseArchiveUrl, type ArchiveView } from '../src/gateway/names.js';
-import type { ByteRange, ConditionalHeaders, RangePlan } from '../src/gateway/range.js';
-import { planResponse } from '../src/gateway/response.js';
+import type { ByteRange, ConditionalHeaders } from '../src/gateway/range.js';
+import { planResponse, type ResponsePlan } from '../src/gateway/response.js';
 import type { ArchiveLease } from '../src/gateway/registry.js';
 import { lastModifiedOf, type ContentTarget } from '../src/gateway/content.js';
 
 /**
- * Ranges up to this size that span several chunks are gathered (as views) and sent in one write
- * instead of being streamed piece by piece: the stream machinery costs more than the whole write.
+ * Largest body the warm path answers from cached views in one write: bigger bodies are streamed, so
+ * one response never pins more than this much of the cache at once.
  */
-export const GATHER_MAX_BYTES = 256 * 1024;
+export const WARM_MAX_BYTES = 8 * 1024 * 1024;
 
-/** Buffers as views of the same memory (Fastify and sockets want Buffers; the reader gives Uint8Arrays). */
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
+/** Bytes per socket write of a streamed body. */
+const WRITE_SLICE = 256 * 1024;
+
+type ContentRequest = FastifyRequest<{ Querystring: { download?: string } }>;
 
 /** `attachment` with an ASCII fallback and the exact UTF-8 name (RFC 6266 / RFC 8187). */
 export function contentDisposition(fileName: string): string {
   const fallback = fileName.replace(/[^\x20-\x7e]|["\\%]/g, '_') || 'download';
   const exact = encodeURIComponent(fileName).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${fallback}"; filename*=UTF-8''${exact}`;
-}
-
-/**
- * Send a small body made of several views without copying them together: the status line, headers
- * and every view leave in one corked write (writev). Fastify is bypassed only for the writing
- * (`hijack`); its headers (CORS, request id) are carried over, and the exchange is still logged and
- * metered (src/gateway/exchange.ts).
- */
-function sendViews(reply: FastifyReply, views: Uint8Array[]): FastifyReply {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
-  res.cork();
-  for (const v of views) res.write(v);
-  res.end();
-  return reply;
-}
-
-/** The reader's pieces as Buffers (views, no copies) for the socket. */
-async function* asBuffers(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer> {
-  for await (const b of source) yield asBuffer(b);
-}
-
-/** The bytes of one range: the piece already loaded, then the rest of the reader's pieces. */
-async function* rangeBytes(first: IteratorResult<ContentPiece>, rest: AsyncGenerator<ContentPiece>): AsyncGenerator<Uint8Array> {
-  try {
-    if (first.done) return;
-    yield first.value.bytes;
-    for (;;) {
-      const n = await rest.next();
-      if (n.done) return;
-      yield n.value.bytes;
-    }
-  } finally {
-    await rest.return(undefined);
-  }
-}
-
-/**
- * The parts of a multipart/byteranges body. The first range's first piece is already loaded (see
- * `answer`); later ranges are read lazily when their turn comes.
- */
-async function* multipartBytes(
-  multipart: NonNullable<RangePlan['multipart']>,
-  firstPiece: IteratorResult<ContentPiece>,
-  firstRest: AsyncGenerator<ContentPiece>,
-  open: (r: ByteRange) => AsyncGenerator<ContentPiece>,
-): AsyncGenerator<Uint8Array> {
-  for (let i = 0; i < multipart.parts.length; i++) {
-    const part = multipart.parts[i];
-    yield Buffer.from(part.head, 'latin1');
-    if (i === 0) yield* rangeBytes(firstPiece, firstRest);
-    else for await (const p of open(part.range)) yield p.bytes;
-  }
-  yield Buffer.from(multipart.tail, 'latin1');
 }
 
 /** Headers every content answer carries besides the plan's. */
@@ -112,7 +60,114 @@ function baseHeaders(ctx: GatewayContext, target: ContentTarget, download: boole
   return h;
 }
 
-async function serveContent(ctx: GatewayContext, view: ArchiveView, request: FastifyRequest<{ Querystring: { download?: string } }>, reply: FastifyReply): Promise<FastifyReply> {
+/** The archive path a view addresses: `disk` of a single-file archive, else the path in the URL. */
+function contentPath(view: ArchiveView, archive: Archive, lease: ArchiveLease, path: string): { path: string; display?: string } {
+  if (view !== 'disk') return { path };
+  if (!archive.isSingleFile) throw new HexzError('PATH_NOT_FOUND', `archive "${lease.name}" is a directory archive: use /files/PATH`, { archive: lease.name });
+  return { path: 'disk', display: archive.root.metadata.source?.name };
+}
+
+function plan(ctx: GatewayContext, request: ContentRequest, archive: Archive, target: ContentTarget, name: string): ResponsePlan {
+  return planResponse({
+    method: request.method,
+    headers: request.headers as ConditionalHeaders,
+    size: target.entry.size,
+    etag: target.etag,
+    lastModified: lastModifiedOf(archive, target),
+    // One clock reading for the Date header and every date decision of the plan (strong Last-Modified).
+    now: Date.now(),
+    contentType: target.contentType,
+    // Only multi-range answers need a boundary; most requests should not pay for randomness.
+    boundary: request.headers.range?.includes(',') ? randomBytes(12).toString('hex') : '',
+    maxRanges: ctx.config.maxRanges,
+    base: baseHeaders(ctx, target, flag(request.query.download)),
+    name,
+  });
+}
+
+/** Answer a plan without a body (304, HEAD, empty file) or with the JSON error of a 412/416. */
+function answerWithoutBody(reply: FastifyReply, p: ResponsePlan): FastifyReply {
+  if (p.body.kind === 'error') return sendProtocolError(reply.headers(p.headers), p.body.code, p.body.message);
+  return reply.code(p.status).headers(p.headers).send();
+}
+
+/** Take over the response from Fastify (its headers, e.g. CORS and the request id, are kept) and send the status line. */
+function startRaw(reply: FastifyReply, p: ResponsePlan): ServerResponse {
+  reply.hijack();
+  const res = reply.raw;
+  // setHeader, not writeHead(status, headers): logs and metrics read them back (Content-Length).
+  const fastify = reply.getHeaders() as OutgoingHttpHeaders;
+  for (const name in fastify) res.setHeader(name, fastify[name]!);
+  for (const name in p.headers) res.setHeader(name, p.headers[name]);
+  res.writeHead(p.status);
+  return res;
+}
+
+// ---- the warm path ----------------------------------------------------------------------------------
+
+/**
+ * The whole answer from what is cached, synchronously, or undefined (nothing sent, nothing held)
+ * when anything must be waited for: the archive's freshness, the target, an index page or a chunk.
+ */
+function answerWarm(ctx: GatewayContext, view: ArchiveView, request: ContentRequest, reply: FastifyReply): FastifyReply | undefined {
+  let target: ReturnType<typeof parseArchiveUrl>;
+  try {
+    target = parseArchiveUrl(request.url);
+  } catch {
+    return undefined; // the async path gives the error
+  }
+  const lease = ctx.registry.leaseIfFresh(target.name);
+  if (!lease) return undefined;
+  let held: Array<{ release(): void }> = [];
+  try {
+    const { archive } = lease;
+    const where = contentPath(view, archive, lease, target.path);
+    const ct = ctx.content.cached(lease.id, where.path);
+    if (!ct) return void lease.release();
+    const p = plan(ctx, request, archive, ct, where.path || 'disk');
+    if (p.body.kind !== 'bytes') {
+      lease.release();
+      return answerWithoutBody(reply, p);
+    }
+    const { ranges, multipart } = p.body;
+    let total = 0;
+    for (const r of ranges) total += r.end - r.start + 1;
+    if (total > WARM_MAX_BYTES) return void lease.release();
+    const views: Uint8Array[] = [];
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
+      const got = archive.cachedViews(ct.entry, r.start, r.end - r.start + 1);
+      if (!got) {
+        for (const h of held) h.release();
+        return void lease.release();
+      }
+      held.push(got);
+      if (multipart) views.push(Buffer.from(multipart.parts[i].head, 'latin1'));
+      views.push(...got.views);
+    }
+    if (multipart) views.push(Buffer.from(multipart.tail, 'latin1'));
+    const res = startRaw(reply, p);
+    const toRelease = held;
+    held = [];
+    // The socket may still hold the views after end(): they are released when it is done with them.
+    res.once('close', () => {
+      for (const h of toRelease) h.release();
+      lease.release();
+    });
+    res.cork();
+    for (const v of views) res.write(v);
+    res.end();
+    return reply;
+  } catch (err) {
+    for (const h of held) h.release();
+    lease.release();
+    throw err;
+  }
+}
+
+// ---- the async path ---------------------------------------------------------------------------------
+
+async function serveContent(ctx: GatewayContext, view: ArchiveView, request: ContentRequest, reply: FastifyReply): Promise<FastifyReply> {
   const target = parseArchiveUrl(request.url);
   const deadline = new Deadline(ctx.config.requestTimeoutMs, `${target.name}${view === 'disk' ? '/disk' : `/files/${target.path}`}`);
   try {
@@ -130,84 +185,113 @@ async function serveContent(ctx: GatewayContext, view: ArchiveView, request: Fas
   }
 }
 
-/** Answer from one leased archive version; the lease is released when the response ends (or by the caller on error). */
-async function answer(
-  ctx: GatewayContext,
-  view: ArchiveView,
-  path: string,
-  lease: ArchiveLease,
-  deadline: Deadline,
-  request: FastifyRequest<{ Querystring: { download?: string } }>,
-  reply: FastifyReply,
-): Promise<FastifyReply> {
-  const { archive } = lease;
-  let display: string | undefined;
-  if (view === 'disk') {
-    if (!archive.isSingleFile) {
-      throw new HexzError('PATH_NOT_FOUND', `archive "${lease.name}" is a directory archive: use /files/PATH`, { archive: lease.name });
-    }
-    path = 'disk';
-    display = archive.root.metadata.source?.name;
-  }
-  const target = await deadline.race(ctx.content.resolve(archive, lease.id, path, display));
-  const plan = planResponse({
-    method: request.method,
-    headers: request.headers as ConditionalHeaders,
-    size: target.entry.size,
-    etag: target.etag,
-    lastModified: lastModifiedOf(archive, target),
-    // One clock reading for the Date header and every date decision of the plan (strong Last-Modified).
-    now: Date.now(),
-    contentType: target.contentType,
-    // Only multi-range answers need a boundary; most requests should not pay for randomness.
-    boundary: request.headers.range?.includes(',') ? randomBytes(12).toString('hex') : '',
-    maxRanges: ctx.config.maxRanges,
-    base: baseHeaders(ctx, target, flag(request.query.download)),
-    name: path || 'disk',
-  });
-  if (plan.body.kind !== 'bytes') {
-    lease.release();
-    if (plan.body.kind === 'error') return sendProtocolError(reply.headers(plan.headers), plan.body.code, plan.body.message);
-    return reply.code(plan.status).headers(plan.headers).send();
-  }
-  const { ranges, multipart } = plan.body;
-  const headers = plan.headers;
+/** The pieces of one range through the bulk reader (views into the cache; each released once written). */
+function readRange(archive: Archive, entry: FileEntry, r: ByteRange): AsyncGenerator<LeasedPiece> {
+  return archive.leasedPieces([{ entry, start: r.start, end: r.end + 1 }]);
+}
 
-  const readRange = (r: ByteRange) => archive.pieces(target.entry, { start: r.start, end: r.end + 1 });
-  let body: Buffer | Readable;
+/** Answer from one leased archive version; the lease is released when the response ends (or by the caller on error). */
+async function answer(ctx: GatewayContext, view: ArchiveView, path: string, lease: ArchiveLease, deadline: Deadline, request: ContentRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const { archive } = lease;
+  const where = contentPath(view, archive, lease, path);
+  const target = await deadline.race(ctx.content.resolve(archive, lease.id, where.path, where.display));
+  const p = plan(ctx, request, archive, target, where.path || 'disk');
+  if (p.body.kind !== 'bytes') {
+    lease.release();
+    return answerWithoutBody(reply, p);
+  }
+  const { ranges, multipart } = p.body;
   // Load the first piece before committing to a status line (see the module comment).
-  const r = ranges[0];
-  const pieces = readRange(r);
-  let first: IteratorResult<ContentPiece>;
+  const first = readRange(archive, target.entry, ranges[0]);
+  let head: IteratorResult<LeasedPiece>;
   try {
-    first = await deadline.race(pieces.next());
+    head = await deadline.race(first.next());
   } catch (err) {
-    void pieces.return(undefined).catch(() => {});
+    void first.return(undefined).catch(() => {});
     throw err;
   }
-  const length = r.end - r.start + 1;
-  if (multipart) {
-    body = Readable.from(asBuffers(multipartBytes(multipart, first, pieces, readRange)), { objectMode: false });
-  } else if (!first.done && first.value.bytes.byteLength === length) {
-    // The whole range is one view of a cached chunk: send it as is.
-    void pieces.return(undefined).catch(() => {});
-    body = asBuffer(first.value.bytes);
-  } else if (length <= GATHER_MAX_BYTES) {
-    // A small range over a few chunks: gather the views, then send them in one corked write.
-    const parts: Uint8Array[] = first.done ? [] : [first.value.bytes];
-    try {
-      for (let n = await deadline.race(pieces.next()); !n.done; n = await deadline.race(pieces.next())) parts.push(n.value.bytes);
-    } finally {
-      void pieces.return(undefined).catch(() => {});
-    }
-    reply.raw.once('close', lease.release);
-    return sendViews(reply.code(plan.status).headers(headers), parts);
-  } else {
-    body = Readable.from(asBuffers(rangeBytes(first, pieces)), { objectMode: false });
-  }
+  const res = startRaw(reply, p);
   // Holding the lease until the socket is done keeps the archive open for the whole body.
-  reply.raw.once('close', lease.release);
-  return reply.code(plan.status).headers(headers).send(body);
+  res.once('close', lease.release);
+  void sendBody(ctx, res, archive, target.entry, ranges, multipart, first, head).catch((err: unknown) => {
+    // The status line is out: the only honest signal left is a cut body.
+    request.log.warn({ err: err instanceof Error ? err.message : String(err), url: request.url }, 'response body cut: reading the archive failed');
+    res.destroy();
+  });
+  return reply;
+}
+
+/**
+ * Write the body: the ranges' pieces as views, in order, with backpressure; each piece is released
+ * when the socket has taken it. A wait for the next piece longer than the request timeout ends the
+ * response (storage that stalls must not hold it open: issue "stalled origin").
+ */
+async function sendBody(
+  ctx: GatewayContext,
+  res: ServerResponse,
+  archive: Archive,
+  entry: FileEntry,
+  ranges: ByteRange[],
+  multipart: NonNullable<Extract<ResponsePlan['body'], { kind: 'bytes' }>['multipart']> | undefined,
+  first: AsyncGenerator<LeasedPiece>,
+  head: IteratorResult<LeasedPiece>,
+): Promise<void> {
+  const write = async (bytes: Uint8Array, release?: () => void): Promise<void> => {
+    // In slices: backpressure and the body-bytes metric (counted as each write is flushed) keep a
+    // fine grain even when a piece is a whole 4 MiB extent. The piece is released after its last slice.
+    for (let at = 0; ; at += WRITE_SLICE) {
+      if (res.destroyed) {
+        release?.();
+        throw new HexzError('ABORTED', 'the client went away');
+      }
+      const last = at + WRITE_SLICE >= bytes.byteLength;
+      const ok = res.write(bytes.subarray(at, Math.min(bytes.byteLength, at + WRITE_SLICE)), last ? release : undefined);
+      if (!ok) await drained(res);
+      if (last) return;
+    }
+  };
+  for (let i = 0; i < ranges.length; i++) {
+    const pieces = i === 0 ? first : readRange(archive, entry, ranges[i]);
+    try {
+      if (multipart) await write(Buffer.from(multipart.parts[i].head, 'latin1'));
+      let n = i === 0 ? head : await nextWithin(pieces, ctx);
+      for (; !n.done; n = await nextWithin(pieces, ctx)) await write(n.value.bytes, n.value.release);
+    } finally {
+      await pieces.return(undefined).catch(() => {});
+    }
+  }
+  if (multipart) await write(Buffer.from(multipart.tail, 'latin1'));
+  res.end();
+}
+
+/** Resolves when `res` can take more, or when it closed (then the next write sees it destroyed). */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
+/** The next piece, or `TIMEOUT` (counted) when storage makes it wait longer than the request timeout. */
+async function nextWithin(pieces: AsyncGenerator<LeasedPiece>, ctx: GatewayContext): Promise<IteratorResult<LeasedPiece>> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ctx.metrics.bodyStalls.inc();
+      reject(new HexzError('TIMEOUT', `no bytes from storage for ${ctx.config.requestTimeoutMs} ms while sending a body`));
+    }, ctx.config.requestTimeoutMs);
+  });
+  expired.catch(() => {});
+  try {
+    return await Promise.race([pieces.next(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const QUERY_SCHEMA = {
@@ -226,7 +310,8 @@ export const fileRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app, { 
       constraints: { archiveView: view },
       config: { route: view },
       schema: { querystring: QUERY_SCHEMA, response: errorResponses(403, 412, 416, 422) },
-      handler: (request, reply) => serveContent(ctx, view, request, reply),
+      // Not async: a warm request is answered before the handler returns (no promise at all).
+      handler: (request, reply) => answerWarm(ctx, view, request, reply) ?? serveContent(ctx, view, request, reply),
     });
   }
 };

@@ -5,7 +5,7 @@
  * pass only what they change. Nothing here reads `process.env`; messages name the fields (the CLI
  * names its flags), and the field at fault is in the error's `option` context.
  */
-import { DEFAULT_CACHE_BYTES } from '../../cache/block-cache.js';
+import { DEFAULT_CACHE_BYTES, MIN_CACHE_BYTES } from '../../cache/block-cache.js';
 import type { StorageOptions } from '../../storage/index.js';
 import { HexzError } from '../errors.js';
 
@@ -113,7 +113,7 @@ export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
   if (!cfg.storage) throw bad('storage', 'empty');
   if (!cfg.host) throw bad('host', 'empty');
   if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw bad('port', `expected 0-65535, got ${cfg.port}`);
-  if (!Number.isSafeInteger(cfg.cacheBytes) || cfg.cacheBytes < 1 << 20) throw bad('cacheBytes', `at least 1M, got ${cfg.cacheBytes}`);
+  if (!Number.isSafeInteger(cfg.cacheBytes) || cfg.cacheBytes < MIN_CACHE_BYTES) throw bad('cacheBytes', `at least 8M, got ${cfg.cacheBytes}`);
   const positive: Array<keyof ServeConfig> = ['maxOpenArchives', 'maxRanges', 'defaultPageSize', 'maxPageSize', 'requestTimeoutMs', 'idleTimeoutMs', 'etagCacheEntries'];
   for (const k of positive) {
     const v = cfg[k] as number;

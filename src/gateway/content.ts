@@ -84,6 +84,11 @@ export class ContentIndex {
    * the name the user asked for). `displayName` overrides both (single-file archives keep their
    * original name in metadata).
    */
+  /** The target at `p` in version `versionId` if it was resolved before (the hot path); never resolves. */
+  cached(versionId: string, p: string): ContentTarget | undefined {
+    return this.lru.get(`${versionId}\0${p}`);
+  }
+
   async resolve(archive: Archive, versionId: string, p: string, displayName?: string): Promise<ContentTarget> {
     const key = `${versionId}\0${p}`;
     const hit = this.lru.get(key);

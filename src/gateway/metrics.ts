@@ -42,6 +42,8 @@ export class GatewayMetrics {
   readonly storageBytes: Counter<'backend' | 'op'>;
   readonly storageDuration: Histogram<'backend' | 'op'>;
   readonly archiveOpens: Counter<'outcome'>;
+  /** Responses cut because storage sent nothing for the request timeout while their body was being sent. */
+  readonly bodyStalls: Counter;
 
   constructor(opts: GatewayMetricsOptions) {
     const registers = [this.registry];
@@ -57,6 +59,7 @@ export class GatewayMetrics {
     this.storageRequests = new Counter({ name: 'hexz_storage_requests_total', help: 'Requests to storage by backend, operation and outcome', labelNames: ['backend', 'op', 'outcome'], registers });
     this.storageBytes = new Counter({ name: 'hexz_storage_read_bytes_total', help: 'Bytes read from storage', labelNames: ['backend', 'op'], registers });
     this.storageDuration = new Histogram({ name: 'hexz_storage_request_duration_seconds', help: 'Storage request latency', labelNames: ['backend', 'op'], buckets: LATENCY_BUCKETS, registers });
+    this.bodyStalls = new Counter({ name: 'hexz_http_body_stalls_total', help: 'Responses cut because storage sent nothing for the request timeout while their body was being sent', registers });
     this.archiveOpens = new Counter({ name: 'hexz_archive_opens_total', help: 'Archive opens by outcome (opened, reopened after a change, failed)', labelNames: ['outcome'], registers });
     new Gauge({
       name: 'hexz_open_archives',

@@ -166,6 +166,17 @@ export class ArchiveRegistry {
   }
 
   /**
+   * A lease on archive `name` without waiting, when it is open and was checked within the TTL (the
+   * hot path of a warm request); undefined otherwise (then `acquire`). Never opens or revalidates.
+   */
+  leaseIfFresh(name: string): ArchiveLease | undefined {
+    if (this.closed) return undefined;
+    const e = this.lru.get(name);
+    if (!e || e.closed || e.retired || this.now() - e.checkedAt >= this.opts.ttlMs) return undefined;
+    return this.lease(e);
+  }
+
+  /**
    * Forget `lease`'s archive if it is still the current one (its object changed under it), so the
    * next `acquire` opens the new version.
    */

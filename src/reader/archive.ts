@@ -233,6 +233,16 @@ export class Archive {
   }
 
   /**
+   * Views of `n` bytes of regular file `e` at `offset` straight from the cache, synchronously, when
+   * everything they need is cached; undefined otherwise (nothing held). Call `release()` once the
+   * views are no longer used (e.g. when the socket has sent them).
+   */
+  cachedViews(e: FileEntry, offset: number, n: number): { views: Uint8Array[]; release(): void } | undefined {
+    if (e.type !== 'file') throw new HexzError('NOT_A_FILE', `not a regular file: ${e.path || '/'}`, this.opened.ctx({ path: e.path }));
+    return this.content.cachedViews(e, offset, n);
+  }
+
+  /**
    * Warm the cache for `[start, end)` of a file in the background, within the process-wide prefetch
    * allowance; errors are left for real reads.
    */

@@ -300,6 +300,39 @@ export class ArchiveContent {
   }
 
   /**
+   * Views of bytes `[offset, offset + n)` of file `e` straight from the cache, synchronously, when the
+   * index pages and every chunk are cached (a warm gateway range: no promise, no copy); undefined when
+   * something must be loaded (nothing is held then). The views stay valid until `release()`.
+   */
+  cachedViews(e: FileEntry, offset: number, n: number): { views: Uint8Array[]; release(): void } | undefined {
+    this.checkRange(e, offset, n);
+    const plan = this.planCached(e, offset, n);
+    if (!plan) return undefined;
+    const leases: ChunkLease[] = [];
+    const release = () => {
+      for (const l of leases) l.release();
+      leases.length = 0;
+    };
+    const views: Uint8Array[] = [];
+    for (const p of plan) {
+      let lease: ChunkLease | undefined;
+      try {
+        lease = this.cachedLease(p.ref, e);
+      } catch (err) {
+        release();
+        throw err;
+      }
+      if (!lease) {
+        release();
+        return undefined;
+      }
+      leases.push(lease);
+      views.push(lease.bytes.subarray(p.from, p.to));
+    }
+    return { views, release };
+  }
+
+  /**
    * Copy `n` bytes of file `e` at `offset` into `dst` synchronously, straight from the cache: true when
    * the index pages and every chunk were cached (most FUSE reads are answered this way, without a
    * promise), false when something must be loaded (nothing was written). Same checks as every read.
