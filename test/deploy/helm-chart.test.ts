@@ -366,6 +366,8 @@ describe('settings reach hexz as it reads them', () => {
     HEXZ_HTTP_RETRIES: 'HTTP(S) archives only (extraEnv)',
     HEXZ_PROGRESS: 'progress bars are drawn only on a terminal; a pod has none',
     HEXZ_BASE_DIR: 'the gateway resolves bases of thin archives inside its storage root',
+    HEXZ_STORAGE_TIMEOUT: "the 5 s default is the one S3 and its SDKs use for a read that makes no progress (extraEnv can change it)",
+    HEXZ_DECODE_THREADS: 'the gateway decodes on as many threads as the container has cores (extraEnv can change it)',
   };
 
   it('sets every variable of the gateway configuration, and only those', () => {

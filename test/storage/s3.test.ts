@@ -138,7 +138,8 @@ describe('s3: multipart upload', () => {
     await first.commit();
     const err = await errorOf(createWriter(url, opts));
     expect(err.code).toBe('EXISTS');
-    expect(err.message).toMatch(/already exists \(use --force/);
+    expect(err.message).toMatch(/already exists$/);
+    expect(err.context.remedy).toBe('overwrite'); // the CLI words it "(use --force to replace it)": test/cli/pack-output.test.ts
     expect(s3.pendingUploads(BUCKET)).toEqual([]);
     const w = await createWriter(url, { ...opts, overwrite: true });
     await w.write(randomBytes(2000));
