@@ -95,6 +95,11 @@ export interface BlockCacheOptions {
   maxBytes?: number;
   /** Attach to an arena made by another thread (its `arenaHandle`) instead of making one. */
   arena?: ArenaHandle;
+  /**
+   * Threads that share this budget, each with its own `BlockCache` over one arena (gateway workers):
+   * the per-thread parts (index pages, I/O buffers) get a share each, so the whole stays one budget.
+   */
+  threads?: number;
 }
 
 export class BlockCache {
@@ -118,9 +123,10 @@ export class BlockCache {
   constructor(opts: BlockCacheOptions = {}) {
     this.maxBytes = Math.max(MIN_CACHE_BYTES, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
     this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
-    const pageBytes = pageBudgetFor(this.maxBytes);
-    this.ioBuffersMax = ioBudgetFor(this.maxBytes) / IO_BUFFER_BYTES;
-    const rest = this.maxBytes - pageBytes - this.ioBuffersMax * IO_BUFFER_BYTES;
+    const threads = Math.max(1, opts.threads ?? 1);
+    const pageBytes = Math.max(1 << 20, Math.floor(pageBudgetFor(this.maxBytes) / threads));
+    this.ioBuffersMax = Math.max(1, Math.floor(ioBudgetFor(this.maxBytes) / IO_BUFFER_BYTES / threads));
+    const rest = this.maxBytes - threads * (pageBytes + this.ioBuffersMax * IO_BUFFER_BYTES);
     const arenaBytes = rest - arenaOverheadBytes(rest);
     this.arena = opts.arena ? ChunkArena.attach(opts.arena) : ChunkArena.create(arenaBytes);
     this.pages = new LRUCache<string, PageEntry>({

@@ -17,6 +17,7 @@ const FLAG_OF: Partial<Record<keyof ServeConfig, string>> = {
   corsOrigins: '--cors-origin',
   cacheControl: '--cache-control',
   authTokenFiles: '--auth-token-file',
+  workers: '--workers',
   maxRanges: '--max-ranges',
   logLevel: '--log-level',
 };
@@ -40,6 +41,7 @@ export interface ServeFlags extends GlobalFlags {
   /** Seconds. */
   shutdownTimeout?: string;
   logLevel?: string;
+  workers?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -66,6 +68,7 @@ const FILE_KEYS: Record<string, 'string' | 'number' | 'boolean' | 'string[]' | '
   idleTimeoutMs: 'number',
   shutdownTimeoutMs: 'number',
   etagCacheEntries: 'number',
+  workers: 'number',
   logLevel: 'string',
 };
 
@@ -155,6 +158,7 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
     idleTimeoutMs: int(env.HEXZ_IDLE_TIMEOUT_MS ?? f<number>('idleTimeoutMs'), 'HEXZ_IDLE_TIMEOUT_MS', 1),
     shutdownTimeoutMs: seconds(flags.shutdownTimeout, '--shutdown-timeout') ?? int(env.HEXZ_SHUTDOWN_TIMEOUT_MS ?? f<number>('shutdownTimeoutMs'), 'HEXZ_SHUTDOWN_TIMEOUT_MS', 0),
     etagCacheEntries: int(env.HEXZ_ETAG_CACHE_ENTRIES ?? f<number>('etagCacheEntries'), 'HEXZ_ETAG_CACHE_ENTRIES', 1),
+    workers: int(flags.workers ?? env.HEXZ_WORKERS ?? f<number>('workers'), '--workers', 0, 256),
     logLevel: (flags.logLevel ?? env.HEXZ_LOG_LEVEL ?? f<string>('logLevel')) as LogLevel | undefined,
   }));
 }

@@ -37,6 +37,8 @@ export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 export const DEFAULT_CACHE_CONTROL = 'no-cache';
 /** Computed ETags and file lookups remembered (a few hundred bytes each). */
 export const DEFAULT_ETAG_CACHE_ENTRIES = 100_000;
+/** Gateway worker threads: 0 means one per core (every core serves, over one shared cache). */
+export const DEFAULT_WORKERS = 0;
 /** Request logs at info: one line per request. */
 export const DEFAULT_LOG_LEVEL = 'info';
 
@@ -75,6 +77,8 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
   etagCacheEntries: number;
   logLevel: LogLevel;
+  /** Worker threads of `hexz serve` (src/gateway/workers.ts); 0: one per core. `startGateway` itself is one thread. */
+  workers: number;
 }
 
 /** A partial configuration: what is not given takes its default. */
@@ -108,6 +112,7 @@ export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
     shutdownTimeoutMs: input.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     etagCacheEntries: input.etagCacheEntries ?? DEFAULT_ETAG_CACHE_ENTRIES,
     logLevel: input.logLevel ?? DEFAULT_LOG_LEVEL,
+    workers: input.workers ?? DEFAULT_WORKERS,
   };
   const bad = (option: keyof ServeConfig, msg: string) => new HexzError('INVALID_ARGUMENT', `${option}: ${msg}`, { option });
   if (!cfg.storage) throw bad('storage', 'empty');
@@ -119,6 +124,7 @@ export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
     const v = cfg[k] as number;
     if (!Number.isSafeInteger(v) || v < 1) throw bad(k, `expected a positive integer, got ${v}`);
   }
+  if (!Number.isSafeInteger(cfg.workers) || cfg.workers < 0 || cfg.workers > 256) throw bad('workers', `expected 0 (one per core) to 256, got ${cfg.workers}`);
   for (const k of ['archiveTtlMs', 'shutdownTimeoutMs'] as const) {
     if (!Number.isSafeInteger(cfg[k]) || cfg[k] < 0) throw bad(k, `expected a non-negative integer, got ${cfg[k]}`);
   }

@@ -17,6 +17,11 @@ export interface GatewayMetricsOptions {
   openArchives: () => number;
   /** Node process metrics (CPU, memory, event loop lag, GC); on by default. */
   processMetrics?: boolean;
+  /**
+   * The exposition of the whole server when this gateway is one of several worker threads
+   * (src/gateway/workers.ts): `/metrics` then answers with it instead of this registry alone.
+   */
+  aggregate?: () => Promise<string>;
 }
 
 /** A counter whose value is copied from a monotonic source at scrape time. */
@@ -25,6 +30,8 @@ function mirroredCounter(registry: Registry, name: string, help: string, read: (
     name,
     help,
     registers: [registry],
+    // Cache numbers describe the one shared cache: every worker reports the same, so never add them up.
+    aggregator: 'max',
     collect() {
       this.reset();
       this.inc(read());
@@ -45,7 +52,10 @@ export class GatewayMetrics {
   /** Responses cut because storage sent nothing for the request timeout while their body was being sent. */
   readonly bodyStalls: Counter;
 
+  private readonly aggregate?: () => Promise<string>;
+
   constructor(opts: GatewayMetricsOptions) {
+    this.aggregate = opts.aggregate;
     const registers = [this.registry];
     this.httpRequests = new Counter({ name: 'hexz_http_requests_total', help: 'HTTP requests by route, method and status', labelNames: ['route', 'method', 'status'], registers });
     this.httpDuration = new Histogram({
@@ -79,6 +89,7 @@ export class GatewayMetrics {
     mirroredCounter(this.registry, 'hexz_cache_load_failures_total', 'Block cache loads that failed', () => cache.stats().failures);
     new Gauge({
       name: 'hexz_cache_bytes',
+      aggregator: 'max',
       help: 'Bytes held by the block cache',
       registers,
       collect() {
@@ -87,6 +98,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'hexz_cache_max_bytes',
+      aggregator: 'max',
       help: 'Block cache budget',
       registers,
       collect() {
@@ -95,6 +107,7 @@ export class GatewayMetrics {
     });
     new Gauge({
       name: 'hexz_cache_entries',
+      aggregator: 'max',
       help: 'Entries in the block cache',
       registers,
       collect() {
@@ -120,6 +133,6 @@ export class GatewayMetrics {
 
   /** The exposition text and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return { contentType: this.registry.contentType, body: this.aggregate ? await this.aggregate() : await this.registry.metrics() };
   }
 }

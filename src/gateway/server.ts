@@ -27,6 +27,10 @@ export interface GatewayOptions {
   processMetrics?: boolean;
   /** Where the JSON log lines go (default: stdout). */
   logStream?: { write(line: string): unknown };
+  /** Listen with SO_REUSEPORT, so several gateway worker threads share the port (src/gateway/workers.ts). */
+  reusePort?: boolean;
+  /** `/metrics` of the whole server when this gateway is one of several workers. */
+  aggregateMetrics?: () => Promise<string>;
 }
 
 /** A running gateway. */
@@ -92,7 +96,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
   const authTokens = await readTokenFiles(cfg.authTokenFiles);
   const cache = opts.cache ?? new BlockCache({ maxBytes: cfg.cacheBytes });
   let registry: ArchiveRegistry | undefined;
-  const metrics = new GatewayMetrics({ cache, openArchives: () => registry?.openCount ?? 0, processMetrics: opts.processMetrics });
+  const metrics = new GatewayMetrics({ cache, openArchives: () => registry?.openCount ?? 0, processMetrics: opts.processMetrics, aggregate: opts.aggregateMetrics });
   const storageCounters = newCounters();
   registry = new ArchiveRegistry({
     root,
@@ -117,7 +121,8 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
   // Nagle off: a response's last partial segment must not wait for the client's delayed ACK (~40 ms).
   app.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
   try {
-    await app.listen({ host: cfg.host, port: cfg.port });
+    // reusePort (Node ≥ 22.12) is passed through Fastify to net.Server.listen.
+    await app.listen({ host: cfg.host, port: cfg.port, ...(opts.reusePort ? { reusePort: true } : {}) } as { host: string; port: number });
   } catch (err) {
     await app.close().catch(() => {});
     await registry.close();
