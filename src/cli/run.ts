@@ -7,6 +7,7 @@ import { globalConfig, type GlobalFlags } from './config.js';
 import { toHexzError } from '../errors.js';
 import { CommandContext, type CommandResult } from './context.js';
 import { cliMessage } from './remedies.js';
+import { closeSharedDecodePool } from '../reader/decode-pool.js';
 
 export type CommandFn = (ctx: CommandContext, args: string[], opts: Record<string, unknown>) => Promise<CommandResult | void>;
 
@@ -46,7 +47,7 @@ export async function runCommand(load: () => Promise<{ run: CommandFn }>, args: 
   process.on('SIGTERM', onSignal);
   // `hexz cat … | head` closes the pipe early: that is a normal end, not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-    if (err.code === 'EPIPE') process.exit(0);
+    if (err.code === 'EPIPE') void exitAfterPools(0);
   });
 
   let code = 0;
@@ -70,5 +71,14 @@ export async function runCommand(load: () => Promise<{ run: CommandFn }>, args: 
   }
   await flush(process.stdout);
   await flush(process.stderr);
+  return exitAfterPools(code);
+}
+
+/**
+ * Exit once the decode threads have left: `process.exit` stops a thread that is inside zstd, which
+ * aborts the process (../worker-exit.ts). A failed command can leave extents decoding.
+ */
+async function exitAfterPools(code: number): Promise<never> {
+  await closeSharedDecodePool();
   process.exit(code);
 }

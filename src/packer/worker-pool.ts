@@ -17,6 +17,7 @@ import { SCAN_MEMORY_RESERVED } from '../chunker/fastcdc.js';
 import type { WasmMemory } from '../chunker/wasm.js';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { HexzError } from '../errors.js';
+import { endWorker } from '../worker-exit.js';
 import type { SeenSet } from './seen-set.js';
 import type { WorkerConfig, WorkerReply } from './worker.js';
 
@@ -96,8 +97,9 @@ export class WorkerThreads {
     return this.workers;
   }
 
+  /** End the threads after the jobs they hold (never `terminate()` one inside zstd: ../worker-exit.ts). */
   async terminate(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => endWorker(w)));
   }
 }
 

@@ -16,6 +16,7 @@
  * already seen). `overflow` (rare: the job did not fit its output slot) carries the encoded bytes.
  */
 import { parentPort } from 'node:worker_threads';
+import { isExitRequest } from '../worker-exit.js';
 import { codecById } from '../codecs/index.js';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { chunkIdFunction, encodeChunkInto, isAllZero } from '../format/chunk.js';
@@ -91,7 +92,8 @@ function runJob(seq: number, slot: number, ranges: Uint32Array): WorkerReply {
   return { type: 'done', seq, ids, zero, lengths, codecs, total: at, overflow: overflow?.subarray(0, at) };
 }
 
-parentPort!.on('message', (msg: WorkerRequest) => {
+parentPort!.on('message', (msg: WorkerRequest | string) => {
+  if (typeof msg === 'string') return void isExitRequest(msg, parentPort!);
   if (msg.type === 'init') return init(msg.config);
   let reply: WorkerReply;
   try {

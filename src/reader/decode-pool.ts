@@ -7,12 +7,14 @@
  * Stored bytes reach a worker in shared memory (read there directly, or copied once: a memcpy is a
  * small fraction of decoding them). A chunk that does not decode or verify fails the job
  * with its typed `CORRUPT` / `AUTH_FAILED` error; the reader that asked gets it, nobody gets bytes.
- * Workers are unref'd (an idle pool never keeps a process alive) and `close()` terminates them.
+ * Workers are unref'd (an idle pool never keeps a process alive); `close()` asks them to leave after
+ * their queued jobs (../worker-exit.ts: terminating one inside zstd would abort the process).
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { HexzError, type ErrorCode, type ErrorContext } from '../errors.js';
+import { endWorker } from '../worker-exit.js';
 
 /** Decode threads when nothing says otherwise: one per core (the reading thread mostly waits on I/O). */
 export function defaultDecodeThreads(): number {
@@ -187,13 +189,13 @@ export class DecodePool {
     });
   }
 
-  /** Terminate the workers; jobs still in flight fail with ABORTED. */
+  /** End the workers (after the jobs they hold, whose results are dropped); jobs still in flight fail with ABORTED. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     for (const [, p] of this.pending) p.reject(new HexzError('ABORTED', 'decode pool closed'));
     this.pending.clear();
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    await Promise.all(this.workers.map((w) => endWorker(w.worker)));
   }
 }
 
@@ -208,4 +210,11 @@ export function sharedDecodePool(threads = defaultDecodeThreads()): DecodePool |
   if (threads <= 0) return undefined;
   if (!shared || !shared.usable) shared = new DecodePool(threads);
   return shared;
+}
+
+/** End the process's decode pool, if one was started (before `process.exit`: see ../worker-exit.ts). */
+export async function closeSharedDecodePool(): Promise<void> {
+  const pool = shared;
+  shared = undefined;
+  await pool?.close();
 }

@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { HexzError, toHexzError } from '../errors.js';
 import { decodeChunkInto, idFunction } from './decode.js';
+import { isExitRequest } from '../worker-exit.js';
 import type { DecodeJob, DecodeReply, KeysMessage } from './decode-pool.js';
 
 /** Views of the shared buffers jobs write to (the arena's data comes back with every job). */
@@ -15,7 +16,8 @@ const views = new WeakMap<SharedArrayBuffer, Uint8Array>();
 const keysById = new Map<number, { keys: ArchiveKeys; idOf: (p: Uint8Array) => Uint8Array }>();
 const plainIdOf = idFunction(undefined);
 
-parentPort!.on('message', (msg: DecodeJob | KeysMessage) => {
+parentPort!.on('message', (msg: DecodeJob | KeysMessage | string) => {
+  if (typeof msg === 'string') return void isExitRequest(msg, parentPort!);
   if (msg.t === 'keys') {
     keysById.set(msg.id, { keys: msg.keys, idOf: idFunction(msg.keys) });
     return;
