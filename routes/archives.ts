@@ -40,6 +40,7 @@ const INFO_SCHEMA = {
     formatVersion: { type: 'integer' },
     encrypted: { type: 'boolean' },
     keyDerivation: { type: 'string' },
+    signature: { type: ['object', 'null'], properties: { algorithm: { type: 'string' }, keyId: { type: 'string' } } },
     archiveSize: { type: 'integer' },
     etag: { type: 'string' },
     created: { type: 'string' },

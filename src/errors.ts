@@ -50,7 +50,17 @@ export type Remedy =
   /** Encrypt (a delta of an encrypted base). */
   | 'encrypt'
   /** Listen on another port. */
-  | 'other-port';
+  | 'other-port'
+  /** Sign the archive (it is unsigned). */
+  | 'sign'
+  /** Trust the signer's key, if it is to be trusted (the signer is unknown). */
+  | 'trust-signer'
+  /** Write the signed copy elsewhere (the archive cannot be rewritten in place). */
+  | 'sign-output'
+  /** Make a version 2 archive of it (version 1 has no signature slot). */
+  | 'repack'
+  /** Give a signing key. */
+  | 'sign-key';
 
 interface ErrorKind {
   /** Process exit code of the CLI. 1 is reserved for unexpected failures. */
@@ -65,7 +75,7 @@ interface ErrorKind {
 
 /**
  * The one table. Exit codes are grouped: 2 usage, 3–9 input archives, 10–19 storage, 20+ local
- * filesystem / environment.
+ * filesystem / environment and workspaces, 27 refusals of archives not signed by a trusted key.
  */
 export const ERROR_TABLE = {
   INVALID_ARGUMENT: { exit: 2, http: 400, errno: 'EINVAL', summary: 'invalid argument' },
@@ -102,6 +112,9 @@ export const ERROR_TABLE = {
   FUSE_UNAVAILABLE: { exit: 24, http: 500, errno: 'ENOSYS', summary: 'FUSE is not available' },
   NOT_A_WORKSPACE: { exit: 25, http: 400, errno: 'EINVAL', summary: 'not inside a hexz workspace (hexz checkout makes one)' },
   NOTHING_TO_COMMIT: { exit: 26, http: 409, errno: 'EINVAL', summary: 'nothing to commit: the workspace matches its archive' },
+  UNSIGNED: { exit: 27, http: 403, errno: 'EACCES', summary: 'archive is not signed, and a trusted signature is required' },
+  UNTRUSTED_SIGNER: { exit: 27, http: 403, errno: 'EACCES', summary: 'archive is signed by a key that is not trusted' },
+  BAD_SIGNATURE: { exit: 27, http: 403, errno: 'EACCES', summary: 'archive signature does not verify: it was altered after signing' },
   INTERNAL: { exit: 1, http: 500, errno: 'EIO', summary: 'internal error' },
 } as const satisfies Record<string, ErrorKind>;
 

@@ -10,6 +10,9 @@ import { runCommand, type CommandFn } from './run.js';
 
 type Loader = () => Promise<{ run: CommandFn }>;
 
+/** Help of `--sign-key`, an option of every command that writes an archive. */
+const SIGN_KEY_HELP = 'sign the archive with this private key (hexz keygen --sign NAME makes one; env HEXZ_SIGN_KEY)';
+
 const program = new Command('hexz')
   .description('Deduplicated, seekable single-file archives: pack, read, serve and mount .hxz files.')
   .version(VERSION, '-V, --version')
@@ -23,6 +26,7 @@ const program = new Command('hexz')
   .option('--s3-path-style', 'path-style S3 addressing (default with --s3-endpoint)')
   .option('--key-file <file>', 'key of encrypted archives: 32 bytes raw, hex or base64 (env HEXZ_KEY_FILE)')
   .option('--passphrase-file <file>', 'passphrase of encrypted archives (env HEXZ_PASSPHRASE_FILE or HEXZ_PASSPHRASE)')
+  .option('--trusted-keys <file|dir>', 'refuse archives (and bases) not signed by one of these public keys: a file of .pub lines or a directory of *.pub files (env HEXZ_TRUSTED_KEYS)')
   .option('--base-dir <dir>', 'look for the bases of thin archives in this directory (env HEXZ_BASE_DIR)')
   .option('--base-map <uuid=location>', 'location of one base by UUID (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
   .option('--http-header <"Name: value">', 'header sent with every HTTP(S) archive request, e.g. Authorization (repeatable; env HEXZ_HTTP_HEADERS, one per line)', (v: string, acc: string[] = []) => [...acc, v])
@@ -54,9 +58,10 @@ command('pack <input> <output>', 'pack a file or directory into an archive (a th
   .option('-b, --base <archive>', 'base archive; store only chunks it lacks (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
   .option('--encrypt', 'encrypt with --key-file or --passphrase-file (AES-256-GCM)')
   .option('-m, --meta <key=value>', 'user metadata (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+  .option('--sign-key <file>', SIGN_KEY_HELP)
   .option('-f, --force', 'replace the output if it exists');
 
-command('info <archive>', 'show format, sizes, ratios, chunking and the chain of bases', () => import('./commands/info.js'));
+command('info <archive>', 'show format, sizes, ratios, chunking, signatures and the chain of bases (with --trusted-keys: whether each signer is trusted)', () => import('./commands/info.js'));
 
 command('ls <archive> [path]', 'list a directory of an archive', () => import('./commands/ls.js'))
   .option('-l, --long', 'mode, size, mtime')
@@ -69,16 +74,22 @@ command('cat <archive> <path>', 'write a file (or a byte range of it) to stdout'
 command('extract <archive> <dir> [paths...]', 'restore files, directories and symlinks into a directory', () => import('./commands/extract.js'))
   .option('-f, --force', 'replace existing files');
 
-command('verify <archive>', 'check every structure and re-hash every chunk, bases included', () => import('./commands/verify.js'));
+command('verify <archive>', 'check every structure and re-hash every chunk, bases included (with --trusted-keys: and every signature of the chain)', () => import('./commands/verify.js'));
+
+command('sign <archive>', 'sign an existing archive (only its trailer changes; local archives are replaced atomically)', () => import('./commands/sign.js'))
+  .option('--sign-key <file>', 'the private key (hexz keygen --sign NAME makes one; env HEXZ_SIGN_KEY)')
+  .option('-o, --output <location>', 'write the signed archive there instead of replacing ARCHIVE (required for remote archives)')
+  .option('-f, --force', 'replace the output if it exists');
 
 command('diff <a> <b>', 'files added, removed, modified and renamed between two archives, and shared chunks', () => import('./commands/diff.js'));
 
-command('flatten <delta> <output>', 'write a self-contained copy of a thin archive (no bases)', () => import('./commands/flatten.js')).option(
-  '-f, --force',
-  'replace the output if it exists',
-);
+command('flatten <delta> <output>', 'write a self-contained copy of a thin archive (no bases; unsigned unless --sign-key)', () => import('./commands/flatten.js'))
+  .option('--sign-key <file>', SIGN_KEY_HELP)
+  .option('-f, --force', 'replace the output if it exists');
 
-command('keygen <file>', 'write a new random 32-byte key (hex, mode 0600)', () => import('./commands/keygen.js')).option('-f, --force', 'replace an existing file');
+command('keygen <file>', 'write a new random 32-byte encryption key (hex, mode 0600); with --sign, an Ed25519 signing key pair FILE.key and FILE.pub', () => import('./commands/keygen.js'))
+  .option('--sign', 'write a signing key pair: FILE.key (private, PKCS#8 PEM, mode 0600) and FILE.pub (public, one line)')
+  .option('-f, --force', 'replace existing files');
 
 command('serve', 'run the HTTP gateway over a directory or S3 prefix of archives', () => import('./commands/serve.js'))
   .option('--storage <url>', 'archive store: a directory or s3://bucket/prefix (env HEXZ_STORAGE; default ./archives)')
@@ -103,6 +114,7 @@ command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', 
   .option('--foreground', 'stay in the foreground (the default; kept for scripts)')
   .option('--ready-file <path>', 'create this file once the mount is up (readiness probes)')
   .addOption(new Option('--fuse <binding>', 'FUSE binding: 3 (libfuse3, reads of up to 1 MiB), 2 (fuse-native, libfuse2) or auto (3, else 2)').choices(['auto', '3', '2']).env('HEXZ_FUSE').default('auto'))
+  .addHelpText('after', '\nWith --trusted-keys an archive (or base) not signed by a trusted key is refused before mounting, and so is a replaced version.')
   .addHelpText('after', '\nWith --quiet only errors and the readiness line ("hexz: mounted … (read-only)") are printed.');
 
 command('checkout <archive> <dir>', 'a writable copy of an archive in a new directory, to change and commit as a thin delta', () => import('./commands/checkout.js'));
@@ -116,6 +128,7 @@ command('commit <output>', 'write a workspace as a thin delta of its archive, wh
   .option('-j, --threads <n>', 'worker threads (default: all cores)')
   .option('-m, --meta <key=value>', 'user metadata (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
   .option('--allow-empty', 'write a new archive even when nothing changed')
+  .option('--sign-key <file>', SIGN_KEY_HELP)
   .option('-f, --force', 'replace the output if it exists');
 
 command('unmount <mountpoint>', 'unmount a hexz mount (also clears a stale one)', () => import('./commands/unmount.js'));

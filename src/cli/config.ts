@@ -81,6 +81,9 @@ export interface GlobalFlags {
   httpRetries?: string;
   storageTimeout?: string;
   decodeThreads?: string;
+  trustedKeys?: string;
+  /** Per command (pack, sign, flatten, commit), but read with the rest. */
+  signKey?: string;
 }
 
 export interface GlobalConfig {
@@ -97,6 +100,10 @@ export interface GlobalConfig {
   passphraseFile?: string;
   passphrase?: string;
   bases: BaseResolution;
+  /** File or directory of trusted public keys (read lazily): archives not signed by one are refused. */
+  trustedKeys?: string;
+  /** Signing key file of the commands that write archives (read lazily). */
+  signKeyFile?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -138,5 +145,7 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
     passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,
     passphrase: env.HEXZ_PASSPHRASE,
     bases: { baseDir: flags.baseDir ?? env.HEXZ_BASE_DIR, baseMap: Object.keys(baseMap).length ? baseMap : undefined },
+    trustedKeys: flags.trustedKeys ?? (env.HEXZ_TRUSTED_KEYS || undefined),
+    signKeyFile: flags.signKey ?? (env.HEXZ_SIGN_KEY || undefined),
   };
 }

@@ -7,6 +7,8 @@ import { BlockCache, sharedCache } from '../../cache/block-cache.js';
 import type { GlobalConfig } from './config.js';
 import { loadKeySource } from '../crypto/key-files.js';
 import type { KeySource } from '../crypto/keys.js';
+import type { SigningKey, TrustedKeys } from '../crypto/signatures.js';
+import { loadTrustedKeys, readSigningKeyFile } from '../crypto/signing-keys.js';
 import { openArchive, type Archive, type OpenArchiveOptions } from '../reader/archive.js';
 import { defaultDecodeThreads, sharedDecodePool } from '../reader/decode-pool.js';
 import { withFreshArchive } from '../reader/fresh.js';
@@ -23,6 +25,8 @@ export interface CommandResult {
 
 export class CommandContext {
   private keyPromise?: Promise<KeySource | undefined>;
+  private trustPromise?: Promise<TrustedKeys | undefined>;
+  private signKeyPromise?: Promise<SigningKey | undefined>;
   private readonly plainWarned = new Set<string>();
   readonly warnings: string[] = [];
 
@@ -53,13 +57,31 @@ export class CommandContext {
     return this.keyPromise;
   }
 
-  /** Open an archive with the configured storage options, key, cache and base overrides. */
+  /** The configured trusted keys (`--trusted-keys`, `HEXZ_TRUSTED_KEYS`), read on first use. */
+  trustedKeys(): Promise<TrustedKeys | undefined> {
+    const location = this.config.trustedKeys;
+    this.trustPromise ??= location ? loadTrustedKeys(location) : Promise.resolve(undefined);
+    return this.trustPromise;
+  }
+
+  /** The configured signing key (`--sign-key`, `HEXZ_SIGN_KEY`), read on first use. */
+  signKey(): Promise<SigningKey | undefined> {
+    const file = this.config.signKeyFile;
+    this.signKeyPromise ??= file ? readSigningKeyFile(file) : Promise.resolve(undefined);
+    return this.signKeyPromise;
+  }
+
+  /**
+   * Open an archive with the configured storage options, key, cache, base overrides and trusted keys
+   * (archives not signed by one are refused; `extra` may lift that, e.g. `trustedKeys: undefined`).
+   */
   async open(location: string, extra: OpenArchiveOptions = {}): Promise<Archive> {
     const key = await this.key();
     const archive = await openArchive(location, {
       storage: this.config.storage,
       cache: this.cache,
       key,
+      trustedKeys: await this.trustedKeys(),
       decodeThreads: this.config.decodeThreads,
       ...this.config.bases,
       signal: this.signal,
@@ -80,7 +102,7 @@ export class CommandContext {
    * gateway does. Commands that have already produced output (cat, extract) pass `canRetry`, which
    * says whether nothing has been written yet; otherwise the typed error stands (exit 9).
    */
-  async withArchives<T>(locations: string[], fn: (archives: Archive[]) => Promise<T>, opts: { canRetry?: () => boolean } = {}): Promise<T> {
+  async withArchives<T>(locations: string[], fn: (archives: Archive[]) => Promise<T>, opts: { canRetry?: () => boolean; open?: OpenArchiveOptions } = {}): Promise<T> {
     let open: Archive[] = [];
     const closeAll = async (archives: Archive[]) => {
       await Promise.all(archives.map((a) => a.close()));
@@ -90,7 +112,7 @@ export class CommandContext {
         open: async () => {
           open = [];
           try {
-            for (const location of locations) open.push(await this.open(location));
+            for (const location of locations) open.push(await this.open(location, opts.open));
           } catch (err) {
             await closeAll(open);
             throw err;
@@ -108,7 +130,7 @@ export class CommandContext {
   }
 
   /** `withArchives` for one archive. */
-  withArchive<T>(location: string, fn: (archive: Archive) => Promise<T>, opts: { canRetry?: () => boolean } = {}): Promise<T> {
+  withArchive<T>(location: string, fn: (archive: Archive) => Promise<T>, opts: { canRetry?: () => boolean; open?: OpenArchiveOptions } = {}): Promise<T> {
     return this.withArchives([location], ([archive]) => fn(archive), opts);
   }
 

@@ -61,3 +61,20 @@ export function keyValues(pairs: Array<[string, string | number | undefined]>): 
     .map(([k, v]) => `${`${k}:`.padEnd(w + 1)} ${v}`)
     .join('\n');
 }
+
+/** A signature check (src/crypto/signatures.ts) in words: "Ed25519, key 3f…: trusted (ci)". */
+export function formatSignature(c: { state: string; formatVersion: number; keyId?: string; signer?: string }): string {
+  if (c.state === 'unsigned') return c.formatVersion < 2 ? 'none (format version 1 cannot be signed)' : 'none (unsigned)';
+  const by = `Ed25519, key ${c.keyId}`;
+  const who = c.signer ? ` (${c.signer})` : '';
+  switch (c.state) {
+    case 'trusted':
+      return `${by}: trusted${who}`;
+    case 'untrusted':
+      return `${by}: NOT TRUSTED (not among the trusted keys)`;
+    case 'bad':
+      return `${by}${who}: BAD SIGNATURE (altered after signing)`;
+    default:
+      return `${by} (not checked: no trusted keys given)`;
+  }
+}

@@ -17,6 +17,11 @@ const CLI_REMEDIES: Record<Remedy, string> = {
   'unchecked-overwrite': '; give --force to write without checking',
   encrypt: ' (add --encrypt)',
   'other-port': ' (choose another with --port)',
+  sign: ' (sign it: hexz sign ARCHIVE --sign-key KEY, or pack with --sign-key KEY)',
+  'trust-signer': ' (if that key is to be trusted, add its .pub line to the --trusted-keys file or directory)',
+  'sign-output': ': give --output LOCATION to write a signed copy (the archive streams through this machine), or sign while packing with --sign-key',
+  repack: ': repack it (hexz pack) or flatten it (hexz flatten --sign-key KEY) into a version 2 archive',
+  'sign-key': ': give --sign-key FILE (hexz keygen --sign NAME makes one)',
 };
 
 /** The error's message as the CLI prints it: with its remedy in the CLI's words. */

@@ -78,7 +78,9 @@ export async function runCommand(load: () => Promise<{ run: CommandFn }>, args: 
  * Exit once the decode threads have left: `process.exit` stops a thread that is inside zstd, which
  * aborts the process (../worker-exit.ts). A failed command can leave extents decoding.
  */
-async function exitAfterPools(code: number): Promise<never> {
-  await closeSharedDecodePool();
-  process.exit(code);
+function exitAfterPools(code: number): Promise<never> {
+  // The first exit wins: a closed stdout (exit 0) is not overridden by the write error that follows it.
+  exiting ??= closeSharedDecodePool().then(() => process.exit(code));
+  return exiting;
 }
+let exiting: Promise<never> | undefined;

@@ -20,6 +20,7 @@ const FLAG_OF: Partial<Record<keyof ServeConfig, string>> = {
   workers: '--workers',
   maxRanges: '--max-ranges',
   logLevel: '--log-level',
+  trustedKeys: '--trusted-keys',
 };
 
 /** Flags of `hexz serve` (and the global ones it uses), as commander gives them. */
@@ -56,6 +57,7 @@ const FILE_KEYS: Record<string, 'string' | 'number' | 'boolean' | 'string[]' | '
   authTokenFiles: 'string[]',
   cacheControl: 'string',
   keyDir: 'string',
+  trustedKeys: 'string',
   s3Endpoint: 'string',
   s3Region: 'string',
   s3PathStyle: 'boolean',
@@ -149,6 +151,7 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
     keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
     passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,
     passphrase: env.HEXZ_PASSPHRASE,
+    trustedKeys: flags.trustedKeys ?? (env.HEXZ_TRUSTED_KEYS || undefined) ?? f('trustedKeys'),
     archiveTtlMs: seconds(flags.archiveTtl, '--archive-ttl') ?? int(env.HEXZ_ARCHIVE_TTL_MS ?? f<number>('archiveTtlMs'), 'HEXZ_ARCHIVE_TTL_MS', 0),
     maxOpenArchives: int(env.HEXZ_MAX_OPEN_ARCHIVES ?? f<number>('maxOpenArchives'), 'HEXZ_MAX_OPEN_ARCHIVES', 1),
     maxRanges: int(flags.maxRanges ?? env.HEXZ_MAX_RANGES ?? f<number>('maxRanges'), '--max-ranges', 1),

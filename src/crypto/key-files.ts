@@ -29,7 +29,7 @@ export function parseKey(content: Uint8Array, file = 'key file'): Uint8Array {
  * a usage error naming the option's file (`INVALID_ARGUMENT`, exit 2), never a "path not found in
  * the archive"; one that group or others can access is refused (`PERMISSION`), like ssh does.
  */
-async function readSecretFile(file: string, what: 'key file' | 'passphrase file'): Promise<Buffer> {
+export async function readSecretFile(file: string, what: 'key file' | 'passphrase file' | 'signing key file'): Promise<Buffer> {
   let stat;
   let content;
   try {

@@ -23,6 +23,8 @@ export const TRAILER_SIZE_V1 = 128;
 export const MAX_TRAILER_SIZE = 256;
 /** Bytes at the start of a v2 trailer that its signature covers (section 3.1). */
 export const SIGNED_TRAILER_BYTES = 160;
+/** Offset of the signer key id in a v2 trailer (section 3). */
+export const SIGNER_KEY_ID_OFFSET = 128;
 /** Signature algorithms of the trailer's slot (section 3.1): none, Ed25519. */
 export const SIG_NONE = 0;
 export const SIG_ED25519 = 1;

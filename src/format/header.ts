@@ -207,12 +207,13 @@ export function decodeTrailer(tail: Uint8Array, archiveSize: number): Trailer {
     signature = { algorithm: algorithm as TrailerSignature['algorithm'], keyId, signature: sig };
   }
   const sum = r.bytesView(8);
-  // The checksum first: damage is "checksum mismatch", whichever field it hit.
+  // The checksum before the meaning of any field (section 3's order): random damage says so.
   if (!bytesEqual(sum, checksum(bytes.subarray(0, size - 8)))) throw corrupt('trailer', 'checksum mismatch');
   if (!locator) throw corrupt('trailer', 'the locator disagrees with the trailer');
   if (signature) {
-    if (signature.algorithm !== SIG_NONE && signature.algorithm !== SIG_ED25519) throw corrupt('trailer', `unknown signature algorithm ${signature.algorithm}`);
-    if (signature.algorithm === SIG_NONE && (signature.keyId.some((b) => b !== 0) || signature.signature.some((b) => b !== 0))) throw corrupt('trailer', 'an unsigned trailer with a key id or signature');
+    const { algorithm, keyId, signature: sig } = signature;
+    if (algorithm !== SIG_NONE && algorithm !== SIG_ED25519) throw corrupt('trailer', `unknown signature algorithm ${algorithm}`);
+    if (algorithm === SIG_NONE && (keyId.some((b) => b !== 0) || sig.some((b) => b !== 0))) throw corrupt('trailer', 'an unsigned trailer with a key id or signature');
   }
   if (flags & ~1) throw corrupt('trailer', `unknown flags 0x${flags.toString(16)}`);
   if (kind > KDF_SCRYPT) throw corrupt('trailer', `unknown key derivation ${kind}`);

@@ -67,6 +67,11 @@ export interface ServeConfig {
   keyFile?: string;
   passphraseFile?: string;
   passphrase?: string;
+  /**
+   * File of `.pub` lines or directory of `*.pub` files: serve only archives (and chains) signed by one
+   * of these keys; others answer 403. None: signatures are not checked.
+   */
+  trustedKeys?: string;
   archiveTtlMs: number;
   maxOpenArchives: number;
   maxRanges: number;
@@ -102,6 +107,7 @@ export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
     keyFile: input.keyFile,
     passphraseFile: input.passphraseFile,
     passphrase: input.passphrase,
+    trustedKeys: input.trustedKeys,
     archiveTtlMs: input.archiveTtlMs ?? DEFAULT_ARCHIVE_TTL_MS,
     maxOpenArchives: input.maxOpenArchives ?? DEFAULT_MAX_OPEN_ARCHIVES,
     maxRanges: input.maxRanges ?? DEFAULT_MAX_RANGES,

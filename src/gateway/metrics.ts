@@ -7,6 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BlockCache } from '../../cache/block-cache.js';
 import type { StorageObserver } from '../../cache/metered.js';
+import { SIGNATURE_REFUSALS } from '../crypto/signatures.js';
 
 /** Latency buckets from a cached 4 KiB range (sub-millisecond) to a slow S3 first byte (seconds). */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -51,6 +52,7 @@ export class GatewayMetrics {
   readonly archiveOpens: Counter<'outcome'>;
   /** Responses cut because storage sent nothing for the request timeout while their body was being sent. */
   readonly bodyStalls: Counter;
+  readonly archiveRefusals: Counter<'reason'>;
 
   private readonly aggregate?: () => Promise<string>;
 
@@ -71,6 +73,14 @@ export class GatewayMetrics {
     this.storageDuration = new Histogram({ name: 'hexz_storage_request_duration_seconds', help: 'Storage request latency', labelNames: ['backend', 'op'], buckets: LATENCY_BUCKETS, registers });
     this.bodyStalls = new Counter({ name: 'hexz_http_body_stalls_total', help: 'Responses cut because storage sent nothing for the request timeout while their body was being sent', registers });
     this.archiveOpens = new Counter({ name: 'hexz_archive_opens_total', help: 'Archive opens by outcome (opened, reopened after a change, failed)', labelNames: ['outcome'], registers });
+    this.archiveRefusals = new Counter({
+      name: 'hexz_archive_refusals_total',
+      help: 'Archive opens refused because the archive or a base lacks a trusted signature, by reason (unsigned, untrusted_signer, bad_signature)',
+      labelNames: ['reason'],
+      registers,
+    });
+    // Every reason from the start, at 0: an alert on a rate needs the series to exist before the first refusal.
+    for (const code of SIGNATURE_REFUSALS) this.archiveRefusals.inc({ reason: code.toLowerCase() }, 0);
     new Gauge({
       name: 'hexz_open_archives',
       help: 'Archives currently open',

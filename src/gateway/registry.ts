@@ -19,6 +19,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import type { BlockCache } from '../../cache/block-cache.js';
+import { SIGNATURE_REFUSALS, type SignatureRefusal, type TrustedKeys } from '../crypto/signatures.js';
 import { openStorage, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageRoot, StorageStat } from '../../storage/types.js';
 import { HexzError, isHexzError, type ErrorCode } from '../errors.js';
@@ -33,6 +34,12 @@ export interface ArchiveRegistryOptions {
   storage?: StorageOptions;
   cache: BlockCache;
   keys: KeyResolver;
+  /**
+   * Serve only archives whose chain is signed by these keys (docs/gateway.md, "Signed archives"):
+   * others fail `UNSIGNED`, `UNTRUSTED_SIGNER` or `BAD_SIGNATURE` (403), remembered like any lasting
+   * failure. Checked at every open, so a replaced archive is checked again.
+   */
+  trustedKeys?: TrustedKeys;
   /** Trust an open archive this long before checking its storage ETag again (0: every request). */
   ttlMs: number;
   /** Open archives kept; the least recently used is closed beyond this (once its leases end). */
@@ -46,6 +53,8 @@ export interface ArchiveRegistryOptions {
   openTimeoutMs?: number;
   /** Told about every open: `opened`, `reopened` (the object changed), `failed`. */
   onOpen?: (outcome: 'opened' | 'reopened' | 'failed') => void;
+  /** Told about every open refused for its signature, with the code (`UNSIGNED`, …). */
+  onRefused?: (code: SignatureRefusal) => void;
   /** Clock, for tests of the TTL. */
   now?: () => number;
 }
@@ -96,6 +105,7 @@ function rootError(root: StorageRoot, err: unknown): unknown {
 
 /** Open failures that retrying within a TTL would only repeat (transient storage errors are not among them). */
 const LASTING_FAILURES = new Set<ErrorCode>([
+  ...SIGNATURE_REFUSALS,
   'ARCHIVE_NOT_FOUND',
   'NOT_AN_ARCHIVE',
   'TRUNCATED',
@@ -310,11 +320,14 @@ export class ArchiveRegistry {
         storage: this.opts.storage,
         cache: this.opts.cache,
         key: await this.opts.keys(name),
+        trustedKeys: this.opts.trustedKeys,
         wrapStorage: this.opts.wrapStorage,
         resolveBase: this.resolveBase,
       });
     } catch (err) {
       this.opts.onOpen?.('failed');
+      const refused = isHexzError(err) ? SIGNATURE_REFUSALS.find((c) => c === err.code) : undefined;
+      if (refused) this.opts.onRefused?.(refused);
       // ENOTDIR (a prefix of the name is a file, or the root is) also means: no such archive.
       const e = isHexzError(err) && MISSING_ROOT.includes(err.code) ? await this.missing(name, err) : isHexzError(err, 'BASE_MISSING') ? this.baseMissing(name, err) : err;
       // Failures that will not heal by retrying right away are remembered for one TTL, so that

@@ -9,7 +9,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { BlockCache } from '../../cache/block-cache.js';
 import { meterStorage, newCounters, type StorageCounters } from '../../cache/metered.js';
 import { openStorageRoot } from '../../storage/index.js';
-import { HexzError, toHexzError } from '../errors.js';
+import type { TrustedKeys } from '../crypto/signatures.js';
+import { loadTrustedKeys } from '../crypto/signing-keys.js';
+import { HexzError, isHexzError, toHexzError } from '../errors.js';
 import { buildApp, serverOptions } from './app.js';
 import { DEFAULT_STORAGE, serveConfig, type ServeConfig } from './config.js';
 import { ContentIndex } from './content.js';
@@ -78,6 +80,20 @@ export async function readTokenFiles(files: string[]): Promise<string[]> {
   return tokens;
 }
 
+/**
+ * The trusted keys of `trustedKeys`, read once at start; a location that cannot be read or holds no
+ * key stops the gateway (fail closed), with the option named.
+ */
+async function readTrustedKeys(location: string | undefined): Promise<TrustedKeys | undefined> {
+  if (!location) return undefined;
+  try {
+    return await loadTrustedKeys(location);
+  } catch (err) {
+    if (!isHexzError(err, 'INVALID_ARGUMENT')) throw err;
+    throw new HexzError('INVALID_ARGUMENT', `trustedKeys: ${err.message}`, { ...err.context, option: 'trustedKeys' }, { cause: err });
+  }
+}
+
 function urlOf(host: string, port: number): string {
   const h = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host;
   return `http://${h}:${port}`;
@@ -93,6 +109,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
   // mistyped --storage must fail readiness, not quietly serve an empty directory.
   const root = await openStorageRoot(cfg.storage, { ...cfg.storageOptions, create: cfg.storage === DEFAULT_STORAGE });
   const keys = await createKeyResolver(cfg);
+  const trustedKeys = await readTrustedKeys(cfg.trustedKeys);
   const authTokens = await readTokenFiles(cfg.authTokenFiles);
   const cache = opts.cache ?? new BlockCache({ maxBytes: cfg.cacheBytes });
   let registry: ArchiveRegistry | undefined;
@@ -103,11 +120,13 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
     storage: cfg.storageOptions,
     cache,
     keys,
+    trustedKeys,
     ttlMs: cfg.archiveTtlMs,
     maxOpen: cfg.maxOpenArchives,
     openTimeoutMs: cfg.requestTimeoutMs,
     wrapStorage: (s) => meterStorage(s, storageCounters, metrics.observeStorage),
     onOpen: (outcome) => metrics.archiveOpens.inc({ outcome }),
+    onRefused: (code) => metrics.archiveRefusals.inc({ reason: code.toLowerCase() }),
   });
   let shuttingDown = false;
   const app = await buildApp({

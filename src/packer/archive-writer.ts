@@ -8,6 +8,7 @@ import type { ChunkingParams } from '../chunker/fastcdc.js';
 import { HexzError } from '../errors.js';
 import { hash } from '../hash.js';
 import type { ArchiveKeys } from '../crypto/keys.js';
+import { encodeSignedTrailer, type SigningKey } from '../crypto/signatures.js';
 import { ByteWriter } from '../format/bytes.js';
 import { writeChunkRef, ZERO_ID, type ChunkRef } from '../format/chunk-index.js';
 import {
@@ -22,7 +23,7 @@ import {
 } from '../format/constants.js';
 import { encodeFilePage, entryEncodedSize, type FileEntry } from '../format/file-table.js';
 import { encodeFrame } from '../format/frame.js';
-import { encodeHeader, encodeTrailer, type KdfParams } from '../format/header.js';
+import { encodeHeader, encodeTrailer, type KdfParams, type Trailer } from '../format/header.js';
 import { ContentDigest } from '../format/content-digest.js';
 import { encodeRoot, type ArchiveMetadata, type BaseEntry, type ChunkPageEntry, type FilePageEntry } from '../format/root.js';
 
@@ -35,6 +36,8 @@ export interface ArchiveWriterOptions {
   kdf: KdfParams;
   refsPerPage: number;
   bases: BaseEntry[];
+  /** Sign the trailer with this key (docs/format.md, section 3.1); it is written last, so streaming outputs can be signed too. */
+  signKey?: SigningKey;
 }
 
 export interface FinishFields {
@@ -272,18 +275,17 @@ export class ArchiveWriter {
     const rootStored = this.frame(FRAME_ROOT, rootBody);
     const rootOffset = this.append(rootStored);
     const rootHash = hash(rootStored);
-    this.append(
-      encodeTrailer({
-        version: FORMAT_VERSION,
-        flags: this.opts.keys ? FLAG_ENCRYPTED : 0,
-        uuid: this.opts.uuid,
-        rootOffset,
-        rootLength: rootStored.byteLength,
-        rootHash,
-        kdf: this.opts.kdf,
-        keyCheck: this.opts.keys?.keyCheck ?? new Uint8Array(16),
-      }),
-    );
+    const trailer: Trailer = {
+      version: FORMAT_VERSION,
+      flags: this.opts.keys ? FLAG_ENCRYPTED : 0,
+      uuid: this.opts.uuid,
+      rootOffset,
+      rootLength: rootStored.byteLength,
+      rootHash,
+      kdf: this.opts.kdf,
+      keyCheck: this.opts.keys?.keyCheck ?? new Uint8Array(16),
+    };
+    this.append(this.opts.signKey ? encodeSignedTrailer(trailer, this.opts.signKey) : encodeTrailer(trailer));
     await this.drain(true);
     await this.sink.commit();
     return { size: this.position, rootHash };

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createWriter, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { StorageWriter } from '../../storage/types.js';
+import type { SigningKey } from '../crypto/signatures.js';
 import { throwIfAborted } from '../errors.js';
 import { refsPerPage, type ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
@@ -21,6 +22,11 @@ export interface FlattenOptions {
   signal?: AbortSignal;
   uuid?: string;
   created?: Date;
+  /**
+   * Sign the flattened archive with this key. It is a new archive (new UUID, new root), so the
+   * delta's signature cannot carry over: unsigned unless a key is given.
+   */
+  signKey?: SigningKey;
   onProgress?: (bytes: number, total: number) => void;
 }
 
@@ -33,6 +39,8 @@ export interface FlattenSummary {
   chunks: number;
   storedBytes: number;
   archiveBytes: number;
+  /** Key id (hex) of the key that signed the flattened archive, when signed. */
+  signerKeyId?: string;
   seconds: number;
 }
 
@@ -51,7 +59,7 @@ export async function flattenArchive(archive: Archive, output: string, opts: Fla
   }
   const sink: StorageWriter = await createWriter(outUrl, { overwrite: opts.overwrite, signal: opts.signal, ...opts.storage });
   try {
-    const writer = new ArchiveWriter(sink, { uuid, keys: archive.keys, kdf: archive.trailer.kdf, refsPerPage: refsPerPage(root.refCount), bases: [] });
+    const writer = new ArchiveWriter(sink, { uuid, keys: archive.keys, kdf: archive.trailer.kdf, refsPerPage: refsPerPage(root.refCount), bases: [], signKey: opts.signKey });
     const copied = new Map<string, { offset: number; stored: number; codec: number }>();
     const codecs: Record<string, { chunks: number; rawBytes: number; storedBytes: number }> = {};
     const entries: FileEntry[] = [];
@@ -130,6 +138,7 @@ export async function flattenArchive(archive: Archive, output: string, opts: Fla
       chunks: writer.storedChunkCount,
       storedBytes: writer.storedChunkBytes,
       archiveBytes: size,
+      ...(opts.signKey ? { signerKeyId: Buffer.from(opts.signKey.keyId).toString('hex') } : {}),
       seconds: (performance.now() - t0) / 1000,
     };
   } catch (err) {

@@ -23,6 +23,7 @@ import type { Storage, StorageWriter } from '../../storage/types.js';
 import { createChunker, createScanMemory, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
 import { deriveArchiveKeys, masterKey, newKdfParams, type ArchiveKeys, type KeySource } from '../crypto/keys.js';
+import type { SigningKey, TrustedKeys } from '../crypto/signatures.js';
 import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
 import { bytesEqual } from '../format/bytes.js';
 import { encodeChunk } from '../format/chunk.js';
@@ -65,6 +66,10 @@ export interface PackOptions extends BaseResolution {
    * `onWarning`). Default: `true` when a key is given.
    */
   encrypt?: boolean | 'auto';
+  /** Sign the new archive with this key (docs/format.md, section 3.1). */
+  signKey?: SigningKey;
+  /** Build only on bases (and their chains) signed by one of these keys. */
+  trustedKeys?: TrustedKeys;
   /** Cache through which the bases' index pages are read: the process's shared cache by default. */
   cache?: BlockCache;
   /** User metadata stored in the archive. */
@@ -128,6 +133,8 @@ export interface PackSummary {
   /** Bytes uploaded, for remote outputs (s3://) only: the whole archive, as it went over the wire. */
   uploadedBytes?: number;
   encrypted: boolean;
+  /** Key id (hex) of the key that signed the archive, when signed. */
+  signerKeyId?: string;
   /** Bytes read from bases (their indexes only). */
   baseIndexBytes: number;
   /** Files whose content was taken from a base's index instead of being read (`reuse`). */
@@ -303,6 +310,7 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
       kdf,
       refsPerPage: refsPerPage(walked.totalBytes / chunking.avg),
       bases: baseInfo.entries,
+      signKey: opts.signKey,
     });
     const stats = { chunks: 0, baseChunks: 0, baseBytes: 0, dupChunks: 0, dupBytes: 0, newChunks: 0, newBytes: 0, holeBytes: 0 };
     let reusedFiles = 0;
@@ -468,6 +476,7 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
       archiveBytes: size,
       ...(remote ? { uploadedBytes: size } : {}),
       encrypted: keys !== undefined,
+      ...(opts.signKey ? { signerKeyId: Buffer.from(opts.signKey.keyId).toString('hex') } : {}),
       baseIndexBytes: baseInfo.bytesRead,
       reusedFiles,
       rootHash: Buffer.from(rootHash).toString('hex'),

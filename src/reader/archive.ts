@@ -17,6 +17,7 @@ import { coalesceReads } from '../../cache/coalesce.js';
 import { openStorage, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageStat } from '../../storage/types.js';
 import type { ArchiveKeys, KeySource } from '../crypto/keys.js';
+import { checkSignature, requireTrusted, type SignatureCheck, type TrustedKeys } from '../crypto/signatures.js';
 import { HexzError, type ErrorContext } from '../errors.js';
 import type { ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
@@ -28,7 +29,7 @@ import { watchChanges } from './changes.js';
 import { ArchiveContent, type BulkReadOptions, type ContentPiece, type LeasedPiece, type ReadRangeOptions, type ReadSpan } from './content.js';
 import { archiveInfo, type ArchiveInfo } from './info.js';
 import { defaultDecodeThreads } from './decode-pool.js';
-import { readRoot, readTrailer, unlock } from './open.js';
+import { readRoot, readTrailer, trailerBytesOf, unlock } from './open.js';
 import type { OpenedArchive } from './opened.js';
 import { IndexPages } from './pages.js';
 import { ArchivePaths, type ListOptions } from './paths.js';
@@ -44,6 +45,14 @@ export interface OpenArchiveOptions extends BaseResolution {
   cache?: BlockCache;
   /** Key of an encrypted archive. */
   key?: KeySource;
+  /**
+   * Require a valid signature by one of these keys on the archive and on every base of its chain
+   * (docs/format.md, section 3.1): `UNSIGNED`, `UNTRUSTED_SIGNER` or `BAD_SIGNATURE` otherwise, naming
+   * the archive of the chain at fault. Checked from the trailers the open reads anyway — the
+   * archive's before its key is derived or its root read, each base's as it is found — so it costs
+   * no request. Without it, signatures are not checked (`Archive.signatures` reports them).
+   */
+  trustedKeys?: TrustedKeys;
   /** Wrap every storage this archive opens (metering); applied before coalescing. */
   wrapStorage?: (s: Storage) => Storage;
   /**
@@ -52,6 +61,22 @@ export interface OpenArchiveOptions extends BaseResolution {
    */
   decodeThreads?: number;
   signal?: AbortSignal;
+}
+
+/** One archive of a chain (the archive itself, or a base) and its signature check. */
+export interface ChainSignature extends SignatureCheck {
+  /** Where it was read from. */
+  url: string;
+  uuid: string;
+  /** 0 for the archive itself, else the base's owner slot. */
+  slot: number;
+}
+
+/** A trailer read while opening: the archive's own (slot 0) or a base's. */
+interface ChainTrailer {
+  url: string;
+  trailer: Trailer;
+  bytes: Uint8Array;
 }
 
 /** Told when a read found that the archive (or one of its bases) was replaced under the reader. */
@@ -95,6 +120,7 @@ export class Archive {
   constructor(
     init: Omit<OpenedArchive, 'ctx' | 'chunkTag'>,
     private readonly ownsStorage: boolean,
+    private readonly chain: readonly ChainTrailer[] = [],
   ) {
     ({ url: this.url, storage: this.storage, storageStat: this.storageStat, trailer: this.trailer, root: this.root, cache: this.cache, keys: this.keys, bases: this.baseStorages } = init);
     const url = init.url;
@@ -129,6 +155,15 @@ export class Archive {
 
   info(): ArchiveInfo {
     return archiveInfo(this.opened);
+  }
+
+  /**
+   * The signature of every archive of the chain — this one first, then each base by owner slot —
+   * checked against `trusted` (without it, signed archives are `unchecked`). Uses the trailers read
+   * when opening: no request.
+   */
+  signatures(trusted?: TrustedKeys): ChainSignature[] {
+    return this.chain.map((c, slot) => ({ url: c.url, uuid: formatUuid(c.trailer.uuid), slot, ...checkSignature(c.bytes, c.trailer, trusted) }));
   }
 
   // ---- change notification ----------------------------------------------------------------------
@@ -359,6 +394,9 @@ export async function openArchive(source: string | URL | Storage, opts: OpenArch
   const baseStorages: Storage[] = [];
   try {
     const { trailer, tail, stat } = await readTrailer(storage, undefined, { signal: opts.signal });
+    const chain: ChainTrailer[] = [{ url: storage.url, trailer, bytes: trailerBytesOf(tail, trailer) }];
+    // Before the key is derived (scrypt) or the root read: an untrusted archive costs nothing more.
+    if (opts.trustedKeys) requireTrusted(checkSignature(chain[0].bytes, trailer, opts.trustedKeys), { archive: storage.url, url: storage.url });
     const keys = await unlock(trailer, opts.key, storage.url);
     const root = await readRoot(storage, trailer, tail, keys, { signal: opts.signal });
     for (let i = 0; i < root.bases.length; i++) {
@@ -367,11 +405,13 @@ export async function openArchive(source: string | URL | Storage, opts: OpenArch
         encrypted: keys !== undefined,
         keyCheck: keys ? trailer.keyCheck : undefined,
       });
-      baseStorages.push(coalesceReads(watchChanges(base, onChanged)));
+      baseStorages.push(coalesceReads(watchChanges(base.storage, onChanged)));
+      chain.push({ url: base.storage.url, trailer: base.trailer, bytes: base.trailerBytes });
     }
     archive = new Archive(
       { url: storage.url, storage, storageStat: stat, trailer, root, tail, cache: opts.cache ?? sharedCache(), keys, bases: baseStorages, decodeThreads: opts.decodeThreads ?? defaultDecodeThreads() },
       owns,
+      chain,
     );
     return archive;
   } catch (err) {

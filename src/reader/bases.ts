@@ -4,14 +4,15 @@
  * otherwise. Only its trailer is read: its UUID and root hash must be the ones recorded.
  */
 import path from 'node:path';
+import { requireTrusted, checkSignature, type TrustedKeys } from '../crypto/signatures.js';
 import { HexzError, isHexzError } from '../errors.js';
 import { bytesEqual, toHex } from '../format/bytes.js';
 import { MAX_TRAILER_SIZE } from '../format/constants.js';
-import { formatUuid } from '../format/header.js';
+import { formatUuid, type Trailer } from '../format/header.js';
 import type { BaseEntry } from '../format/root.js';
 import { openStorage, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage } from '../../storage/types.js';
-import { readTrailer } from './open.js';
+import { readTrailer, trailerBytesOf } from './open.js';
 
 /** How to find bases that are not where the delta says. */
 export interface BaseResolution {
@@ -46,16 +47,26 @@ export async function baseCandidates(deltaUrl: string, base: BaseEntry, opts: Ba
   return [...new Set(out)];
 }
 
+/** An opened base: its storage and the trailer read from it (which its signature covers). */
+export interface OpenedBase {
+  storage: Storage;
+  trailer: Trailer;
+  trailerBytes: Uint8Array;
+}
+
 /**
  * Open the storage of one base and check its identity. `BASE_MISSING` names every place looked;
- * `BASE_MISMATCH` names the expected UUID/root hash and what was found.
+ * `BASE_MISMATCH` names the expected UUID/root hash and what was found. With `trustedKeys`, the base
+ * must also carry a valid signature by one of them (`UNSIGNED`, `UNTRUSTED_SIGNER`, `BAD_SIGNATURE`
+ * naming it), checked after its identity: a base replaced by another archive is a mismatch, however
+ * it is signed.
  */
 export async function openBase(
   deltaUrl: string,
   base: BaseEntry,
   slot: number,
-  opts: BaseResolution & { storage?: StorageOptions; wrapStorage?: (s: Storage) => Storage; keyCheck?: Uint8Array; encrypted: boolean },
-): Promise<Storage> {
+  opts: BaseResolution & { storage?: StorageOptions; wrapStorage?: (s: Storage) => Storage; keyCheck?: Uint8Array; encrypted: boolean; trustedKeys?: TrustedKeys },
+): Promise<OpenedBase> {
   const uuid = formatUuid(base.uuid);
   const where = await baseCandidates(deltaUrl, base, opts);
   const context = { archive: deltaUrl, base: uuid, hint: base.hint, lookedAt: where, slot };
@@ -68,7 +79,7 @@ export async function openBase(
       throw err;
     }
     try {
-      const { trailer } = await readTrailer(storage, MAX_TRAILER_SIZE);
+      const { trailer, tail } = await readTrailer(storage, MAX_TRAILER_SIZE);
       const problems: string[] = [];
       if (!bytesEqual(trailer.uuid, base.uuid)) problems.push(`UUID ${formatUuid(trailer.uuid)}`);
       if (!bytesEqual(trailer.rootHash, base.rootHash)) problems.push(`index hash ${toHex(trailer.rootHash).slice(0, 16)}…`);
@@ -82,7 +93,9 @@ export async function openBase(
           { ...context, url, expected: uuid, actual: formatUuid(trailer.uuid) },
         );
       }
-      return opts.wrapStorage ? opts.wrapStorage(storage) : storage;
+      const trailerBytes = trailerBytesOf(tail, trailer);
+      if (opts.trustedKeys) requireTrusted(checkSignature(trailerBytes, trailer, opts.trustedKeys), { archive: deltaUrl, url, base: uuid, slot });
+      return { storage: opts.wrapStorage ? opts.wrapStorage(storage) : storage, trailer, trailerBytes };
     } catch (err) {
       await storage.close();
       if (isHexzError(err) && ['NOT_AN_ARCHIVE', 'TRUNCATED', 'CORRUPT', 'UNSUPPORTED_VERSION'].includes(err.code)) {

@@ -2,6 +2,8 @@
  * `ArchiveInfo`: what `hexz info` and the gateway's archive description show, derived from the root,
  * the trailer and the metadata's `stats` (docs/format.md, section 5). Nothing here reads storage.
  */
+import { toHex } from '../format/bytes.js';
+import { SIG_NONE } from '../format/constants.js';
 import { formatUuid } from '../format/header.js';
 import type { Root } from '../format/root.js';
 import type { OpenedArchive } from './opened.js';
@@ -13,6 +15,11 @@ export interface ArchiveInfo {
   formatVersion: number;
   encrypted: boolean;
   keyDerivation: 'none' | 'key' | 'scrypt';
+  /**
+   * Who signed the archive (docs/format.md, section 3.1): the algorithm and the signer's key id in
+   * hex, or null when unsigned. Whether that key is trusted is a reader's decision (`Archive.signatures`).
+   */
+  signature: { algorithm: 'ed25519'; keyId: string } | null;
   archiveSize: number;
   etag?: string;
   created?: string;
@@ -47,12 +54,14 @@ export function archiveInfo(a: OpenedArchive): ArchiveInfo {
   const m = r.metadata;
   const stats = (m.stats ?? {}) as { uniqueRawBytes?: number; codecs?: ArchiveInfo['codecs'] };
   const kdf = a.trailer.kdf.kind;
+  const sig = a.trailer.signature;
   return {
     url: a.url,
     uuid: formatUuid(a.trailer.uuid),
     formatVersion: a.trailer.version,
     encrypted: a.keys !== undefined,
     keyDerivation: kdf === 0 ? 'none' : kdf === 1 ? 'key' : 'scrypt',
+    signature: sig && sig.algorithm !== SIG_NONE ? { algorithm: 'ed25519', keyId: toHex(sig.keyId) } : null,
     archiveSize: a.storageStat.size,
     etag: a.storageStat.etag,
     created: m.created,

@@ -6,7 +6,7 @@
 import { HexzError, type ErrorContext } from '../errors.js';
 import { FRAME_ROOT, HEADER_SIZE, OPEN_TAIL_BYTES, TRAILER_SIZE_V1 } from '../format/constants.js';
 import { decodeFrame } from '../format/frame.js';
-import { decodeTrailer, hasHeaderMagic, hasTrailerMagic, type Trailer } from '../format/header.js';
+import { decodeTrailer, hasHeaderMagic, hasTrailerMagic, trailerSize, type Trailer } from '../format/header.js';
 import { decodeRoot, type Root } from '../format/root.js';
 import { checkKey, deriveArchiveKeys, masterKey, type ArchiveKeys, type KeySource } from '../crypto/keys.js';
 import type { ReadOptions, Storage, StorageStat } from '../../storage/types.js';
@@ -39,6 +39,11 @@ export async function readTrailer(storage: Storage, tailBytes = OPEN_TAIL_BYTES,
     }
     throw err;
   }
+}
+
+/** The encoded trailer at the end of the tail that `trailer` was decoded from (what a signature covers). */
+export function trailerBytesOf(tail: Tail, trailer: Trailer): Uint8Array {
+  return tail.bytes.subarray(tail.bytes.byteLength - trailerSize(trailer.version));
 }
 
 /** Bytes `[offset, offset + length)` from the tail when it holds them, else from storage. */

@@ -1,8 +1,10 @@
 /**
  * `verify`: check every structure and re-hash every chunk an archive references, bases included,
- * bypassing the cache. Problems are collected (with the file and structure they affect) rather than
- * stopping at the first, up to a limit.
+ * bypassing the cache; with trusted keys, the signature of every archive of the chain too. Problems
+ * are collected (with the file and structure they affect) rather than stopping at the first, up to a
+ * limit.
  */
+import { refusalOf, type TrustedKeys } from '../crypto/signatures.js';
 import { HexzError, isHexzError, throwIfAborted, toHexzError } from '../errors.js';
 import { bytesEqual } from '../format/bytes.js';
 import { ContentDigest } from '../format/content-digest.js';
@@ -10,7 +12,7 @@ import { HEADER_SIZE } from '../format/constants.js';
 import { decodeHeader } from '../format/header.js';
 import type { ChunkRef } from '../format/chunk-index.js';
 import type { FileEntry } from '../format/file-table.js';
-import type { Archive } from './archive.js';
+import type { Archive, ChainSignature } from './archive.js';
 import { TreeCheck } from './tree.js';
 
 export interface VerifyProblem {
@@ -32,6 +34,8 @@ export interface VerifyReport {
   bytes: number;
   /** Distinct chunks that live in bases. */
   baseChunks: number;
+  /** The signature of every archive of the chain (this one first), checked against the trusted keys given. */
+  signatures: ChainSignature[];
   problems: VerifyProblem[];
   seconds: number;
 }
@@ -43,11 +47,18 @@ const VERIFY_BATCHES_IN_FLIGHT = 2;
 
 export async function verifyArchive(
   archive: Archive,
-  opts: { signal?: AbortSignal; maxProblems?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    signal?: AbortSignal;
+    maxProblems?: number;
+    onProgress?: (done: number, total: number) => void;
+    /** Require a trusted signature on every archive of the chain: each one that lacks it is a problem. */
+    trustedKeys?: TrustedKeys;
+  } = {},
 ): Promise<VerifyReport> {
   const t0 = performance.now();
   const maxProblems = opts.maxProblems ?? 100;
-  const report: VerifyReport = { ok: true, archive: archive.url, files: 0, refs: 0, chunks: 0, bytes: 0, baseChunks: 0, problems: [], seconds: 0 };
+  const signatures = archive.signatures(opts.trustedKeys);
+  const report: VerifyReport = { ok: true, archive: archive.url, files: 0, refs: 0, chunks: 0, bytes: 0, baseChunks: 0, signatures, problems: [], seconds: 0 };
   const problem = (err: unknown, path?: string) => {
     const e = toHexzError(err);
     if (report.problems.length < maxProblems) {
@@ -55,6 +66,14 @@ export async function verifyArchive(
     }
     report.ok = false;
   };
+
+  // Signatures first: which archive of the chain is unsigned, signed by an unknown key, or altered.
+  if (opts.trustedKeys) {
+    for (const c of signatures) {
+      const refusal = refusalOf(c, { archive: archive.url, url: c.url, ...(c.slot ? { base: c.uuid, slot: c.slot } : {}) });
+      if (refusal) problem(refusal);
+    }
+  }
 
   // Header: must exist and agree with the trailer.
   try {

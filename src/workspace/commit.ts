@@ -16,7 +16,7 @@ import { stateFor } from './checkout.js';
 import { STATE_DIR, writeWorkspace, type IndexEntry, type Workspace } from './state.js';
 import { indexEntryOf, scanWorkspace, type StatusReport } from './status.js';
 
-export interface CommitOptions extends Pick<PackOptions, 'level' | 'threads' | 'storage' | 'baseDir' | 'baseMap' | 'onWarning' | 'signal' | 'user' | 'overwrite'> {
+export interface CommitOptions extends Pick<PackOptions, 'level' | 'threads' | 'storage' | 'baseDir' | 'baseMap' | 'onWarning' | 'signal' | 'user' | 'overwrite' | 'signKey' | 'trustedKeys'> {
   compression?: CodecName;
   key?: KeySource;
   /** Commit even when nothing changed (a new archive with the same content). */

@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BlockCache } from '@hexz/cache/block-cache.js';
 import { readKeyFile } from '@hexz/src/crypto/key-files.js';
 import { ERROR_TABLE } from '@hexz/src/errors.js';
+import { TRAILER_SIZE } from '@hexz/src/format/constants.js';
 import { openArchive } from '@hexz/src/reader/archive.js';
 import { spawnServe } from '../helpers/serve.js';
 import { hexz, hexzJson } from '../helpers/cli.js';
@@ -85,7 +86,7 @@ describe('a tampered encrypted archive', () => {
       { structure: 'file-table page', at: a.root.filePages[0].offset + 20, code: 'CORRUPT', message: /corrupt file-table page: hash mismatch/ },
       { structure: 'root', at: a.trailer.rootOffset + 20, code: 'CORRUPT', message: /corrupt root: hash mismatch/ },
       // The trailer's UUID (past its magic, version and size): its checksum catches it.
-      { structure: 'trailer', at: size - 128 + 20, code: 'CORRUPT', message: /corrupt trailer: checksum mismatch/ },
+      { structure: 'trailer', at: size - TRAILER_SIZE + 20, code: 'CORRUPT', message: /corrupt trailer: checksum mismatch/ },
     ];
     expect(first.offset).toBeGreaterThanOrEqual(64);
     await a.close();

@@ -15,11 +15,15 @@ import { DEFAULT_PORT } from '@hexz/src/gateway/config.js';
 import { loadServeConfig } from '@hexz/src/cli/serve-config.js';
 import { createKeyResolver } from '@hexz/src/gateway/keys.js';
 import { readTokenFiles } from '@hexz/src/gateway/server.js';
+import { loadTrustedKeys } from '@hexz/src/crypto/signing-keys.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { CHART_DIR, REPO, chartYaml, defaultValues, find, mergeValues, readChartFile, renderChart, schemaErrors, templateFiles, valuesSchema, type Manifest, type Rendered, type Values } from './chart.js';
 
 const KEY_A = 'a1'.repeat(32); // 64 hex digits
 const KEY_B = Buffer.alloc(32, 7).toString('base64');
+/** Public key lines as `hexz keygen --sign NAME` writes them (NAME.pub). */
+const PUB_CI = `hexz-ed25519 ${Buffer.alloc(32, 1).toString('base64')} ci`;
+const PUB_RELEASE = `hexz-ed25519 ${Buffer.alloc(32, 2).toString('base64')} release-team`;
 
 /** Every feature on at once, with the chart creating its Secret. */
 const FULL: Values = {
@@ -35,6 +39,7 @@ const FULL: Values = {
   extraEnv: [{ name: 'AWS_STS_REGIONAL_ENDPOINTS', value: 'regional' }],
   nodeSelector: { 'kubernetes.io/arch': 'amd64' },
   imagePullSecrets: [{ name: 'regcred' }],
+  trustedKeys: { configMap: 'hexz-trusted-keys' },
 };
 
 const readExample = (name: string): Values => parse(readChartFile(`examples/${name}`));
@@ -48,7 +53,9 @@ const SCENARIOS: Record<string, Values> = {
   'only tokens': { auth: { enabled: true, tokens: ['t'] }, preStopSleepSeconds: 0 },
   'pdb maxUnavailable': { podDisruptionBudget: { minAvailable: null, maxUnavailable: '50%' } },
   'sidecar example values': readExample('sidecar-values.yaml'),
-  'sidecar example with everything': { sidecarExample: { enabled: true, keySecret: { name: 'dataset-key', key: 'key' } }, s3: FULL.s3 },
+  'sidecar example with everything': { sidecarExample: { enabled: true, keySecret: { name: 'dataset-key', key: 'key' } }, s3: FULL.s3, trustedKeys: { keys: { 'ci.pub': PUB_CI } } },
+  'trusted keys from values': { trustedKeys: { keys: { 'ci.pub': `${PUB_CI}\n`, 'release.pub': `# the release team\n${PUB_RELEASE}\n${PUB_CI}\n` } } },
+  'trusted keys from a Secret': { trustedKeys: { secret: 'publishers' } },
 };
 
 const rendered: Record<string, Rendered> = {};
@@ -145,6 +152,8 @@ describe('templates', () => {
       [{ podDisruptionBudget: { maxUnavailable: 1 } }, /not both/],
       [{ autoscaling: { enabled: true, targetCPUUtilizationPercentage: null } }, /needs targetCPUUtilizationPercentage/],
       [{ config: { storage: 's3://b/' }, archivesVolume: { existingClaim: 'pvc' } }, /only used when config.storage is a directory/],
+      [{ trustedKeys: { configMap: 'a', secret: 'b' } }, /trustedKeys: give keys, configMap or secret, not several/],
+      [{ trustedKeys: { keys: { 'ci.pub': PUB_CI }, configMap: 'a' } }, /not several/],
     ];
     for (const [values, message] of bad) {
       expect(() => renderChart(values, { validate: false })).toThrow(message);
@@ -319,9 +328,11 @@ describe('the gateway objects', () => {
       for (const c of containers(spec)) {
         for (const m of c.volumeMounts ?? []) expect(volumes.has(m.name), `${name}: ${c.name} mounts ${m.name}`).toBe(true);
         for (const e of c.env ?? []) if (e.valueFrom?.secretKeyRef) expect(secrets.has(e.valueFrom.secretKeyRef.name), `${name}: ${e.name}`).toBe(true);
-        for (const e of c.envFrom ?? []) expect(e.configMapRef.name).toBe(find(r, 'ConfigMap').metadata.name);
+        for (const e of c.envFrom ?? []) expect(e.configMapRef.name).toBe(`hexz-test`);
       }
-      for (const v of spec.volumes) if (v.secret) expect(secrets.has(v.secret.secretName), `${name}: volume ${v.name}`).toBe(true);
+      for (const v of spec.volumes) if (v.secret) expect(secrets.has(v.secret.secretName) || v.secret.secretName === SCENARIOS[name].trustedKeys?.secret, `${name}: volume ${v.name}`).toBe(true);
+      const configMaps = new Set([...r.manifests.filter((m) => m.kind === 'ConfigMap').map((m) => m.metadata.name), ...(SCENARIOS[name].trustedKeys?.configMap ? [SCENARIOS[name].trustedKeys.configMap] : [])]);
+      for (const v of spec.volumes) if (v.configMap) expect(configMaps.has(v.configMap.name), `${name}: volume ${v.name}`).toBe(true);
       expect(find(r, 'ServiceAccount').metadata.name).toBe(spec.serviceAccountName);
       // Writable places on a read-only root filesystem: /tmp, and only volumes.
       expect(gateway(r).volumeMounts.map((m: any) => m.mountPath)).toContain('/tmp');
@@ -366,8 +377,10 @@ describe('settings reach hexz as it reads them', () => {
     HEXZ_HTTP_RETRIES: 'HTTP(S) archives only (extraEnv)',
     HEXZ_PROGRESS: 'progress bars are drawn only on a terminal; a pod has none',
     HEXZ_BASE_DIR: 'the gateway resolves bases of thin archives inside its storage root',
-    HEXZ_STORAGE_TIMEOUT: "the 5 s default is the one S3 and its SDKs use for a read that makes no progress (extraEnv can change it)",
-    HEXZ_DECODE_THREADS: 'the gateway decodes on as many threads as the container has cores (extraEnv can change it)',
+    HEXZ_SIGN_KEY: 'the gateway never writes (or signs) archives',
+    HEXZ_WORKERS: "one gateway thread per CPU the pod may use: Node 24's availableParallelism follows the container's CPU limit (cgroup quota); extraEnv can set it",
+    HEXZ_STORAGE_TIMEOUT: 'the default (5 s without a byte) suits S3 and local disks; extraEnv can set it',
+    HEXZ_DECODE_THREADS: 'one per core by default, which follows the pod CPU; extraEnv can set it',
   };
 
   it('sets every variable of the gateway configuration, and only those', () => {
@@ -481,6 +494,62 @@ describe('keys and tokens: Secret → init container → files hexz accepts', ()
   });
 });
 
+describe('trusted keys: ConfigMap or Secret → a directory of *.pub files hexz reads', () => {
+  const deployment = (r: Rendered) => find(r, 'Deployment');
+  const podSpec = (r: Rendered) => deployment(r).spec.template.spec;
+  const gateway = (r: Rendered) => podSpec(r).containers.find((c: any) => c.name === 'gateway');
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    tmp = await makeTempDir('hexz-helm-trust-');
+  });
+  afterAll(() => tmp.cleanup());
+
+  it('the chart keeps trustedKeys.keys in a ConfigMap, mounted read-only where HEXZ_TRUSTED_KEYS points; hexz loads every key', async () => {
+    const r = rendered['trusted keys from values'];
+    const cm = find(r, 'ConfigMap', 'hexz-test-trusted-keys');
+    expect(Object.keys(cm.data).sort()).toEqual(['ci.pub', 'release.pub']);
+    const spec = podSpec(r);
+    expect(spec.volumes).toContainEqual({ name: 'trusted-keys', configMap: { name: 'hexz-test-trusted-keys' } });
+    expect(gateway(r).volumeMounts).toContainEqual({ name: 'trusted-keys', mountPath: '/etc/hexz/trusted-keys', readOnly: true });
+    const env = Object.fromEntries(gateway(r).env.map((e: any) => [e.name, e.value]));
+    expect(env.HEXZ_TRUSTED_KEYS).toBe('/etc/hexz/trusted-keys');
+    // As the kubelet lays a ConfigMap volume out: files behind ..data symlinks.
+    const dir = path.join(tmp.dir, 'trusted-keys');
+    const ts = path.join(dir, '..2026_01_01_00_00_00.000000001');
+    await fs.mkdir(ts, { recursive: true });
+    for (const [k, v] of Object.entries(cm.data as Record<string, string>)) {
+      await fs.writeFile(path.join(ts, k), v);
+      await fs.symlink(path.join('..data', k), path.join(dir, k));
+    }
+    await fs.symlink(path.basename(ts), path.join(dir, '..data'));
+    const keys = await loadTrustedKeys(dir);
+    expect([...keys].map((k) => k.comment).sort()).toEqual(['ci', 'release-team']);
+    const cfg = await loadServeConfig({}, { ...find(r, 'ConfigMap', 'hexz-test').data, HEXZ_TRUSTED_KEYS: env.HEXZ_TRUSTED_KEYS });
+    expect(cfg.trustedKeys).toBe('/etc/hexz/trusted-keys');
+  });
+
+  it('an existing ConfigMap or Secret is mounted as it is; the chart creates nothing for it', () => {
+    expect(podSpec(rendered.full).volumes).toContainEqual({ name: 'trusted-keys', configMap: { name: 'hexz-trusted-keys' } });
+    const r = rendered['trusted keys from a Secret'];
+    expect(podSpec(r).volumes).toContainEqual({ name: 'trusted-keys', secret: { secretName: 'publishers' } });
+    expect(r.manifests.filter((m) => m.kind === 'ConfigMap').map((m) => m.metadata.name)).toEqual(['hexz-test']);
+    expect(podSpec(rendered.defaults).volumes.some((v: any) => v.name === 'trusted-keys')).toBe(false);
+    expect(gateway(rendered.defaults).env?.some((e: any) => e.name === 'HEXZ_TRUSTED_KEYS') ?? false).toBe(false);
+  });
+
+  it('rolls the pods when trustedKeys.keys change', () => {
+    const a = deployment(renderChart({ trustedKeys: { keys: { 'ci.pub': PUB_CI } } })).spec.template.metadata.annotations;
+    const b = deployment(renderChart({ trustedKeys: { keys: { 'ci.pub': PUB_RELEASE } } })).spec.template.metadata.annotations;
+    expect(a['checksum/trusted-keys']).toBeDefined();
+    expect(a['checksum/trusted-keys']).not.toBe(b['checksum/trusted-keys']);
+  });
+
+  it('the schema refuses key names without .pub and values that are not public key lines', () => {
+    expect(schemaErrors(mergeValues(defaultValues(), { trustedKeys: { keys: { ci: PUB_CI } } })).length).toBeGreaterThan(0);
+    expect(schemaErrors(mergeValues(defaultValues(), { trustedKeys: { keys: { 'ci.pub': '-----BEGIN PUBLIC KEY-----' } } })).length).toBeGreaterThan(0);
+  });
+});
+
 describe('the sidecar example', () => {
   const DEPLOY_POD = path.join(REPO, 'deploy/kubernetes/sidecar-pod.yaml');
   const pod = () => find(rendered['sidecar example values'], 'Pod');
@@ -521,6 +590,11 @@ describe('the sidecar example', () => {
     expect(keyVolume.secret).toEqual({ secretName: 'dataset-key', defaultMode: 0o400, items: [{ key: 'key', path: 'archive.key' }] });
     expect(hexz.volumeMounts).toContainEqual({ name: 'archive-key', mountPath: '/etc/hexz/key', readOnly: true });
     expect(hexz.args).toEqual(['mount', 's3://bucket/ds/data.hxz', '/data', '--ready-file', '/tmp/hexz-ready', '--allow-other']);
+    // Trusted keys: the mount refuses an archive not signed by one of them.
+    expect(env.HEXZ_TRUSTED_KEYS).toBe('/etc/hexz/trusted-keys');
+    expect(hexz.volumeMounts).toContainEqual({ name: 'trusted-keys', mountPath: '/etc/hexz/trusted-keys', readOnly: true });
+    expect(p.spec.volumes).toContainEqual({ name: 'trusted-keys', configMap: { name: 'hexz-test-trusted-keys' } });
+    expect(find(r, 'ConfigMap', 'hexz-test-trusted-keys').data).toEqual({ 'ci.pub': PUB_CI });
   });
 });
 

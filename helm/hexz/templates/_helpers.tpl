@@ -92,6 +92,44 @@ app.kubernetes.io/component: gateway
 {{- if or .Values.existingSecret .Values.encryption.keys .Values.encryption.passphrases }}true{{ end }}
 {{- end }}
 
+{{/* Where the trusted public keys are mounted, in the gateway and in the sidecar example. */}}
+{{- define "hexz.trustedKeysDir" -}}
+/etc/hexz/trusted-keys
+{{- end }}
+
+{{/* "true" when trusted keys are configured (from any of the three sources). */}}
+{{- define "hexz.trustedKeys" -}}
+{{- if or .Values.trustedKeys.keys .Values.trustedKeys.configMap .Values.trustedKeys.secret }}true{{ end }}
+{{- end }}
+
+{{/*
+The trusted keys' volume: the chart's ConfigMap (trustedKeys.keys), or the existing ConfigMap or
+Secret. Public keys: world-readable is fine (hexz checks permissions of private keys only).
+*/}}
+{{- define "hexz.trustedKeysVolume" -}}
+- name: trusted-keys
+{{- if .Values.trustedKeys.secret }}
+  secret:
+    secretName: {{ .Values.trustedKeys.secret }}
+{{- else }}
+  configMap:
+    name: {{ default (printf "%s-trusted-keys" (include "hexz.fullname" .)) .Values.trustedKeys.configMap }}
+{{- end }}
+{{- end }}
+
+{{/* The container side: the volume read-only at the trusted-keys directory. */}}
+{{- define "hexz.trustedKeysMount" -}}
+- name: trusted-keys
+  mountPath: {{ include "hexz.trustedKeysDir" . }}
+  readOnly: true
+{{- end }}
+
+{{/* The variable that makes hexz (serve and mount alike) refuse archives not signed by a trusted key. */}}
+{{- define "hexz.trustedKeysEnv" -}}
+- name: HEXZ_TRUSTED_KEYS
+  value: {{ include "hexz.trustedKeysDir" . }}
+{{- end }}
+
 {{/*
 Files installed from the Secret into a memory volume by the gateway's init container: keys and
 passphrases (NAME.key / NAME.passphrase, with "__" standing for "/" in NAME) into keys/, the token file
@@ -208,6 +246,10 @@ metrics-token: {{ first .Values.auth.tokens | b64enc | quote }}
 {{- if and .Values.autoscaling.enabled (not .Values.autoscaling.targetCPUUtilizationPercentage) (not .Values.autoscaling.targetMemoryUtilizationPercentage) }}
 {{- fail "autoscaling.enabled needs targetCPUUtilizationPercentage or targetMemoryUtilizationPercentage" }}
 {{- end }}
+{{- $tk := .Values.trustedKeys }}
+{{- if or (and $tk.keys $tk.configMap) (and $tk.keys $tk.secret) (and $tk.configMap $tk.secret) }}
+{{- fail "trustedKeys: give keys, configMap or secret, not several" }}
+{{- end }}
 {{- if and (hasPrefix "s3://" .Values.config.storage) .Values.archivesVolume.existingClaim }}
 {{- fail "archivesVolume.existingClaim is only used when config.storage is a directory, not s3://" }}
 {{- end }}
@@ -215,7 +257,7 @@ metrics-token: {{ first .Values.auth.tokens | b64enc | quote }}
 
 {{/*
 The gateway container's env entries beyond the ConfigMap: S3 credentials, the key directory and the
-token file installed by the init container, then extraEnv. Argument: dict with root (the chart
+token file installed by the init container, the trusted keys' directory, then extraEnv. Argument: dict with root (the chart
 context) and installSecrets.
 */}}
 {{- define "hexz.gatewayEnv" -}}
@@ -228,6 +270,9 @@ context) and installSecrets.
 {{- if and .installSecrets $root.Values.auth.enabled }}
 - name: HEXZ_AUTH_TOKEN_FILE
   value: /run/hexz/auth-tokens
+{{- end }}
+{{- if include "hexz.trustedKeys" $root }}
+{{ include "hexz.trustedKeysEnv" $root }}
 {{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}

@@ -8,6 +8,8 @@ import { parseMeta, summaryText } from './pack.js';
 
 export async function run(ctx: CommandContext, [output]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
   const ws = await findWorkspace(String(opts.dir ?? '.'));
+  const signKey = await ctx.signKey();
+  const trustedKeys = await ctx.trustedKeys();
   const bar = ctx.progress('committing', 0);
   try {
     const s = await commitWorkspace(ws, output, {
@@ -15,6 +17,8 @@ export async function run(ctx: CommandContext, [output]: string[], opts: Record<
       level: parseInteger(String(opts.level ?? 3), '--level', -7, 22),
       threads: opts.threads ? parseInteger(String(opts.threads), '--threads', 1, 256) : undefined,
       key: await ctx.key(),
+      signKey,
+      trustedKeys,
       user: parseMeta(opts.meta as string[] | undefined),
       overwrite: Boolean(opts.force),
       allowEmpty: Boolean(opts.allowEmpty),

@@ -1,7 +1,7 @@
 /** `hexz info ARCHIVE`: see docs/cli.md. */
-import type { Archive, ArchiveInfo } from '../../reader/archive.js';
+import type { Archive, ArchiveInfo, ChainSignature } from '../../reader/archive.js';
 import type { CommandContext, CommandResult } from '../context.js';
-import { formatBytes, formatRatio, keyValues, table } from '../format.js';
+import { formatBytes, formatRatio, formatSignature, keyValues, table } from '../format.js';
 
 type Counts = Awaited<ReturnType<Archive['entryCounts']>>;
 
@@ -9,7 +9,7 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-function infoText(i: ArchiveInfo, counts: Counts, baseSizes: Array<number | undefined>): string {
+function infoText(i: ArchiveInfo, counts: Counts, baseSizes: Array<number | undefined>, signatures: ChainSignature[]): string {
   const codecs = Object.entries(i.codecs ?? {})
     .map(([name, c]) => `${name} ${c.chunks} chunks`)
     .join(', ');
@@ -21,6 +21,7 @@ function infoText(i: ArchiveInfo, counts: Counts, baseSizes: Array<number | unde
     ['creator', i.creator],
     ['source', `${i.source.name ?? '?'} (${i.source.type})`],
     ['encryption', i.encrypted ? `AES-256-GCM (${i.keyDerivation === 'scrypt' ? 'passphrase, scrypt' : 'key file'})` : 'none'],
+    ['signature', formatSignature(signatures[0])],
     ['chunking', `FastCDC ${formatBytes(i.chunking.min)} / ${formatBytes(i.chunking.avg)} / ${formatBytes(i.chunking.max)}, normalization ${i.chunking.normalization}, seed ${i.chunking.seed}`],
     ['compression', `${i.compression.codec ?? '?'}${i.compression.level !== undefined ? ` level ${i.compression.level}` : ''}${codecs ? ` (${codecs})` : ''}`],
     ['entries', `${plural(counts.files, 'file', 'files')}, ${plural(counts.directories, 'directory', 'directories')}, ${plural(counts.symlinks, 'symlink', 'symlinks')}`],
@@ -32,12 +33,18 @@ function infoText(i: ArchiveInfo, counts: Counts, baseSizes: Array<number | unde
     ...Object.entries(i.user).map(([k, v]) => [`meta ${k}`, v] as [string, string]),
   ]);
   if (i.bases.length === 0) return lines;
-  const rows: Array<Array<string | number>> = [['', 'archive', 'uuid', 'size', 'logical bytes held']];
-  rows.push(['this', i.url, i.uuid, formatBytes(i.archiveSize), `${formatBytes(i.selfLogicalBytes)} (${pct(i.selfLogicalBytes, i.logicalSize)})`]);
+  const rows: Array<Array<string | number>> = [['', 'archive', 'uuid', 'size', 'logical bytes held', 'signature']];
+  const signature = (slot: number) => (signatures[slot] ? shortSignature(signatures[slot]) : '?');
+  rows.push(['this', i.url, i.uuid, formatBytes(i.archiveSize), `${formatBytes(i.selfLogicalBytes)} (${pct(i.selfLogicalBytes, i.logicalSize)})`, signature(0)]);
   i.bases.forEach((b, k) => {
-    rows.push([b.direct ? 'base' : 'ancestor', b.url ?? b.hint, b.uuid, baseSizes[k] === undefined ? '?' : formatBytes(baseSizes[k]!), `${formatBytes(b.logicalBytes)} (${pct(b.logicalBytes, i.logicalSize)})`]);
+    rows.push([b.direct ? 'base' : 'ancestor', b.url ?? b.hint, b.uuid, baseSizes[k] === undefined ? '?' : formatBytes(baseSizes[k]!), `${formatBytes(b.logicalBytes)} (${pct(b.logicalBytes, i.logicalSize)})`, signature(k + 1)]);
   });
   return `${lines}\n\nchain:\n${table(rows)}`;
+}
+
+/** A chain row's signature: the state and a key id prefix (the full id is on the signature line and in --json). */
+function shortSignature(c: ChainSignature): string {
+  return c.state === 'unsigned' ? 'unsigned' : `${c.state} ${c.keyId!.slice(0, 16)}…${c.signer ? ` (${c.signer})` : ''}`;
 }
 
 function pct(part: number, whole: number): string {
@@ -45,8 +52,11 @@ function pct(part: number, whole: number): string {
 }
 
 export async function run(ctx: CommandContext, [location]: string[]): Promise<CommandResult> {
+  const trustedKeys = await ctx.trustedKeys();
+  // Opened without refusing untrusted signatures: info shows them (against --trusted-keys when given).
   return ctx.withArchive(location, async (archive) => {
     const info = archive.info();
+    const signatures = archive.signatures(trustedKeys);
     const [counts, baseSizes] = await Promise.all([
       archive.entryCounts(),
       Promise.all(archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined))),
@@ -59,9 +69,11 @@ export async function run(ctx: CommandContext, [location]: string[]): Promise<Co
         files: counts.files,
         directories: counts.directories,
         symlinks: counts.symlinks,
-        bases: info.bases.map((b, k) => ({ ...b, archiveSize: baseSizes[k] })),
+        bases: info.bases.map((b, k) => ({ ...b, archiveSize: baseSizes[k], signature: signatures[k + 1] })),
+        // The chain's signatures, this archive first; `trusted`/`untrusted`/`bad` only with trusted keys.
+        signatures,
       },
-      text: infoText(info, counts, baseSizes),
+      text: infoText(info, counts, baseSizes, signatures),
     };
-  });
+  }, { open: { trustedKeys: undefined } });
 }

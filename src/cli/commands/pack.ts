@@ -61,6 +61,7 @@ export function summaryText(s: PackSummary): string {
     ['holes', s.holeBytes ? formatBytes(s.holeBytes) : undefined],
     ['stored', `${formatBytes(s.storedBytes)} (compression ${formatRatio(s.compressionRatio)}, dedup ${formatRatio(s.dedupRatio)})`],
     ['encrypted', s.encrypted ? 'yes (AES-256-GCM)' : undefined],
+    ['signed', s.signerKeyId ? `Ed25519, key ${s.signerKeyId}` : undefined],
     // Remote outputs went over the wire: say so (the CI question is "how much did we upload?").
     [s.uploadedBytes !== undefined ? 'uploaded' : delta ? 'written' : 'archive', `${formatBytes(s.archiveBytes)}` + (delta ? ` (bases' indexes read: ${formatBytes(s.baseIndexBytes)})` : '')],
     ['time', `${formatSeconds(s.seconds)} (${formatBytes(s.logicalBytes / Math.max(s.seconds, 1e-6))}/s)`],
@@ -77,6 +78,9 @@ export async function run(ctx: CommandContext, [input, output]: string[], opts: 
   if (level !== undefined && compression !== 'zstd') ctx.warn(`--level applies to zstd only; it is ignored with --compression ${compression}`);
   const created = parseSourceDateEpoch(process.env.SOURCE_DATE_EPOCH);
   const user = parseMeta(opts.meta as string[] | undefined);
+  // Read before any input: a bad key file fails in a second, not after the whole pack.
+  const signKey = await ctx.signKey();
+  const trustedKeys = await ctx.trustedKeys();
   await checkOutput(output);
   const bar = ctx.progress('packing', 0);
   try {
@@ -90,6 +94,8 @@ export async function run(ctx: CommandContext, [input, output]: string[], opts: 
       // --encrypt, or automatically when a base is encrypted (a delta of one must be).
       key,
       encrypt: opts.encrypt ? true : 'auto',
+      signKey,
+      trustedKeys,
       cache: ctx.cache,
       user,
       overwrite: Boolean(opts.force),
