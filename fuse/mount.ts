@@ -53,11 +53,12 @@ export const KERNEL_CACHE_SECONDS = 3600;
  */
 export const REOPENING_CACHE_SECONDS = 60;
 /**
- * The binding answers ETIMEDOUT for an operation our code has not answered within this time. Storage
- * backends have their own timeouts and retries; this only guards against a request hanging a kernel
- * thread forever.
+ * The binding answers ETIMEDOUT for an operation our code has not answered within this time: the
+ * gateway's default request deadline (DEFAULT_REQUEST_TIMEOUT_MS), so a read stuck on storage ends alike everywhere. Storage
+ * stalls end well before (a progress timeout per attempt, docs/operations.md "Storage timeouts"); this
+ * guards against anything else holding a kernel request, e.g. an origin that trickles a byte a second.
  */
-export const OPERATION_TIMEOUT_MS = 60_000;
+export const OPERATION_TIMEOUT_MS = 30_000;
 /**
  * Kernel readahead for the mount, in KiB (the per-mount bdi's read_ahead_kb; the kernel's default is
  * 128). FUSE 2 caps one read request at 128 KiB, so a larger readahead window is what lets the kernel

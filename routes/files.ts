@@ -257,7 +257,9 @@ async function sendBody(
       let n = i === 0 ? head : await nextWithin(pieces, ctx);
       for (; !n.done; n = await nextWithin(pieces, ctx)) await write(n.value.bytes, n.value.release);
     } finally {
-      await pieces.return(undefined).catch(() => {});
+      // Not awaited: after a stall the generator is still inside the stalled next(), and return()
+      // would wait for it (as long as storage stalls). It runs its cleanup once that settles.
+      void pieces.return(undefined).catch(() => {});
     }
   }
   if (multipart) await write(Buffer.from(multipart.tail, 'latin1'));
@@ -287,8 +289,13 @@ async function nextWithin(pieces: AsyncGenerator<LeasedPiece>, ctx: GatewayConte
     }, ctx.config.requestTimeoutMs);
   });
   expired.catch(() => {});
+  const next = pieces.next();
   try {
-    return await Promise.race([pieces.next(), expired]);
+    return await Promise.race([next, expired]);
+  } catch (err) {
+    // Timed out: the piece storage may still deliver belongs to nobody; release it when it comes.
+    next.then((r) => void (r.done ? undefined : r.value.release()), () => {});
+    throw err;
   } finally {
     clearTimeout(timer);
   }

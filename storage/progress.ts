@@ -6,7 +6,8 @@
  */
 export class ProgressWatch {
   private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
+  private paused = false;
   private readonly onParentAbort = () => this.controller.abort(this.parent?.reason);
   /** Whether the attempt was aborted for want of progress (not by the caller). */
   stalled = false;
@@ -19,11 +20,7 @@ export class ProgressWatch {
     readonly timeoutMs: number,
     private readonly parent?: AbortSignal,
   ) {
-    this.timer = setTimeout(() => {
-      this.stalled = true;
-      this.controller.abort(new Error(`no progress for ${timeoutMs} ms ${this.phase}`));
-      this.onStall?.();
-    }, timeoutMs);
+    this.timer = this.arm();
     if (parent?.aborted) this.controller.abort(parent.reason);
     else parent?.addEventListener('abort', this.onParentAbort, { once: true });
   }
@@ -33,13 +30,36 @@ export class ProgressWatch {
     return this.controller.signal;
   }
 
-  /** Progress was made (bytes arrived): the timeout starts again. */
+  private arm(): NodeJS.Timeout {
+    return setTimeout(() => {
+      this.stalled = true;
+      this.controller.abort(new Error(`no progress for ${this.timeoutMs} ms ${this.phase}`));
+      this.onStall?.();
+    }, this.timeoutMs);
+  }
+
+  /** Progress was made (bytes arrived, or a new attempt was sent): the timeout starts again. */
   touch(): void {
-    if (!this.stalled) this.timer.refresh();
+    if (this.stalled) return;
+    if (this.paused) {
+      this.paused = false;
+      this.timer = this.arm();
+    } else this.timer.refresh();
+  }
+
+  /**
+   * Nothing is expected until the next `touch()`: the client's own backoff between two of its attempts
+   * (e.g. after a 503) is waiting by design, not a stalled origin.
+   */
+  pause(): void {
+    if (this.stalled || this.paused) return;
+    this.paused = true;
+    clearTimeout(this.timer);
   }
 
   /** The attempt is over, whichever way: stop watching. */
   done(): void {
+    this.paused = true;
     clearTimeout(this.timer);
     this.parent?.removeEventListener('abort', this.onParentAbort);
   }

@@ -35,17 +35,25 @@ interface Watchable {
 
 /**
  * `command`, with `watch` restarted when each of the SDK's own attempts is sent and when its response
- * arrives: the progress timeout then bounds the silence of one attempt, never the SDK's backoff between
- * attempts (the deserialize step runs once per attempt, inside the retry middleware).
+ * arrives, and paused after an attempt that failed: the progress timeout then bounds the silence of one
+ * attempt, never the SDK's backoff between attempts (the deserialize step runs once per attempt,
+ * inside the retry middleware). A 503 storm thus ends as the SDK's STORAGE_IO, not as a TIMEOUT (it
+ * did before: a 300 ms timeout fired in the SDK's backoff after the second 503).
  */
 function watched<C>(command: C, watch: ProgressWatch): C {
   (command as unknown as Watchable).middlewareStack.add(
     (next) => async (args) => {
       watch.touch();
       try {
-        return await next(args);
-      } finally {
-        watch.touch();
+        // This runs inside the SDK's deserializer: `out` is the raw HTTP response, an error status included.
+        const out = (await next(args)) as { response?: { statusCode?: number } };
+        // An error status is an attempt the SDK may retry after a backoff; else the body's bytes come next.
+        if ((out.response?.statusCode ?? 200) >= 300) watch.pause();
+        else watch.touch();
+        return out;
+      } catch (err) {
+        watch.pause(); // a network error: the SDK may back off before its next attempt
+        throw err;
       }
     },
     { step: 'deserialize', name: 'hexzProgressWatch' },
