@@ -25,7 +25,7 @@ HEXZ := $(NODE) dist/src/cli/main.js
 # libfuse3 binding (fuse/native, compiled by npm ci with node-gyp; python3 also drives a FUSE test);
 # curl and wget as real HTTP clients; chromium for the page's browser tests (driven by
 # playwright-core, which downloads no browser of its own).
-APT_PACKAGES := fuse3 libfuse2 libfuse3-dev pkg-config g++ make python3 curl wget chromium
+APT_PACKAGES := fuse3 libfuse2 libfuse3-dev pkg-config g++ make python3 curl wget chromium wrk
 DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
 # A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.

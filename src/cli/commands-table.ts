@@ -105,7 +105,8 @@ command('serve', 'run the HTTP gateway over a directory or S3 prefix of archives
   .option('--request-timeout <seconds>', 'deadline before the first byte of a response (env HEXZ_REQUEST_TIMEOUT_MS in ms)')
   .option('--shutdown-timeout <seconds>', 'how long in-flight responses may finish on SIGTERM (env HEXZ_SHUTDOWN_TIMEOUT_MS in ms)')
   .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env HEXZ_LOG_LEVEL; default info)')
-  .option('--workers <n>', 'worker threads serving requests over one shared cache (env HEXZ_WORKERS; default 0: one per core)');
+  .option('--workers <n>', 'worker threads serving requests over one shared cache (env HEXZ_WORKERS; default 0: one per core)')
+  .option('--health-port <port>', 'also answer /healthz on this port, for liveness probes that must not queue behind content requests (env HEXZ_HEALTH_PORT; default: none)');
 
 command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', () => import('./commands/mount.js'))
   // --cache-size, the key and S3/HTTP options are global but matter here: list them in `mount --help`.

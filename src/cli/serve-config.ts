@@ -18,6 +18,7 @@ const FLAG_OF: Partial<Record<keyof ServeConfig, string>> = {
   cacheControl: '--cache-control',
   authTokenFiles: '--auth-token-file',
   workers: '--workers',
+  healthPort: '--health-port',
   maxRanges: '--max-ranges',
   logLevel: '--log-level',
   trustedKeys: '--trusted-keys',
@@ -43,6 +44,7 @@ export interface ServeFlags extends GlobalFlags {
   shutdownTimeout?: string;
   logLevel?: string;
   workers?: string;
+  healthPort?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -71,6 +73,7 @@ const FILE_KEYS: Record<string, 'string' | 'number' | 'boolean' | 'string[]' | '
   shutdownTimeoutMs: 'number',
   etagCacheEntries: 'number',
   workers: 'number',
+  healthPort: 'number',
   logLevel: 'string',
 };
 
@@ -162,6 +165,7 @@ export async function loadServeConfig(flags: ServeFlags, env: Env): Promise<Serv
     shutdownTimeoutMs: seconds(flags.shutdownTimeout, '--shutdown-timeout') ?? int(env.HEXZ_SHUTDOWN_TIMEOUT_MS ?? f<number>('shutdownTimeoutMs'), 'HEXZ_SHUTDOWN_TIMEOUT_MS', 0),
     etagCacheEntries: int(env.HEXZ_ETAG_CACHE_ENTRIES ?? f<number>('etagCacheEntries'), 'HEXZ_ETAG_CACHE_ENTRIES', 1),
     workers: int(flags.workers ?? env.HEXZ_WORKERS ?? f<number>('workers'), '--workers', 0, 256),
+    healthPort: int(flags.healthPort ?? (env.HEXZ_HEALTH_PORT || undefined) ?? f<number>('healthPort'), '--health-port', 0, 65535),
     logLevel: (flags.logLevel ?? env.HEXZ_LOG_LEVEL ?? f<string>('logLevel')) as LogLevel | undefined,
   }));
 }

@@ -84,6 +84,11 @@ export interface ServeConfig {
   logLevel: LogLevel;
   /** Worker threads of `hexz serve` (src/gateway/workers.ts); 0: one per core. `startGateway` itself is one thread. */
   workers: number;
+  /**
+   * A second port answering only `/healthz`, for liveness probes (./health-server.ts); undefined: none.
+   * Under load the main port's accept queue is long, and a probe waits in it.
+   */
+  healthPort?: number;
 }
 
 /** A partial configuration: what is not given takes its default. */
@@ -119,6 +124,7 @@ export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
     etagCacheEntries: input.etagCacheEntries ?? DEFAULT_ETAG_CACHE_ENTRIES,
     logLevel: input.logLevel ?? DEFAULT_LOG_LEVEL,
     workers: input.workers ?? DEFAULT_WORKERS,
+    healthPort: input.healthPort,
   };
   const bad = (option: keyof ServeConfig, msg: string) => new HexzError('INVALID_ARGUMENT', `${option}: ${msg}`, { option });
   if (!cfg.storage) throw bad('storage', 'empty');
@@ -130,6 +136,8 @@ export function serveConfig(input: ServeConfigInput = {}): ServeConfig {
     const v = cfg[k] as number;
     if (!Number.isSafeInteger(v) || v < 1) throw bad(k, `expected a positive integer, got ${v}`);
   }
+  if (cfg.healthPort !== undefined && (!Number.isInteger(cfg.healthPort) || cfg.healthPort < 0 || cfg.healthPort > 65535)) throw bad('healthPort', `expected 0-65535, got ${cfg.healthPort}`);
+  if (cfg.healthPort !== undefined && cfg.healthPort !== 0 && cfg.healthPort === cfg.port) throw bad('healthPort', `must differ from port (${cfg.port})`);
   if (!Number.isSafeInteger(cfg.workers) || cfg.workers < 0 || cfg.workers > 256) throw bad('workers', `expected 0 (one per core) to 256, got ${cfg.workers}`);
   for (const k of ['archiveTtlMs', 'shutdownTimeoutMs'] as const) {
     if (!Number.isSafeInteger(cfg[k]) || cfg[k] < 0) throw bad(k, `expected a non-negative integer, got ${cfg[k]}`);

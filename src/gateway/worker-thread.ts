@@ -20,12 +20,13 @@ export interface GatewayWorkerData {
   threads: number;
 }
 
-export type ToWorker = { t: 'drain' } | { t: 'collect'; id: number } | { t: 'metrics-text'; id: number; text: string };
+export type ToWorker = { t: 'drain' } | { t: 'ping' } | { t: 'collect'; id: number } | { t: 'metrics-text'; id: number; text: string };
 export type FromWorker =
   | { t: 'ready'; port: number; arenaThread: number }
   | { t: 'failed'; message: string; code?: string; context?: Record<string, unknown> }
   | { t: 'metrics'; id: number; json: unknown }
   | { t: 'metrics-request'; id: number }
+  | { t: 'pong' }
   | { t: 'closed' };
 
 const port = parentPort!;
@@ -50,7 +51,8 @@ try {
       }),
   });
   port.on('message', (m: ToWorker) => {
-    if (m.t === 'collect') void gateway.metrics.registry.getMetricsAsJSON().then((json) => post({ t: 'metrics', id: m.id, json }));
+    if (m.t === 'ping') post({ t: 'pong' }); // the supervisor's liveness check: this event loop turns
+    else if (m.t === 'collect') void gateway.metrics.registry.getMetricsAsJSON().then((json) => post({ t: 'metrics', id: m.id, json }));
     else if (m.t === 'metrics-text') {
       waiting.get(m.id)?.(m.text);
       waiting.delete(m.id);

@@ -17,6 +17,7 @@ import { AggregatorRegistry, Counter, Registry, collectDefaultMetrics } from 'pr
 import { BlockCache } from '../../cache/block-cache.js';
 import { HexzError, type ErrorCode } from '../errors.js';
 import { serveConfig, type ServeConfig } from './config.js';
+import type { Liveness } from './health-server.js';
 import type { FromWorker, GatewayWorkerData, ToWorker } from './worker-thread.js';
 
 /** Workers by default: one per core the process may use. */
@@ -31,6 +32,13 @@ type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 const COLLECT_TIMEOUT_MS = 2_000;
 /** A worker that keeps dying is replaced at most this often (a crash loop must not spin the CPU). */
 const RESTART_DELAY_MS = 1_000;
+/** How often the main thread pings every worker (liveness, ./health-server.ts). */
+const HEARTBEAT_MS = 2_000;
+/**
+ * A worker whose event loop has not answered a ping for this long is stuck (a busy loop answers
+ * within milliseconds: messages are handled every turn, unlike connections queued for accept).
+ */
+export const WORKER_STALE_MS = 30_000;
 
 export interface GatewayCluster {
   url: string;
@@ -41,6 +49,8 @@ export interface GatewayCluster {
   restarts(): number;
   /** The worker threads serving now (diagnostics and tests: terminating one shows the supervision). */
   threads(): Worker[];
+  /** Whether every worker's event loop answers (the liveness port's answer). */
+  liveness(): Liveness;
   /** Drain every worker and stop. Safe to call more than once. */
   close(): Promise<void>;
 }
@@ -50,6 +60,8 @@ interface Slot {
   arenaThread?: number;
   ready: boolean;
   exited: boolean;
+  /** When the worker last answered a ping (or became ready). */
+  lastPong: number;
 }
 
 function urlOf(host: string, port: number): string {
@@ -100,12 +112,15 @@ export async function startGatewayWorkers(config: Partial<ServeConfig>, opts: { 
 
   const spawn = (index: number): Promise<void> =>
     new Promise((resolve, reject) => {
-      const worker = new Worker(url, { workerData: { config: { ...cfg, port }, arena: cache.arenaHandle, threads: n } satisfies GatewayWorkerData });
-      const slot: Slot = { worker, ready: false, exited: false };
+      // The liveness port is the main thread's (serve.ts), never a worker's.
+      const worker = new Worker(url, { workerData: { config: { ...cfg, port, healthPort: undefined }, arena: cache.arenaHandle, threads: n } satisfies GatewayWorkerData });
+      const slot: Slot = { worker, ready: false, exited: false, lastPong: Date.now() };
       slots[index] = slot;
       worker.on('message', (m: FromWorker) => {
-        if (m.t === 'ready') {
+        if (m.t === 'pong') slot.lastPong = Date.now();
+        else if (m.t === 'ready') {
           slot.ready = true;
+          slot.lastPong = Date.now();
           slot.arenaThread = m.arenaThread;
           port = m.port; // the first worker picks the port when 0 was asked; the others join it
           resolve();
@@ -140,9 +155,24 @@ export async function startGatewayWorkers(config: Partial<ServeConfig>, opts: { 
       });
     });
 
+  const heartbeat = setInterval(() => {
+    for (const s of slots) if (s?.ready) s.worker.postMessage({ t: 'ping' } satisfies ToWorker);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  const liveness = (): Liveness => {
+    const now = Date.now();
+    const ready = slots.filter((s) => s.ready);
+    // A worker being replaced is not a failure of the process; none serving at all is.
+    if (ready.length === 0) return { ok: false, reason: 'no gateway worker thread is serving' };
+    const stuck = ready.findIndex((s) => now - s.lastPong > WORKER_STALE_MS);
+    if (stuck >= 0) return { ok: false, reason: `gateway worker ${stuck} has not answered for ${Math.round((now - ready[stuck].lastPong) / 1000)} s` };
+    return { ok: true };
+  };
+
   const close = async () => {
     if (closing) return;
     closing = true;
+    clearInterval(heartbeat);
     await Promise.all(
       slots.map(
         (s) =>
@@ -166,5 +196,5 @@ export async function startGatewayWorkers(config: Partial<ServeConfig>, opts: { 
     await close();
     throw err;
   }
-  return { url: urlOf(cfg.host, port), port, config: cfg, workers: n, restarts: () => restartCount, threads: () => slots.filter((s) => !s.exited).map((s) => s.worker), close };
+  return { url: urlOf(cfg.host, port), port, config: cfg, workers: n, restarts: () => restartCount, threads: () => slots.filter((s) => !s.exited).map((s) => s.worker), liveness, close };
 }

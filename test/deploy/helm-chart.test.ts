@@ -269,15 +269,19 @@ describe('the gateway objects', () => {
     }
   });
 
-  it('probe /healthz (startup, liveness) and /readyz (readiness) on the port the gateway listens on', () => {
+  it('probe /healthz (startup, liveness) on the health port and /readyz (readiness) on the port the gateway listens on', () => {
     for (const name of ['defaults', 'full']) {
       const r = rendered[name];
       const c = gateway(r);
       const cm = find(r, 'ConfigMap');
       const port = c.ports.find((p: any) => p.name === 'http');
       expect(String(port.containerPort)).toBe(cm.data.HEXZ_PORT);
-      expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
+      // Liveness on a port of its own: on the gateway's port it would queue behind content under load.
+      const health = c.ports.find((p: any) => p.name === 'health');
+      expect(String(health.containerPort)).toBe(cm.data.HEXZ_HEALTH_PORT);
+      expect(health.containerPort).not.toBe(port.containerPort);
+      expect(c.startupProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
+      expect(c.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'health' });
       expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
       // The gateway gives its storage check 2 s; the probe must wait longer than that.
       expect(c.readinessProbe.timeoutSeconds).toBeGreaterThan(2);

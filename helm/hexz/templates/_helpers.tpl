@@ -164,6 +164,7 @@ fi
 HEXZ_STORAGE: {{ .Values.config.storage | quote }}
 HEXZ_HOST: {{ .Values.config.host | quote }}
 HEXZ_PORT: {{ .Values.config.port | int | quote }}
+HEXZ_HEALTH_PORT: {{ .Values.config.healthPort | int | quote }}
 HEXZ_CACHE_SIZE: {{ .Values.config.cacheSize | quote }}
 {{- if .Values.config.corsOrigins }}
 HEXZ_CORS_ORIGINS: {{ join "," .Values.config.corsOrigins | quote }}

@@ -8,8 +8,9 @@
 import { sharedCache } from '../../../cache/block-cache.js';
 import { openStorageRoot } from '../../../storage/index.js';
 import { startGateway } from '../../gateway/server.js';
+import { startHealthServer, type Liveness } from '../../gateway/health-server.js';
 import { defaultGatewayWorkers, startGatewayWorkers } from '../../gateway/workers.js';
-import { toHexzError } from '../../errors.js';
+import { HexzError, toHexzError } from '../../errors.js';
 import type { CommandContext, CommandResult } from '../context.js';
 import { loadServeConfig, withFlagName, type ServeFlags } from '../serve-config.js';
 
@@ -30,10 +31,11 @@ export async function run(ctx: CommandContext, _args: string[], opts: Record<str
   const warn = (fields: Record<string, unknown>, msg: string) => !quiet && logLine(40, fields, msg);
   let close: () => Promise<void>;
   let url: string;
+  let liveness: () => Liveness = () => ({ ok: true }); // one thread: if it answers, it is alive
   try {
     if (workers > 1) {
       const cluster = await startGatewayWorkers(config, { workers, log: info });
-      ({ url, close } = cluster);
+      ({ url, close, liveness } = cluster);
     } else {
       // The process's one cache, sized from the serve configuration (which may come from the config file).
       const gateway = await startGateway(config, { cache: sharedCache(config.cacheBytes) });
@@ -42,7 +44,24 @@ export async function run(ctx: CommandContext, _args: string[], opts: Record<str
   } catch (err) {
     throw withFlagName(err);
   }
-  info({ url, storage: config.storage, cacheBytes: config.cacheBytes, workers, auth: config.authTokenFiles.length > 0 }, 'hexz gateway listening');
+  let healthUrl: string | undefined;
+  if (config.healthPort !== undefined) {
+    try {
+      const health = await startHealthServer(config.host, config.healthPort, liveness);
+      healthUrl = `${new URL(url).protocol}//${new URL(url).hostname}:${health.port}/healthz`;
+      const closeGateway = close;
+      close = async () => {
+        await closeGateway();
+        await health.close();
+      };
+    } catch (err) {
+      await close();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new HexzError('INVALID_ARGUMENT', `--health-port: port ${config.healthPort} on ${config.host} is already in use`, { option: 'healthPort' }, { cause: err });
+      throw toHexzError(err);
+    }
+  }
+  info({ url, healthUrl, storage: config.storage, cacheBytes: config.cacheBytes, workers, auth: config.authTokenFiles.length > 0 }, 'hexz gateway listening');
   // Unreachable storage is not fatal (it may come up later; /readyz reports it), but say so now.
   void openStorageRoot(config.storage, config.storageOptions)
     .then((root) => root.check({ signal: AbortSignal.timeout(STARTUP_CHECK_TIMEOUT_MS) }))
