@@ -21,23 +21,15 @@
  * - Errors are `HexzError`s; a missing FUSE (device, library, helper, the capability to mount) is
  *   `FUSE_UNAVAILABLE` with what to install; any other refusal is diagnosed and typed truthfully.
  */
-import { constants as fsConstants, promises as fs } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
+import { promises as fs } from 'node:fs';
 import { HexzError, toHexzError } from '../src/errors.js';
 import type { Archive } from '../src/reader/archive.js';
 import { createFuseOperations, type FuseOperations, type FuseOpsOptions } from './ops.js';
-import { loadFuse3 } from './fuse3.js';
+import { checkFuseAvailable, diagnoseMountFailure, FUSE_DEVICE, unavailable, type FuseBinding, type FuseCheckOptions, type FuseClass, type FuseInstance } from './availability.js';
 import { createReopeningOperations } from './reopen.js';
+export { checkFuseAvailable, diagnoseMountFailure, FUSE_DEVICE, FUSE_INSTALL_HINT, type FuseBinding, type FuseChoice, type FuseCheckOptions } from './availability.js';
 import { canonicalMountpoint, DEFAULT_UNMOUNT_GRACE_MS, findMount, findMountById, isFuseType, isStaleMount, unmountFuse, type MountInfo } from './unmount.js';
 
-/** The FUSE device the kernel module provides. */
-export const FUSE_DEVICE = '/dev/fuse';
-/** What to do when FUSE is missing; part of every FUSE_UNAVAILABLE message. */
-export const FUSE_INSTALL_HINT =
-  'Install FUSE with `apt-get install -y fuse3 libfuse2` (Debian/Ubuntu; not the `fuse` package, which removes fuse3). ' +
-  'In a container, also give it the device and the capability: `docker run --device /dev/fuse --cap-add SYS_ADMIN …` ' +
-  '(Kubernetes: securityContext.privileged: true, see deploy/README.md).';
 /**
  * Kernel cache lifetime of entries, attributes and negative lookups, in seconds, for an archive that
  * cannot change while mounted (a local file: the mount reads the file it opened, whatever is renamed
@@ -76,41 +68,6 @@ const MAX_FSNAME = 200;
 /** Errors logged per second before the rest are counted instead (a failing backend must not flood). */
 const ERROR_LOGS_PER_SECOND = 10;
 
-/** Bit of CAP_SYS_ADMIN in the capability masks of /proc/self/status. */
-const CAP_SYS_ADMIN = 1n << 21n;
-
-/** The slice of a FUSE binding instance we use (fuse-native's and ./fuse3.ts' alike). */
-interface FuseInstance {
-  mount(cb: (err: Error | null) => void): void;
-  /** libfuse3 only: the read requests the kernel sent (./fuse3.ts). */
-  stats?(): { reads: number; maxRead: number; readBuckets: number[] } | undefined;
-}
-/** A binding's export: the class, with errno constants (`Fuse.ENOENT === -2`) as statics. */
-type FuseClass = (new (mnt: string, ops: FuseOperations, opts: Record<string, unknown>) => FuseInstance) & Record<string, unknown>;
-
-/** Which FUSE binding to use: libfuse3 when it loads, else fuse-native ('auto'), or exactly one. */
-export type FuseChoice = 'auto' | '3' | '2';
-
-/** The binding a mount uses. */
-export interface FuseBinding {
-  /** 3: libfuse3 (./fuse3.ts), 2: fuse-native (libfuse2). */
-  version: 3 | 2;
-  Fuse: FuseClass;
-  /** Largest read the kernel sends with this binding (libfuse3: 1 MiB, libfuse2: 128 KiB). */
-  maxRequest: number;
-  /** Why libfuse3 was not used, when 'auto' fell back to fuse-native. */
-  fallback?: string;
-}
-
-/** Requests of libfuse3 (FUSE_MAX_PAGES: 256 pages) and of libfuse2 (the kernel's 32-page default). */
-const MAX_REQUEST = { 3: 1024 * 1024, 2: 128 * 1024 } as const;
-
-export interface FuseCheckOptions {
-  /** The FUSE device (tests point it elsewhere to see the error). */
-  device?: string;
-  /** Binding to use (default 'auto'): the CLI's --fuse, or HEXZ_FUSE. */
-  fuse?: FuseChoice;
-}
 
 export interface MountOptions extends FuseCheckOptions {
   /** `allow_other`: other users (and, in Kubernetes, other containers' users) may read the mount. */
@@ -155,79 +112,6 @@ export interface ArchiveMount {
   unmount(): Promise<void>;
 }
 
-function unavailable(what: string, cause?: unknown): HexzError {
-  return new HexzError('FUSE_UNAVAILABLE', `FUSE is not available: ${what}. ${FUSE_INSTALL_HINT}`, { device: FUSE_DEVICE }, { cause });
-}
-
-/** Where fuse3 installs its helpers (libfuse2 itself looks in /bin, then PATH). */
-const HELPER_DIRS = ['/bin', '/usr/bin', '/usr/local/bin', '/sbin', '/usr/sbin'];
-
-async function hasHelper(name: string): Promise<boolean> {
-  for (const dir of HELPER_DIRS) {
-    try {
-      await fs.access(path.join(dir, name), fsConstants.X_OK);
-      return true;
-    } catch {
-      // try the next directory
-    }
-  }
-  return false;
-}
-
-const loaded: { 3?: FuseClass; 2?: FuseClass } = {};
-
-/** Why a library did not load, in words (the loader's message names the missing .so). */
-function loadFailure(err: unknown, lib: string, what: string): string {
-  const msg = err instanceof Error ? err.message : String(err);
-  if (msg.includes(lib)) return `the ${what} library (${lib}) is missing: ${msg}`;
-  return `${what === 'FUSE 3' ? 'the libfuse3 binding (hexz-fuse3, built from libfuse3-dev at install time)' : 'fuse-native'} did not load: ${msg}`;
-}
-
-function loadFuse2(): FuseClass {
-  // CommonJS native addon, loaded on first use only so every other command starts without it.
-  loaded[2] ??= createRequire(import.meta.url)('fuse-native') as FuseClass;
-  return loaded[2];
-}
-
-/**
- * Check that this machine can mount FUSE filesystems and load a binding: the device exists and opens
- * read-write, a fusermount helper exists (it mounts for `auto_unmount`), and the binding loads —
- * libfuse3's (which needs libfuse3.so.3 and fusermount3), else fuse-native (libfuse.so.2) unless
- * `fuse: '3'` forbids falling back. Each failure is `FUSE_UNAVAILABLE` naming what is missing and how
- * to install it.
- */
-export async function checkFuseAvailable(opts: FuseCheckOptions = {}): Promise<FuseBinding> {
-  const device = opts.device ?? FUSE_DEVICE;
-  const choice = opts.fuse ?? 'auto';
-  try {
-    await fs.access(device, fsConstants.R_OK | fsConstants.W_OK);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw unavailable(code === 'ENOENT' ? `${device} does not exist (no FUSE kernel module, or a container started without the device)` : `cannot open ${device} (${code})`, err);
-  }
-  const fusermount3 = await hasHelper('fusermount3');
-  if (!fusermount3 && !(await hasHelper('fusermount'))) throw unavailable(`no fusermount helper in ${HELPER_DIRS.join(', ')}`);
-  let why3: string | undefined;
-  if (choice !== '2') {
-    if (!fusermount3) why3 = `no fusermount3 helper (libfuse3 mounts through it) in ${HELPER_DIRS.join(', ')}`;
-    else {
-      try {
-        loaded[3] ??= loadFuse3() as unknown as FuseClass;
-        return { version: 3, Fuse: loaded[3], maxRequest: MAX_REQUEST[3] };
-      } catch (err) {
-        why3 = loadFailure(err, 'libfuse3.so.3', 'FUSE 3');
-        if (choice === '3') throw unavailable(`${why3} (the FUSE 3 binding was asked for: --fuse 3 / HEXZ_FUSE=3)`, err);
-      }
-    }
-    if (choice === '3') throw unavailable(`${why3} (the FUSE 3 binding was asked for: --fuse 3 / HEXZ_FUSE=3)`);
-  }
-  try {
-    return { version: 2, Fuse: loadFuse2(), maxRequest: MAX_REQUEST[2], fallback: why3 };
-  } catch (err) {
-    const why2 = loadFailure(err, 'libfuse.so.2', 'FUSE 2');
-    throw unavailable(why3 ? `neither FUSE binding loads: ${why3}; and ${why2}` : why2, err);
-  }
-}
 
 /**
  * An archive location fit for the world-readable mount table, logs and the ready file: a URL loses
@@ -286,7 +170,7 @@ export function fuseMountOptions(opts: { allowOther?: boolean; label: string; re
  * this subclass supplies ours instead (its `_fuseOptions` hook is stable in the pinned 2.2.6, and
  * ./fuse3.ts keeps the same hook).
  */
-function fuseWithOptions(Fuse: FuseClass, options: string[]): new (mnt: string, ops: FuseOperations, opts: Record<string, unknown>) => FuseInstance {
+function fuseWithOptions(Fuse: FuseClass, options: string[]): new (mnt: string, ops: object, opts: Record<string, unknown>) => FuseInstance {
   const Base = Fuse as unknown as new (...args: unknown[]) => FuseInstance;
   return class extends Base {
     _fuseOptions(): string {
@@ -304,7 +188,7 @@ const MAX_STALE_MOUNTS = 8;
  * and the FUSE mount then goes on top. Only a FUSE mount showing at the path is a problem: a live
  * one is refused, a stale one (a killed server) is cleared, which is what a restarted sidecar needs.
  */
-async function prepareMountpoint(input: string, log: (line: string) => void): Promise<string> {
+export async function prepareMountpoint(input: string, log: (line: string) => void): Promise<string> {
   const mp = await canonicalMountpoint(input);
   for (let cleared = 0; ; cleared++) {
     const top = await findMount(mp);
@@ -328,7 +212,7 @@ async function prepareMountpoint(input: string, log: (line: string) => void): Pr
   return mp;
 }
 
-function rateLimited(log: (line: string) => void): (line: string) => void {
+export function rateLimited(log: (line: string) => void): (line: string) => void {
   let windowStart = 0;
   let count = 0;
   let suppressed = 0;
@@ -345,79 +229,6 @@ function rateLimited(log: (line: string) => void): (line: string) => void {
   };
 }
 
-/** Effective and bounding capability sets of this process (undefined where /proc does not say). */
-async function capabilities(): Promise<{ effective: bigint; bounding: bigint } | undefined> {
-  try {
-    const status = await fs.readFile('/proc/self/status', 'utf8');
-    const eff = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-    const bnd = /^CapBnd:\s*([0-9a-f]+)$/m.exec(status);
-    if (!eff || !bnd) return undefined;
-    return { effective: BigInt(`0x${eff[1]}`), bounding: BigInt(`0x${bnd[1]}`) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** The AppArmor profile confining this process, when it is a confining one (`docker-default (enforce)`). */
-async function apparmorProfile(): Promise<string | undefined> {
-  try {
-    const label = (await fs.readFile('/proc/self/attr/current', 'utf8')).replace(/\0/g, '').trim();
-    return label && label !== 'unconfined' && !/\(complain\)$/.test(label) ? label : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Why the mount of `mp` failed, as a typed error. Both bindings only say "fuse failed" (libfuse and
- * fusermount print their reason to stderr themselves), so the cause is diagnosed: FUSE_UNAVAILABLE
- * only when FUSE cannot be used here at all — the device, the CAP_SYS_ADMIN needed to mount (as root,
- * or through the setuid fusermount3 helper), an AppArmor profile that denies mount(2) — and a
- * truthful error otherwise: a mountpoint that vanished (INVALID_ARGUMENT), one a non-root user cannot
- * write, which fusermount3 refuses (PERMISSION), or a refusal we cannot pin down (PERMISSION, pointing
- * at the message above).
- */
-export async function diagnoseMountFailure(mp: string, err: Error, device = FUSE_DEVICE, library = 'libfuse3'): Promise<HexzError> {
-  const what = `mounting ${mp} failed (${err.message})`;
-  const ctx = { path: mp };
-  try {
-    await fs.access(device, fsConstants.R_OK | fsConstants.W_OK);
-  } catch (e) {
-    return unavailable(`${what}: cannot open ${device} (${(e as NodeJS.ErrnoException).code})`, err);
-  }
-  const root = process.geteuid?.() === 0;
-  const caps = await capabilities();
-  if (caps && !(caps.bounding & CAP_SYS_ADMIN)) {
-    return unavailable(`${what}: this process can never hold CAP_SYS_ADMIN, which mounting needs (it is not in its capability bounding set: a container without --cap-add SYS_ADMIN or privileged)`, err);
-  }
-  if (root && caps && !(caps.effective & CAP_SYS_ADMIN)) return unavailable(`${what}: running as root without CAP_SYS_ADMIN, which mounting needs`, err);
-  const profile = await apparmorProfile();
-  if (profile) return unavailable(`${what}: the AppArmor profile ${profile} probably denies mount(2); run the container with --security-opt apparmor=unconfined`, err);
-  let st;
-  try {
-    st = await fs.stat(mp);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return new HexzError('INVALID_ARGUMENT', `${what}: the mountpoint no longer exists`, ctx, { cause: err });
-    return toHexzError(e, ctx);
-  }
-  if (!st.isDirectory()) return new HexzError('INVALID_ARGUMENT', `${what}: the mountpoint is no longer a directory`, ctx, { cause: err });
-  if (!root) {
-    const writable = await fs.access(mp, fsConstants.W_OK).then(
-      () => true,
-      () => false,
-    );
-    if (!writable) {
-      return new HexzError('PERMISSION', `${what}: as a non-root user (uid ${process.geteuid?.()}) you may only mount on a directory you can write (fusermount3's rule); mount elsewhere or as root`, ctx, { cause: err });
-    }
-  }
-  return new HexzError(
-    'PERMISSION',
-    `${what}: FUSE itself is usable here (${device} opens, ${library} and fusermount are installed, CAP_SYS_ADMIN is available), so the mount itself was refused; ` +
-      "libfuse's or fusermount's reason, if any, is printed above (e.g. a security policy such as SELinux or seccomp, or mount_max in /etc/fuse.conf for non-root users)",
-    ctx,
-    { cause: err },
-  );
-}
 
 function mountNow(fuse: FuseInstance, mp: string, library: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -490,8 +301,60 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
     const last = ops.archive?.();
     if (last && last !== archive) await last.close().catch(() => {});
   };
-  const HexzFuse = fuseWithOptions(Fuse, fuseMountOptions({ allowOther: opts.allowOther, label, reopens: Boolean(reopen), version }));
-  const fuse = new HexzFuse(mp, ops, { timeout: OPERATION_TIMEOUT_MS });
+  return serveMount({
+    binding,
+    mountpoint: mp,
+    options: fuseMountOptions({ allowOther: opts.allowOther, label, reopens: Boolean(reopen), version }),
+    ops,
+    readyLine: `hexz: mounted ${label} at ${mp} (read-only)`,
+    readyFile: opts.readyFile,
+    readyInfo: { archive: label },
+    logAs,
+    signal: opts.signal,
+    unmountGraceMs: opts.unmountGraceMs,
+    onEnd: closeReopened,
+  });
+}
+
+export interface ServeMountOptions {
+  binding: FuseBinding;
+  /** Canonical and checked (`prepareMountpoint`). */
+  mountpoint: string;
+  /** The -o options of the mount. */
+  options: string[];
+  /** The operations table. */
+  ops: object;
+  /** Extra options of the binding (hardRemove…). */
+  fuseOptions?: Record<string, unknown>;
+  /** The one readiness line. */
+  readyLine: string;
+  readyFile?: string;
+  /** Written into the ready file besides the mountpoint and pid. */
+  readyInfo?: Record<string, unknown>;
+  logAs: (line: string, kind: MountLogKind) => void;
+  signal?: AbortSignal;
+  unmountGraceMs?: number;
+  /** Runs once the mount is gone, before `ended` resolves. */
+  onEnd?: () => Promise<void>;
+  /** Hears the binding instance before mounting (libfuse3's context() lives there). */
+  onInstance?: (fuse: FuseInstance) => void;
+}
+
+/**
+ * Mount an operations table at a prepared mountpoint and serve it until it ends: INIT received,
+ * the mount listed in the mount table, an async stat of its root answered by our own getattr, the
+ * ready file written and the readiness line logged; then watch for an unmount from elsewhere, and
+ * unmount on `signal` or `unmount()`. The read-only mount and the workspace overlay share it.
+ */
+export async function serveMount(o: ServeMountOptions): Promise<ArchiveMount> {
+  const { logAs, mountpoint: mp, binding } = o;
+  const { Fuse, version } = binding;
+  const log = (line: string) => logAs(line, line.startsWith('hexz: error') ? 'error' : 'info');
+  const opts = { readyFile: o.readyFile, signal: o.signal, unmountGraceMs: o.unmountGraceMs };
+  const closeReopened = o.onEnd ?? (async () => {});
+  const HexzFuse = fuseWithOptions(Fuse, o.options);
+  const fuse = new HexzFuse(mp, o.ops, { timeout: OPERATION_TIMEOUT_MS, ...o.fuseOptions });
+  o.onInstance?.(fuse);
   await mountNow(fuse, mp, version === 3 ? 'libfuse3' : 'libfuse2');
 
   // Our mount is the one now on top at the path. It is tracked by its mount ID and device from here
@@ -505,7 +368,7 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
     if (!st.isDirectory()) throw new HexzError('INTERNAL', `the root of the mount at ${mp} is not a directory`, { path: mp });
     await raiseKernelReadahead(own.device);
     if (opts.readyFile) {
-      await writeReadyFile(opts.readyFile, `${JSON.stringify({ mountpoint: mp, archive: label, pid: process.pid })}\n`);
+      await writeReadyFile(opts.readyFile, `${JSON.stringify({ mountpoint: mp, ...o.readyInfo, pid: process.pid })}\n`);
     }
   } catch (err) {
     // Only our own mount; if it never showed up, the auto-unmount watchdog removes it once we exit.
@@ -514,7 +377,7 @@ export async function mountArchive(archive: Archive, mountpoint: string, opts: M
   }
   const self = { id: own.id, device: own.device };
   const stillMounted = async () => Boolean(await findMountById(self.id, mp, self.device));
-  logAs(`hexz: mounted ${label} at ${mp} (read-only)`, 'ready');
+  logAs(o.readyLine, 'ready');
 
   let resolveEnded!: (why: MountEnd) => void;
   let rejectEnded!: (err: unknown) => void;

@@ -112,6 +112,8 @@ export const ERROR_TABLE = {
   FUSE_UNAVAILABLE: { exit: 24, http: 500, errno: 'ENOSYS', summary: 'FUSE is not available' },
   NOT_A_WORKSPACE: { exit: 25, http: 400, errno: 'EINVAL', summary: 'not inside a hexz workspace (hexz checkout makes one)' },
   NOTHING_TO_COMMIT: { exit: 26, http: 409, errno: 'EINVAL', summary: 'nothing to commit: the workspace matches its archive' },
+  NOT_EMPTY: { exit: 20, http: 409, errno: 'ENOTEMPTY', summary: 'directory not empty' },
+  WORKSPACE_BUSY: { exit: 28, http: 409, errno: 'EBUSY', summary: 'the workspace is in use (mounted, committing, or a file is open for writing)' },
   UNSIGNED: { exit: 27, http: 403, errno: 'EACCES', summary: 'archive is not signed, and a trusted signature is required' },
   UNTRUSTED_SIGNER: { exit: 27, http: 403, errno: 'EACCES', summary: 'archive is signed by a key that is not trusted' },
   BAD_SIGNATURE: { exit: 27, http: 403, errno: 'EACCES', summary: 'archive signature does not verify: it was altered after signing' },
@@ -162,6 +164,8 @@ const ERRNO_CODES: Record<string, ErrorCode> = {
   EROFS: 'READ_ONLY',
   ENOTDIR: 'NOT_A_DIRECTORY',
   EISDIR: 'NOT_A_FILE',
+  ENOTEMPTY: 'NOT_EMPTY',
+  EBUSY: 'WORKSPACE_BUSY',
   // fs.rm/fs.cp report a directory they will not remove or copy with Node's own code.
   ERR_FS_EISDIR: 'NOT_A_FILE',
   ETIMEDOUT: 'TIMEOUT',

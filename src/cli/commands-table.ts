@@ -118,7 +118,14 @@ command('mount <archive> <mountpoint>', 'mount an archive read-only with FUSE', 
   .addHelpText('after', '\nWith --trusted-keys an archive (or base) not signed by a trusted key is refused before mounting, and so is a replaced version.')
   .addHelpText('after', '\nWith --quiet only errors and the readiness line ("hexz: mounted … (read-only)") are printed.');
 
-command('checkout <archive> <dir>', 'a writable copy of an archive in a new directory, to change and commit as a thin delta', () => import('./commands/checkout.js'));
+command('checkout [archive] [dir]', 'a writable workspace of an archive in a new directory (a FUSE overlay: nothing is copied), to change and commit as a thin delta', () => import('./commands/checkout.js'))
+  .option('--copy', 'extract a full, materialised copy instead of mounting an overlay (what happens anyway where FUSE is not usable)')
+  .option('--resume', 'mount an existing workspace again (after a reboot, a kill or an unmount): hexz checkout --resume DIR|ID')
+  .option('--foreground', 'serve the mount from this process (what the background server runs)')
+  .option('--allow-other', 'let other users use the workspace mount')
+  .addOption(new Option('--fuse <binding>', 'FUSE binding: 3, 2 or auto').choices(['auto', '3', '2']).env('HEXZ_FUSE'));
+
+command('workspaces', 'list the workspaces under HEXZ_HOME (~/.hexz) and whether each is mounted', () => import('./commands/workspaces.js'));
 
 command('status [dir]', 'paths added, modified, deleted and renamed in a workspace since its archive', () => import('./commands/status.js'));
 

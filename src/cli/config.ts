@@ -4,6 +4,8 @@
  * code never reads `process.env` or names a flag; `hexz serve` builds the gateway's configuration from
  * these and its own flags in ./serve-config.ts.
  */
+import os from 'node:os';
+import path from 'node:path';
 import { DEFAULT_CACHE_BYTES } from '../../cache/block-cache.js';
 import type { StorageOptions } from '../../storage/index.js';
 import { HexzError } from '../errors.js';
@@ -104,6 +106,8 @@ export interface GlobalConfig {
   trustedKeys?: string;
   /** Signing key file of the commands that write archives (read lazily). */
   signKeyFile?: string;
+  /** Where workspaces keep their state (`<home>/workspaces/<id>/`): HEXZ_HOME, else ~/.hexz. */
+  home: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -147,5 +151,6 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
     bases: { baseDir: flags.baseDir ?? env.HEXZ_BASE_DIR, baseMap: Object.keys(baseMap).length ? baseMap : undefined },
     trustedKeys: flags.trustedKeys ?? (env.HEXZ_TRUSTED_KEYS || undefined),
     signKeyFile: flags.signKey ?? (env.HEXZ_SIGN_KEY || undefined),
+    home: path.resolve(env.HEXZ_HOME || path.join(os.homedir(), '.hexz')),
   };
 }

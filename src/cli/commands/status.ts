@@ -1,7 +1,10 @@
 /** `hexz status [DIR]`: see docs/cli.md, "Workspaces". */
 import { findWorkspace, readIndex, writeIndex } from '../../workspace/state.js';
 import { scanWorkspace, type Change } from '../../workspace/status.js';
+import { findOverlayWorkspace, type WorkspaceListing } from '../../workspace/overlay/store.js';
+import type { OverlayStatus } from '../../workspace/overlay/status.js';
 import type { CommandContext, CommandResult } from '../context.js';
+import { requestWorkspace, servedBy } from '../workspace-server.js';
 import { formatBytes } from '../format.js';
 
 function describe(c: Change): string {
@@ -20,7 +23,20 @@ function describe(c: Change): string {
   }
 }
 
+/** Status of an overlay workspace (docs/workspaces.md): from its dirty set, by the process serving it. */
+async function overlayRun(ctx: CommandContext, w: WorkspaceListing): Promise<CommandResult> {
+  const scan = await requestWorkspace<OverlayStatus>(ctx, w, { op: 'status' });
+  const report = { root: scan.root, head: scan.head, clean: scan.clean, changes: scan.changes, unchanged: scan.unchanged, hashedFiles: scan.hashedFiles, hashedBytes: scan.hashedBytes, workspace: w.config.id, mounted: Boolean(await servedBy(w)) };
+  const head = `on ${scan.head.url} (uuid ${scan.head.uuid})`;
+  const text = scan.clean
+    ? `${head}\nclean: the workspace matches its archive`
+    : [head, ...scan.changes.map((c) => `  ${describe(c)}`), `${scan.changes.length} changed`].join('\n');
+  return { json: { ...report, warnings: ctx.warnings }, text };
+}
+
 export async function run(ctx: CommandContext, [dir]: string[]): Promise<CommandResult> {
+  const overlay = await findOverlayWorkspace(ctx.config.home, dir ?? '.');
+  if (overlay) return overlayRun(ctx, overlay);
   const ws = await findWorkspace(dir ?? '.');
   const bar = ctx.progress('hashing changed files', 0);
   try {

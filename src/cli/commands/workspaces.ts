@@ -1,0 +1,21 @@
+/** `hexz workspaces`: the overlay workspaces under HEXZ_HOME (~/.hexz). See docs/workspaces.md. */
+import { listWorkspaces } from '../../workspace/overlay/store.js';
+import type { CommandContext, CommandResult } from '../context.js';
+
+export async function run(ctx: CommandContext): Promise<CommandResult> {
+  const all = await listWorkspaces(ctx.config.home);
+  const rows = all.map((w) => ({
+    id: w.config.id,
+    mountpoint: w.config.mountpoint,
+    head: w.config.head,
+    generation: w.config.generation,
+    mounted: w.servedBy !== undefined,
+    pid: w.servedBy,
+    state: w.dir,
+    updated: w.config.updated,
+  }));
+  const text = rows.length
+    ? rows.map((r) => `${r.id}  ${r.mounted ? `mounted (pid ${r.pid})` : 'not mounted'}  ${r.mountpoint}  on ${r.head.url}`).join('\n')
+    : `no workspaces in ${ctx.config.home}`;
+  return { json: { home: ctx.config.home, workspaces: rows }, text };
+}
