@@ -156,7 +156,7 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
   /** Grow or shrink the content of a file by path (truncate) or handle (ftruncate). */
   async function truncateNode(node: FileNode, size: number): Promise<void> {
     await session.whenOpen();
-    if (!node.upper) await session.copyUp(node, { empty: size === 0 });
+    if (!node.upper) await session.copyUp(node, { upTo: size });
     await fs.truncate(session.upperPath(node.upper!), size);
   }
 

@@ -45,7 +45,7 @@ afterAll(async () => {
 
 async function checkout(name: string, archive = v1): Promise<string> {
   const ws = path.join(tmp.dir, name);
-  const r = await hexz(['checkout', archive, ws]);
+  const r = await hexz(['checkout', '--copy', archive, ws]);
   expect(r.code, r.stderr).toBe(0);
   return ws;
 }
@@ -114,7 +114,7 @@ describe('checkout and status', () => {
     expect(r.stderr).toMatch(/not inside a hexz workspace/);
     const full = path.join(tmp.dir, 'full');
     await writeTree(full, { 'x.txt': 'x' });
-    const c = await hexz(['checkout', v1, full]);
+    const c = await hexz(['checkout', '--copy', v1, full]);
     expect(c.code).toBe(20);
     expect(c.stderr).toMatch(/not empty/);
   });
@@ -194,7 +194,7 @@ describe('commit', () => {
     const e1 = path.join(tmp.dir, 'enc1.hxz');
     expect((await hexz(['--key-file', key, 'pack', '--encrypt', src, e1])).code).toBe(0);
     const ws = path.join(tmp.dir, 'ws-enc');
-    expect((await hexz(['--key-file', key, 'checkout', e1, ws])).code).toBe(0);
+    expect((await hexz(['--key-file', key, 'checkout', '--copy', e1, ws])).code).toBe(0);
     await fs.appendFile(path.join(ws, 'notes/todo.txt'), 'more\n');
     await run('touch', [path.join(ws, 'run.sh')]);
     // Hashing needs the key (the ids are keyed); a size change alone does not.
@@ -225,7 +225,7 @@ describe('workspaces on S3', () => {
     const env = s3.env;
     expect((await hexz(['pack', src, 's3://ws/ds/v1.hxz'], { env })).code).toBe(0);
     const ws = path.join(tmp.dir, 'ws-s3');
-    expect((await hexz(['checkout', 's3://ws/ds/v1.hxz', ws], { env })).code).toBe(0);
+    expect((await hexz(['checkout', '--copy', 's3://ws/ds/v1.hxz', ws], { env })).code).toBe(0);
     await fs.writeFile(path.join(ws, 'notes/s3.txt'), 'from a workspace\n');
     const c = await hexzJson(['commit', 's3://ws/ds/v2.hxz', '-C', ws], { env });
     expect(c.code, c.stderr).toBe(0);

@@ -58,6 +58,7 @@ export function callControl<T>(socket: string, req: ControlRequest): Promise<{ r
       else reject(toHexzError(err, { path: socket }));
     });
     conn.on('end', () => {
+      if (!text) return reject(new HexzError('INTERNAL', `the workspace's server ended before answering (see mount.log next to ${socket})`, { path: socket }));
       try {
         const answer = JSON.parse(text) as { ok: boolean; result?: T; error?: { code: ErrorCode; message: string; context: Record<string, unknown> } };
         if (answer.ok) resolve({ result: answer.result as T });

@@ -195,12 +195,15 @@ export class OverlaySession {
     return name;
   }
 
-  /** Give a file node upper content: copied from HEAD (`empty` false) or empty (O_TRUNC, truncate to 0). */
-  copyUp(node: FileNode, opts: { empty?: boolean } = {}): Promise<void> {
+  /**
+   * Give a file node upper content: copied from HEAD, only its first `upTo` bytes (a truncate to a
+   * smaller size), or none at all (`empty`: O_TRUNC, truncate to 0).
+   */
+  copyUp(node: FileNode, opts: { empty?: boolean; upTo?: number } = {}): Promise<void> {
     if (node.upper) return Promise.resolve();
     let p = this.copying.get(node);
     if (!p) {
-      p = this.doCopyUp(node, Boolean(opts.empty)).finally(() => this.copying.delete(node));
+      p = this.doCopyUp(node, Boolean(opts.empty) || opts.upTo === 0, opts.upTo).finally(() => this.copying.delete(node));
       this.copying.set(node, p);
     }
     return p;
@@ -221,7 +224,7 @@ export class OverlaySession {
     };
   }
 
-  private async doCopyUp(node: FileNode, empty: boolean): Promise<void> {
+  private async doCopyUp(node: FileNode, empty: boolean, upTo?: number): Promise<void> {
     const from = node.base;
     if (from === undefined) throw new HexzError('INTERNAL', 'copy-up of a node without HEAD content');
     const name = this.newUpperName();
@@ -237,12 +240,13 @@ export class OverlaySession {
         const fh = await fs.open(tmp, 'wx', 0o600);
         try {
           // Streamed: one cached chunk at a time, never the whole file; holes are skipped (sparse).
-          for await (const piece of this.archive.pieces(entry, { cold: true })) {
+          const end = Math.min(entry.size, upTo ?? entry.size);
+          for await (const piece of this.archive.pieces(entry, { cold: true, end })) {
             if (piece.hole) continue;
             await fh.write(piece.bytes, 0, piece.bytes.byteLength, piece.offset);
             this.copiedBytes += piece.bytes.byteLength;
           }
-          await fh.truncate(entry.size);
+          await fh.truncate(end);
           await fh.sync();
         } finally {
           await fh.close();

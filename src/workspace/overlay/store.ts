@@ -124,11 +124,17 @@ export async function cleanGenerations(dir: string, current: number): Promise<vo
   for (const name of await fs.readdir(upper)) if (name.startsWith('.tmp-')) await fs.rm(path.join(upper, name), { force: true });
 }
 
-/** Start time of a process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart. */
+/**
+ * Start time of a live process (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid
+ * apart. A zombie is not alive: a killed server whose parent has not reaped it (a container's PID 1
+ * often never does) still has its /proc entry.
+ */
 async function startTime(pid: number): Promise<string | undefined> {
   try {
     const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return fields[19];
   } catch {
     return undefined;
   }
