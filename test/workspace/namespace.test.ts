@@ -1,0 +1,166 @@
+/**
+ * The overlay's pure core without a mount: the namespace over an in-memory HEAD (every operation,
+ * the errors they answer, replay giving the same tree), and the journal's durability format (a torn
+ * or damaged tail is cut off, never misread).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FileEntry } from '@hexz/src/format/file-table.js';
+import { Journal, parseJournal } from '@hexz/src/workspace/overlay/journal.js';
+import { Namespace, RENAME_EXCHANGE, RENAME_NOREPLACE, type Lower, type NamespaceRecord } from '@hexz/src/workspace/overlay/namespace.js';
+import { makeTempDir } from '../helpers/tmp.js';
+
+const HEAD: Array<[string, FileEntry['type'], number?]> = [
+  ['', 'directory'],
+  ['a', 'directory'],
+  ['a/x.txt', 'file', 10],
+  ['a/y.txt', 'file', 20],
+  ['a/sub', 'directory'],
+  ['a/sub/z.txt', 'file', 30],
+  ['b.txt', 'file', 40],
+  ['empty', 'directory'],
+  ['link', 'symlink'],
+];
+
+function lowerOf(): Lower {
+  const entries = new Map<string, FileEntry>();
+  for (const [p, type, size] of HEAD) {
+    entries.set(p, { path: p, type, mode: type === 'directory' ? 0o755 : 0o644, mtimeNs: 1_000_000_000_000n, size: size ?? 0, logical: 0, firstRef: 0, refCount: 0, target: type === 'symlink' ? 'b.txt' : undefined });
+  }
+  return {
+    lookup: async (p) => entries.get(p),
+    list: async (dir) => [...entries.values()].filter((e) => e.path !== dir && (dir === '' ? !e.path.includes('/') : e.path.startsWith(`${dir}/`) && !e.path.slice(dir.length + 1).includes('/'))),
+  };
+}
+
+/** Every path now, with what it shows: a HEAD path (`=a/x.txt`), an upper file (`+u1`), a directory. */
+async function tree(ns: Namespace): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (p: string) => {
+    const f = await ns.find(p);
+    if (!f) throw new Error(`lost ${p}`);
+    const node = f.node;
+    const kind = node ? node.kind : f.lower.type === 'directory' ? 'dir' : f.lower.type;
+    if (kind === 'dir') {
+      if (p) out.push(`${p}/`);
+      const dir = node && node.kind === 'dir' ? node : await ns.materialize(p);
+      for (const c of (await ns.list(dir as never)).map((l) => l.name).sort()) await walk(p ? `${p}/${c}` : c);
+    } else if (node?.kind === 'file') out.push(`${p} ${node.upper ? `+${node.upper}` : `=${node.base}`}`);
+    else if (node?.kind === 'symlink') out.push(`${p} -> ${node.target}`);
+    else out.push(`${p} =${f.lower!.path}`);
+  };
+  await walk('');
+  return out;
+}
+
+const t = 1;
+async function applied(records: NamespaceRecord[]): Promise<Namespace> {
+  const ns = new Namespace(lowerOf(), { mode: 0o755, mtimeMs: 0 });
+  for (const r of records) await ns.apply(r);
+  return ns;
+}
+
+describe('overlay namespace', () => {
+  it('renames a HEAD directory without touching what is below it', async () => {
+    const ns = await applied([{ op: 'rename', from: 'a', to: 'c', flags: 0, t }]);
+    // Only the renamed directory is attached, and a whiteout at its old name: the dirty set.
+    expect([...ns.root.children.keys()].sort()).toEqual(['a', 'c']);
+    expect(ns.root.children.get('a')).toBeNull();
+    expect(await tree(ns)).toEqual(['b.txt =b.txt', 'c/', 'c/sub/', 'c/sub/z.txt =a/sub/z.txt', 'c/x.txt =a/x.txt', 'c/y.txt =a/y.txt', 'empty/', 'link =link']);
+  });
+
+  it('create, unlink, mkdir, rmdir, symlink, link, content, and the whiteouts they leave', async () => {
+    const ns = await applied([
+      { op: 'create', path: 'a/new.txt', upper: 'u1', mode: 0o600, t },
+      { op: 'unlink', path: 'a/x.txt', t },
+      { op: 'mkdir', path: 'd', mode: 0o700, t },
+      { op: 'symlink', path: 'd/l', target: '../b.txt', t },
+      { op: 'link', from: 'a/y.txt', to: 'd/y-link', t },
+      { op: 'content', path: 'a/y.txt', upper: 'u2', from: 'a/y.txt', t },
+      { op: 'rmdir', path: 'empty', t },
+    ]);
+    expect(await tree(ns)).toEqual(['a/', 'a/new.txt +u1', 'a/sub/', 'a/sub/z.txt =a/sub/z.txt', 'a/y.txt +u2', 'b.txt =b.txt', 'd/', 'd/l -> ../b.txt', 'd/y-link +u2', 'link =link']);
+  });
+
+  it('answers the errors the kernel expects', async () => {
+    const cases: Array<[NamespaceRecord[], NamespaceRecord, string]> = [
+      [[], { op: 'rmdir', path: 'a', t }, 'NOT_EMPTY'],
+      [[], { op: 'unlink', path: 'a', t }, 'NOT_A_FILE'],
+      [[], { op: 'rmdir', path: 'b.txt', t }, 'NOT_A_DIRECTORY'],
+      [[], { op: 'mkdir', path: 'a', mode: 0o755, t }, 'EXISTS'],
+      [[], { op: 'create', path: 'nope/f', upper: 'u', mode: 0o644, t }, 'PATH_NOT_FOUND'],
+      [[{ op: 'unlink', path: 'b.txt', t }], { op: 'unlink', path: 'b.txt', t }, 'PATH_NOT_FOUND'],
+      [[], { op: 'rename', from: 'b.txt', to: 'a', flags: 0, t }, 'NOT_A_FILE'],
+      [[], { op: 'rename', from: 'a', to: 'a/sub/a', flags: 0, t }, 'INVALID_ARGUMENT'],
+      [[], { op: 'rename', from: 'a/x.txt', to: 'b.txt', flags: RENAME_NOREPLACE, t }, 'EXISTS'],
+      [[], { op: 'link', from: 'a', to: 'a2', t }, 'PERMISSION'],
+    ];
+    for (const [before, r, code] of cases) {
+      const ns = await applied(before);
+      await expect(ns.apply(r), JSON.stringify(r)).rejects.toMatchObject({ code });
+    }
+  });
+
+  it('rename over a file, rename-exchange, and a recreated directory that is opaque', async () => {
+    const ns = await applied([
+      { op: 'rename', from: 'a/x.txt', to: 'b.txt', flags: 0, t },
+      { op: 'rename', from: 'a/y.txt', to: 'link', flags: RENAME_EXCHANGE, t },
+      { op: 'unlink', path: 'a/sub/z.txt', t },
+      { op: 'rmdir', path: 'a/sub', t },
+      { op: 'mkdir', path: 'a/sub', mode: 0o755, t },
+    ]);
+    expect(await tree(ns)).toEqual(['a/', 'a/sub/', 'a/y.txt -> b.txt', 'b.txt =a/x.txt', 'empty/', 'link =a/y.txt']);
+  });
+
+  it('replays its records into the same tree', async () => {
+    const records: NamespaceRecord[] = [
+      { op: 'rename', from: 'a', to: 'c', flags: 0, t },
+      { op: 'create', path: 'c/sub/n', upper: 'u9', mode: 0o644, t },
+      { op: 'attr', path: 'c/x.txt', mode: 0o600, t },
+      { op: 'rename', from: 'c/sub', to: 'sub2', flags: 0, t },
+    ];
+    const live = await applied(records);
+    const again = await applied(JSON.parse(JSON.stringify(records)));
+    expect(await tree(again)).toEqual(await tree(live));
+    expect(await tree(live)).toContain('sub2/n +u9');
+  });
+});
+
+describe('overlay journal', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    tmp = await makeTempDir('hexz-journal-');
+  });
+  afterAll(async () => {
+    await tmp.cleanup();
+  });
+
+  it('appends durably in order, groups concurrent appends, and reads them back', async () => {
+    const file = path.join(tmp.dir, 'j1');
+    const { journal, records } = await Journal.open(file);
+    expect(records).toEqual([]);
+    const rs: NamespaceRecord[] = Array.from({ length: 50 }, (_, i) => ({ op: 'mkdir', path: `d${i}`, mode: 0o755, t: i }));
+    await Promise.all(rs.map((r) => journal.append(r)));
+    await journal.close();
+    expect((await Journal.open(file)).records).toEqual(rs);
+  });
+
+  it('cuts off a torn or damaged tail and keeps appending after the valid prefix', async () => {
+    const file = path.join(tmp.dir, 'j2');
+    const { journal } = await Journal.open(file);
+    await journal.append({ op: 'mkdir', path: 'ok', mode: 0o755, t });
+    await journal.close();
+    const good = await fs.readFile(file);
+    // A line without its newline (never synced), and one whose checksum does not match.
+    await fs.appendFile(file, '00000000 {"op":"mkdir","path":"torn"');
+    expect(parseJournal(await fs.readFile(file)).records).toHaveLength(1);
+    await fs.writeFile(file, Buffer.concat([good, Buffer.from('deadbeef {"op":"unlink","path":"ok","t":1}\n')]));
+    const reopened = await Journal.open(file);
+    expect(reopened.records).toEqual([{ op: 'mkdir', path: 'ok', mode: 0o755, t }]);
+    expect((await fs.readFile(file)).length).toBe(good.length);
+    await reopened.journal.append({ op: 'mkdir', path: 'next', mode: 0o755, t });
+    await reopened.journal.close();
+    expect((await Journal.read(file)).map((r) => (r as { path: string }).path)).toEqual(['ok', 'next']);
+  });
+});
