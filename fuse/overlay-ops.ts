@@ -157,7 +157,16 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
   async function truncateNode(node: FileNode, size: number): Promise<void> {
     await session.whenOpen();
     if (!node.upper) await session.copyUp(node, { upTo: size });
-    await fs.truncate(session.upperPath(node.upper!), size);
+    if (!node.extents) return fs.truncate(session.upperPath(node.upper!), size);
+    const fh = await fs.open(session.upperPath(node.upper!), 'r+');
+    try {
+      const map = await session.extentMap(node);
+      await map.prepareTruncate(size, fh, session.lowerReader(node));
+      await fh.truncate(size);
+      await map.sync(fh);
+    } finally {
+      await fh.close();
+    }
   }
 
   return {
@@ -245,6 +254,18 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
       const h = handles.get(fd);
       if (!h) return cb(EBADF);
       const c = current(h);
+      if ('kind' in c && c.upper && c.extents) {
+        (async () => {
+          const fh = await upperHandle(h, c);
+          const size = (await fh.stat()).size;
+          if (pos >= size || len <= 0) return cb(0);
+          const n = Math.min(len, size - pos);
+          const map = await session.extentMap(c);
+          await map.read(buf, 0, n, pos, fh, session.lowerReader(c, h.archive));
+          cb(n);
+        })().catch((err) => cb(fail('read', p, err)));
+        return;
+      }
       if ('kind' in c && c.upper) {
         upperHandle(h, c)
           .then((fh) => fh.read(buf, 0, len, pos))
@@ -273,8 +294,19 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
     write(p, fd, buf, len, pos, cb) {
       const h = handles.get(fd);
       if (!h?.fh || !h.writable) return cb(EBADF);
+      const fh = h.fh;
+      const node = h.node;
+      if (node?.extents) {
+        (async () => {
+          const at = h.append ? (await fh.stat()).size : pos;
+          await (await session.extentMap(node)).prepareWrite(at, len, fh, session.lowerReader(node, h.archive));
+          const r = await fh.write(buf, 0, len, h.append ? null : at);
+          cb(r.bytesWritten);
+        })().catch((err) => cb(fail('write', p, err)));
+        return;
+      }
       // O_APPEND handles write at the end whatever the offset (the upper file is open with 'a').
-      h.fh.write(buf, 0, len, h.append ? null : pos).then(
+      fh.write(buf, 0, len, h.append ? null : pos).then(
         (r) => cb(r.bytesWritten),
         (err) => cb(fail('write', p, err)),
       );
@@ -287,7 +319,10 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
     fsync(p, fd, datasync, cb) {
       const h = handles.get(fd);
       if (!h?.fh) return cb(0);
-      (datasync ? h.fh.datasync() : h.fh.sync()).then(
+      const fh = h.fh;
+      // An extent-mapped file: its bytes, then the map that names them (./../src/workspace/overlay/extents.ts).
+      const synced = h.node?.extents ? session.extentMap(h.node).then((m) => m.sync(fh)).then(() => fh.sync()) : datasync ? fh.datasync() : fh.sync();
+      synced.then(
         () => cb(0),
         (err) => cb(fail('fsync', p, err)),
       );
@@ -296,12 +331,21 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
     release(_p, fd, cb) {
       const h = handles.get(fd);
       handles.delete(fd);
-      if (h?.writable) session.writers--;
-      if (!h?.fh) return cb(0);
-      h.fh.close().then(
-        () => cb(0),
-        () => cb(0),
-      );
+      if (!h?.fh) {
+        if (h?.writable) session.writers--;
+        return cb(0);
+      }
+      const fh = h.fh;
+      const node = h.node;
+      const synced = h.writable && node?.extents ? session.extentMap(node).then((m) => m.sync(fh)) : Promise.resolve();
+      synced
+        .catch((err) => opts.onError?.('release', _p, toHexzError(err, { path: _p })))
+        .then(() => fh.close())
+        .catch(() => {})
+        .finally(() => {
+          if (h.writable) session.writers--;
+          cb(0);
+        });
     },
 
     truncate(p, size, cb) {

@@ -6,7 +6,7 @@
 import fsSync, { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { Chunker } from '../chunker/fastcdc.js';
-import { throwIfAborted, toHexzError } from '../errors.js';
+import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
 import type { FileEntry } from '../format/file-table.js';
 import { fileRegions } from './sparse.js';
 import type { InputEntry } from './walk.js';
@@ -205,4 +205,31 @@ export async function readInto(builder: JobBuilder, file: InputFile, e: InputEnt
     while (pos < region.end) await place(region.end - pos, 'zero');
   }
   builder.cut(chunker, true);
+}
+
+/**
+ * Feed the range [start, end) of a file to the job builder from `read` (positional, like
+ * InputFile.read), cutting a final chunk at `end`: a workspace commit re-chunks only the ranges of a
+ * large file that changed, between HEAD chunk boundaries (src/workspace/overlay/extents.ts).
+ */
+export async function readRangeInto(
+  builder: JobBuilder,
+  read: (buf: Buffer, at: number, length: number, position: number) => Promise<number>,
+  start: number,
+  end: number,
+  chunker: Chunker,
+  progress: ReadProgress,
+  signal?: AbortSignal,
+): Promise<void> {
+  let pos = start;
+  while (pos < end) {
+    const { buf, at, room } = await builder.space();
+    throwIfAborted(signal);
+    const got = await read(buf, at, Math.min(room, end - pos), pos);
+    if (got <= 0) throw new HexzError('INTERNAL', `short read at ${pos} of a range ending at ${end}`);
+    pos += got;
+    progress.bytesRead += got;
+    builder.advance(got);
+    builder.cut(chunker, pos >= end);
+  }
 }

@@ -37,7 +37,7 @@ import type { BaseResolution } from '../reader/bases.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
 import { refuseOutputAt } from './chain-output.js';
-import { JobBuilder, openInput, readInto, type JobEvent } from './job-builder.js';
+import { JobBuilder, openInput, readInto, readRangeInto, type JobEvent } from './job-builder.js';
 import { walkInput, type InputEntry, type WalkedInput } from './walk.js';
 import type { ChunkRef } from '../format/chunk-index.js';
 import { ChunkPipeline, slotCount, WorkerThreads, type JobResult, type PipelineJob } from './worker-pool.js';
@@ -94,7 +94,17 @@ export interface PackOptions extends BaseResolution {
    * there, used instead of reading the file (a workspace commit costs what changed). Holes may be
    * given as hole references. Every non-hole chunk must be in the bases' index.
    */
-  reuse?: (entry: InputEntry, bases: Archive[]) => Promise<AsyncIterable<ChunkRef> | undefined>;
+  reuse?: (entry: InputEntry, bases: Archive[]) => Promise<AsyncIterable<ChunkRef> | ReusedPieces | undefined>;
+}
+
+/**
+ * A file known to be partly unchanged: HEAD's references where it is, and ranges to read (through
+ * `read`, never from the entry's source) and chunk where it changed. Ranges start and end at HEAD
+ * chunk boundaries or the file's end.
+ */
+export interface ReusedPieces {
+  pieces: Array<{ kind: 'refs'; refs: Iterable<ChunkRef> } | { kind: 'read'; start: number; end: number }>;
+  read: (buf: Buffer, at: number, length: number, position: number) => Promise<number>;
 }
 
 export interface PackProgress {
@@ -402,6 +412,29 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
         continue;
       }
       const reused = e.size > 0 && opts.reuse ? await opts.reuse(e, baseInfo.archives) : undefined;
+      if (reused && 'pieces' in reused) {
+        entries.push(entry);
+        builder.event({ kind: 'begin', entry });
+        let bytes = 0;
+        for (const piece of reused.pieces) {
+          if (piece.kind === 'read') {
+            await readRangeInto(builder, reused.read, piece.start, piece.end, chunker, progress, signal);
+            bytes += piece.end - piece.start;
+            continue;
+          }
+          for (const r of piece.refs) {
+            builder.event(r.hole ? { kind: 'hole', length: r.raw, count: 0 } : { kind: 'ref', id: Uint8Array.from(r.id), length: r.raw });
+            bytes += r.raw;
+            progress.bytesRead += r.raw;
+            if (builder.eventCount >= MAX_JOB_EVENTS) await builder.flush(true);
+          }
+        }
+        if (bytes !== e.size) throw new HexzError('INTERNAL', `the pieces of ${e.path} have ${bytes} bytes, expected ${e.size}`, { path: e.path });
+        builder.event({ kind: 'end', entry });
+        reusedFiles++;
+        await builder.flush(false);
+        continue;
+      }
       if (reused) {
         entries.push(entry);
         builder.event({ kind: 'begin', entry });

@@ -48,7 +48,7 @@ export class DigestBuilder {
 }
 
 /** The digest of a file from its chunk references in an archive (index pages only). */
-export async function digestFromRefs(refs: AsyncIterable<ChunkRef>, keepChunks = false): Promise<FileDigest> {
+export async function digestFromRefs(refs: AsyncIterable<ChunkRef> | Iterable<ChunkRef>, keepChunks = false): Promise<FileDigest> {
   const d = new DigestBuilder(keepChunks);
   for await (const r of refs) {
     if (r.hole) d.zero(r.raw);
@@ -117,4 +117,57 @@ export async function digestFile(
     await fh.close();
   }
   return d.finish();
+}
+
+/**
+ * The digest of a file given as pieces (src/workspace/overlay/extents.ts, `planFile`): HEAD's chunk
+ * references where it is unchanged, and ranges read through `read` and chunked the packer's way
+ * (each range starts at a chunk boundary and ends at one or at the end of the file). Returns the
+ * bytes it read, so status can say what it hashed.
+ */
+export async function digestPieces(
+  pieces: ReadonlyArray<{ kind: 'refs'; refs: readonly ChunkRef[] } | { kind: 'read'; start: number; end: number }>,
+  read: (buf: Buffer, at: number, n: number, pos: number) => Promise<void>,
+  chunking: ChunkingParams,
+  idOf: (plain: Uint8Array) => Uint8Array,
+): Promise<FileDigest & { readBytes: number }> {
+  const d = new DigestBuilder();
+  let readBytes = 0;
+  for (const piece of pieces) {
+    if (piece.kind === 'refs') {
+      for (const r of piece.refs) {
+        if (r.hole) d.zero(r.raw);
+        else d.chunk(r.id, r.raw);
+      }
+      continue;
+    }
+    const chunker = createChunker(chunking);
+    const buf = chunker.buffer(READ_BYTES + chunking.max);
+    let filled = 0;
+    let pos = piece.start;
+    while (pos < piece.end || filled > 0) {
+      if (pos < piece.end) {
+        const n = Math.min(buf.byteLength - filled, piece.end - pos);
+        await read(buf, filled, n, pos);
+        pos += n;
+        filled += n;
+        readBytes += n;
+      }
+      const eof = pos >= piece.end;
+      let at = 0;
+      for (;;) {
+        const n = chunker.cut(buf, at, filled, eof);
+        if (n <= 0) break;
+        const cut = buf.subarray(at, at + n);
+        if (isAllZero(cut)) d.zero(n);
+        else d.chunk(idOf(cut), n);
+        at += n;
+        if (at === filled) break;
+      }
+      buf.copy(buf, 0, at, filled);
+      filled -= at;
+      if (eof && filled > 0) throw new HexzError('INTERNAL', `chunker left ${filled} bytes at the end of a range`);
+    }
+  }
+  return { ...d.finish(), readBytes };
 }

@@ -18,13 +18,16 @@ import type { CodecName } from '../../codecs/index.js';
 import type { KeySource } from '../../crypto/keys.js';
 import { HexzError } from '../../errors.js';
 import { sortKey, type FileEntry } from '../../format/file-table.js';
-import { pack, type PackOptions, type PackSummary } from '../../packer/pack.js';
+import type { FileHandle } from 'node:fs/promises';
+import type { ChunkRef } from '../../format/chunk-index.js';
+import { pack, type PackOptions, type PackSummary, type ReusedPieces } from '../../packer/pack.js';
 import { DISK_ENTRY, type InputEntry, type WalkedInput } from '../../packer/walk.js';
 import type { Archive } from '../../reader/archive.js';
 import { stateFor } from '../checkout.js';
 import { workspaceIdFunction } from '../status.js';
 import type { WorkspaceHead } from '../state.js';
-import { joinPath, type DirNode } from './namespace.js';
+import { planFile } from './extents.js';
+import { joinPath, type DirNode, type FileNode } from './namespace.js';
 import type { OverlaySession } from './session.js';
 import { overlayStatus, type OverlayStatus } from './status.js';
 import { generationDir, upperDir, writeConfig } from './store.js';
@@ -40,7 +43,7 @@ export interface OverlayCommitOptions extends Pick<PackOptions, 'level' | 'threa
 export interface OverlayCommitSummary {
   status: OverlayStatus;
   pack: PackSummary;
-  /** Bytes of upper files the commit read (the rest came from HEAD's index). */
+  /** Bytes of the workspace the commit read: whole upper files, changed ranges of extent-mapped ones (the rest came from HEAD's index). */
   upperBytes: number;
   from: WorkspaceHead;
   to: WorkspaceHead;
@@ -49,10 +52,12 @@ export interface OverlayCommitSummary {
 const nsOf = (ms: number) => BigInt(Math.round(ms)) * 1_000_000n;
 
 /** The whole tree as the packer's input, and for each file showing HEAD content its HEAD path. */
-export async function overlayTree(s: OverlaySession): Promise<{ entries: InputEntry[]; reuse: Map<string, string>; upperBytes: number }> {
+export async function overlayTree(s: OverlaySession): Promise<{ entries: InputEntry[]; reuse: Map<string, string>; extents: Map<string, FileNode>; upperBytes: number }> {
   const ns = s.namespace;
   const entries: InputEntry[] = [];
   const reuse = new Map<string, string>();
+  /** Files copied up by extent: read only where they changed (./extents.ts). */
+  const extents = new Map<string, FileNode>();
   let upperBytes = 0;
   const blank = { source: '', allocated: 0, ctimeNs: 0n, ino: 0n };
   const addLower = (e: FileEntry, p: string) => {
@@ -85,7 +90,8 @@ export async function overlayTree(s: OverlaySession): Promise<{ entries: InputEn
       } else if (n.upper) {
         const source = s.upperPath(n.upper);
         const st = await fs.stat(source, { bigint: true });
-        upperBytes += Number(st.size);
+        if (n.extents) extents.set(p, n);
+        else upperBytes += Number(st.size);
         entries.push({ ...blank, source, path: p, type: 'file', mode: n.meta.mode, mtimeNs: st.mtimeNs, size: Number(st.size), allocated: Number(st.blocks) * 512 });
       } else {
         entries.push({ ...blank, path: p, type: 'file', mode: n.meta.mode, mtimeNs: await mtimeOf(n.base, n.meta.mtimeMs), size: n.size });
@@ -96,7 +102,7 @@ export async function overlayTree(s: OverlaySession): Promise<{ entries: InputEn
   await visit(ns.root, '');
   const keyed = entries.map((e) => ({ key: sortKey(e.path), e }));
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-  return { entries: keyed.map((k) => k.e), reuse, upperBytes };
+  return { entries: keyed.map((k) => k.e), reuse, extents, upperBytes };
 }
 
 /** Commit the workspace of `s` to `output` and advance its HEAD (see the top of this file). */
@@ -119,6 +125,28 @@ export async function commitOverlay(s: OverlaySession, output: string, opts: Ove
     } else {
       walked = { kind: 'directory', name: path.basename(cfg.mountpoint), entries: tree.entries, totalBytes: tree.entries.reduce((n, e) => n + (e.type === 'file' ? e.size : 0), 0) };
     }
+    const open: FileHandle[] = [];
+    let upperBytes = tree.upperBytes;
+    /** An extent-mapped file: HEAD's chunks where no extent changed, the changed ranges read. */
+    const pieces = async (node: FileNode, size: number, head: Archive): Promise<ReusedPieces | undefined> => {
+      const entry = await head.lookup(node.copiedFrom!);
+      if (entry?.type !== 'file') return undefined;
+      const refs: ChunkRef[] = [];
+      for await (const r of head.fileRefs(entry)) refs.push(r);
+      const map = await s.extentMap(node);
+      const fh = await fs.open(s.upperPath(node.upper!), 'r');
+      open.push(fh);
+      const lower = s.lowerReader(node);
+      const plan = planFile(refs, map.dirtyRanges(size), size);
+      for (const piece of plan) if (piece.kind === 'read') upperBytes += piece.end - piece.start;
+      return {
+        pieces: plan,
+        read: async (buf, at, n, pos) => {
+          await map.read(buf, at, n, pos, fh, lower);
+          return n;
+        },
+      };
+    };
     const summary = await pack(cfg.mountpoint, output, {
       ...packOpts,
       bases: [cfg.head.url],
@@ -126,12 +154,14 @@ export async function commitOverlay(s: OverlaySession, output: string, opts: Ove
       encrypt: cfg.encrypted,
       walked,
       reuse: async (e, bases) => {
+        const mapped = tree.extents.get(e.path);
+        if (mapped) return pieces(mapped, e.size, bases[0]);
         const from = tree.reuse.get(e.path);
         if (from === undefined) return undefined;
         const entry = await bases[0].lookup(from);
         return entry?.type === 'file' && entry.size === e.size ? bases[0].fileRefs(entry) : undefined;
       },
-    });
+    }).finally(() => Promise.all(open.map((fh) => fh.close().catch(() => {}))));
 
     const created = await openHead(summary.output);
     const generation = cfg.generation + 1;
@@ -140,6 +170,6 @@ export async function commitOverlay(s: OverlaySession, output: string, opts: Ove
     await writeConfig(s.dir, next); // the commit point
     await s.advance(next, created);
     await fs.rm(generationDir(s.dir, cfg.generation), { recursive: true, force: true });
-    return { status, pack: summary, upperBytes: tree.upperBytes, from: cfg.head, to: next.head };
+    return { status, pack: summary, upperBytes, from: cfg.head, to: next.head };
   });
 }

@@ -58,6 +58,8 @@ export interface FileNode {
   upper?: string;
   /** The HEAD path the upper content was copied from (status: compare with it). */
   copiedFrom?: string;
+  /** Copied up by extent: the upper file is sparse, `<upper>.map` says which extents it holds (./extents.ts). */
+  extents?: boolean;
   /** Size of HEAD content (an upper file's size is the upper file's). */
   size: number;
   links: Link[];
@@ -81,12 +83,12 @@ export type Found = { node: Node; lower?: undefined } | { node?: undefined; lowe
 /**
  * One mutation, as the journal stores it. Times are ms since the epoch; `t` is the time of the
  * operation (directory mtimes). `content`: the file at `path` now has upper content `upper`,
- * copied from HEAD path `from` (absent: emptied, as by O_TRUNC).
+ * copied from HEAD path `from` (absent: emptied, as by O_TRUNC), whole or by extent (`extents`).
  */
 export type NamespaceRecord =
   | { op: 'mkdir'; path: string; mode: number; t: number }
   | { op: 'create'; path: string; upper: string; mode: number; t: number }
-  | { op: 'content'; path: string; upper: string; from?: string; t: number }
+  | { op: 'content'; path: string; upper: string; from?: string; extents?: boolean; t: number }
   | { op: 'symlink'; path: string; target: string; t: number }
   | { op: 'unlink'; path: string; t: number }
   | { op: 'rmdir'; path: string; t: number }
@@ -273,6 +275,7 @@ export class Namespace {
         if (node.kind !== 'file') throw fsError('NOT_A_FILE', r.path, 'not a regular file');
         node.upper = r.upper;
         node.copiedFrom = r.from;
+        node.extents = r.extents && r.from !== undefined ? true : undefined;
         node.base = undefined;
         return;
       }

@@ -19,6 +19,7 @@ import { LRUCache } from 'lru-cache';
 import { HexzError, toHexzError } from '../../errors.js';
 import type { FileEntry } from '../../format/file-table.js';
 import type { Archive } from '../../reader/archive.js';
+import { ExtentMap, EXTENT_COPY_UP_MIN, type LowerRead } from './extents.js';
 import { Journal } from './journal.js';
 import { Namespace, type FileNode, type Lower, type NamespaceRecord } from './namespace.js';
 import { cleanGenerations, journalFile, readConfig, upperDir, type OverlayConfig } from './store.js';
@@ -86,6 +87,7 @@ export class OverlaySession {
   /** Nodes copied up, by the HEAD path they came from: handles opened on HEAD's entry read them. */
   readonly byOrigin = new Map<string, FileNode>();
   private paused?: Promise<void>;
+  private readonly maps = new Map<string, Promise<ExtentMap>>();
 
   private constructor(
     readonly dir: string,
@@ -209,6 +211,29 @@ export class OverlaySession {
     return p;
   }
 
+  /** The extent map of a node copied up by extent (loaded once). */
+  extentMap(node: FileNode): Promise<ExtentMap> {
+    const name = node.upper!;
+    let m = this.maps.get(name);
+    if (!m) {
+      m = ExtentMap.load(`${this.upperPath(name)}.map`);
+      this.maps.set(name, m);
+      m.catch(() => this.maps.delete(name));
+    }
+    return m;
+  }
+
+  /** HEAD's bytes of the file a node was copied up from, as an extent map reads them. */
+  lowerReader(node: FileNode, archive: Archive = this.archive): LowerRead {
+    const from = node.copiedFrom!;
+    let entry: Promise<FileEntry> | undefined;
+    return async (buf, at, n, pos) => {
+      entry ??= archive.entry(from);
+      const ok = await archive.readInto(await entry, pos, n, buf.subarray(at, at + n));
+      if (!ok) throw new HexzError('INTERNAL', `reading ${from} of HEAD was cut short`, { path: from });
+    };
+  }
+
   /** Copy-ups in progress (tests look for their temp files). */
   get copyUps(): number {
     return this.copying.size;
@@ -229,19 +254,29 @@ export class OverlaySession {
     if (from === undefined) throw new HexzError('INTERNAL', 'copy-up of a node without HEAD content');
     const name = this.newUpperName();
     const final = this.upperPath(name);
-    if (empty) {
+    const entry = empty ? undefined : await this.archive.entry(from);
+    const byExtent = entry !== undefined && entry.size >= EXTENT_COPY_UP_MIN;
+    if (empty || byExtent) {
+      // Empty, or sparse at HEAD's size with an empty extent map: nothing is copied now.
       const fh = await fs.open(final, 'wx', 0o600);
-      await fh.close();
+      try {
+        if (byExtent) {
+          await fh.truncate(entry.size);
+          await fh.sync();
+        }
+      } finally {
+        await fh.close();
+      }
+      if (byExtent) await ExtentMap.create(`${final}.map`, entry.size);
     } else {
       const release = await this.slot();
       const tmp = this.upperPath(`.tmp-${name}`);
       try {
-        const entry = await this.archive.entry(from);
         const fh = await fs.open(tmp, 'wx', 0o600);
         try {
           // Streamed: one cached chunk at a time, never the whole file; holes are skipped (sparse).
-          const end = Math.min(entry.size, upTo ?? entry.size);
-          for await (const piece of this.archive.pieces(entry, { cold: true, end })) {
+          const end = Math.min(entry!.size, upTo ?? entry!.size);
+          for await (const piece of this.archive.pieces(entry!, { cold: true, end })) {
             if (piece.hole) continue;
             await fh.write(piece.bytes, 0, piece.bytes.byteLength, piece.offset);
             this.copiedBytes += piece.bytes.byteLength;
@@ -266,10 +301,12 @@ export class OverlaySession {
       if (at === undefined) {
         // Unlinked meanwhile: its open handles see the copy, nothing names it any more.
         node.upper = name;
+        node.copiedFrom = empty ? undefined : from;
+        node.extents = byExtent || undefined;
         node.base = undefined;
         return undefined;
       }
-      const r: NamespaceRecord = { op: 'content', path: at, upper: name, ...(empty ? {} : { from }), t: Date.now() };
+      const r: NamespaceRecord = { op: 'content', path: at, upper: name, ...(empty ? {} : { from }), ...(byExtent ? { extents: true } : {}), t: Date.now() };
       await this.namespace.apply(r);
       this.byOrigin.set(from, node);
       return journal.append(r);
@@ -286,6 +323,7 @@ export class OverlaySession {
     this.config = config;
     this.archive = archive;
     this.byOrigin.clear();
+    this.maps.clear();
     await this.start(Boolean(old));
     await old?.close();
   }

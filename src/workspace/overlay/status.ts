@@ -12,9 +12,11 @@
  */
 import { promises as fs } from 'node:fs';
 import type { FileEntry } from '../../format/file-table.js';
-import { digestFile, digestFromRefs } from '../digest.js';
+import type { ChunkRef } from '../../format/chunk-index.js';
+import { digestFile, digestFromRefs, digestPieces } from '../digest.js';
+import { planFile } from './extents.js';
 import type { Change, StatusReport } from '../status.js';
-import { joinPath, type DirNode, type Node } from './namespace.js';
+import { joinPath, type DirNode, type FileNode, type Node } from './namespace.js';
 import type { OverlaySession } from './session.js';
 
 export interface OverlayStatus extends StatusReport {
@@ -35,12 +37,29 @@ export async function overlayStatus(s: OverlaySession, idOf: () => Promise<(plai
   const whiteouts: string[] = [];
   let ids: ((plain: Uint8Array) => Uint8Array) | undefined;
 
-  const sameContent = async (upper: string, size: number, head: FileEntry): Promise<boolean> => {
+  const sameContent = async (node: FileNode, size: number, head: FileEntry): Promise<boolean> => {
     if (size !== head.size) return false;
     ids ??= await idOf();
-    const file = s.upperPath(upper);
-    const [mine, theirs] = await Promise.all([digestFile(file, s.config.chunking, ids), digestFromRefs(s.archive.fileRefs(head))]);
+    const file = s.upperPath(node.upper!);
     report.hashedFiles++;
+    if (node.extents && node.copiedFrom === head.path) {
+      // Only the extents present in the upper file, and HEAD's chunks around them, are read.
+      const refs: ChunkRef[] = [];
+      for await (const r of s.archive.fileRefs(head)) refs.push(r);
+      const map = await s.extentMap(node);
+      const pieces = planFile(refs, map.dirtyRanges(size), size);
+      const fh = await fs.open(file, 'r');
+      try {
+        const lower = s.lowerReader(node);
+        const mine = await digestPieces(pieces, (buf, at, n, pos) => map.read(buf, at, n, pos, fh, lower), s.config.chunking, ids);
+        report.hashedBytes += mine.readBytes;
+        return mine.digest === (await digestFromRefs(refs)).digest;
+      } finally {
+        await fh.close();
+      }
+    }
+    if (node.extents) return false; // an extent copy of another HEAD file: not this one's content
+    const [mine, theirs] = await Promise.all([digestFile(file, s.config.chunking, ids), digestFromRefs(s.archive.fileRefs(head))]);
     report.hashedBytes += size;
     return mine.digest === theirs.digest;
   };
@@ -78,7 +97,7 @@ export async function overlayStatus(s: OverlaySession, idOf: () => Promise<(plai
       const size = (await statSize(s.upperPath(node.upper))) ?? 0;
       if (node.copiedFrom !== undefined && node.copiedFrom !== o) {
         const from = await lower.lookup(node.copiedFrom);
-        if (from && (await sameContent(node.upper, size, from))) {
+        if (from && (await sameContent(node, size, from))) {
           changes.push({ kind: 'renamed', path: p, from: node.copiedFrom, type, size });
           return;
         }
@@ -86,7 +105,7 @@ export async function overlayStatus(s: OverlaySession, idOf: () => Promise<(plai
       }
       if (!expected) return void changes.push({ kind: 'added', path: p, type, size });
       if (expected.type !== 'file') return void changes.push({ kind: 'typechange', path: p, type, size, previousSize: expected.size });
-      if (!(await sameContent(node.upper, size, expected))) return void changes.push({ kind: 'modified', path: p, type, size, previousSize: expected.size });
+      if (!(await sameContent(node, size, expected))) return void changes.push({ kind: 'modified', path: p, type, size, previousSize: expected.size });
       if ((expected.mode & 0o7777) !== node.meta.mode) changes.push({ kind: 'mode', path: p, type, mode: node.meta.mode, previousMode: expected.mode & 0o7777 });
       return;
     }

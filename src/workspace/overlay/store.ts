@@ -68,7 +68,7 @@ async function fsyncDir(dir: string): Promise<void> {
 
 /** Replace a file atomically and durably: temp file, fsync, rename, fsync of the directory. */
 export async function replaceDurably(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const fh = await fs.open(tmp, 'w', 0o600);
   try {
     await fh.writeFile(data);
@@ -121,7 +121,7 @@ export async function cleanGenerations(dir: string, current: number): Promise<vo
   }
   const upper = upperDir(dir, current);
   await fs.mkdir(upper, { recursive: true });
-  for (const name of await fs.readdir(upper)) if (name.startsWith('.tmp-')) await fs.rm(path.join(upper, name), { force: true });
+  for (const name of await fs.readdir(upper)) if (name.startsWith('.tmp-') || name.endsWith('.tmp')) await fs.rm(path.join(upper, name), { force: true });
 }
 
 /**
