@@ -108,6 +108,8 @@ export interface GlobalConfig {
   signKeyFile?: string;
   /** Where workspaces keep their state (`<home>/workspaces/<id>/`): HEXZ_HOME, else ~/.hexz. */
   home: string;
+  /** Workspace files from this size copy up by extent (HEXZ_EXTENT_MIN; default 64 MiB). */
+  extentCopyUpMin?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -152,5 +154,6 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
     trustedKeys: flags.trustedKeys ?? (env.HEXZ_TRUSTED_KEYS || undefined),
     signKeyFile: flags.signKey ?? (env.HEXZ_SIGN_KEY || undefined),
     home: path.resolve(env.HEXZ_HOME || path.join(os.homedir(), '.hexz')),
+    extentCopyUpMin: env.HEXZ_EXTENT_MIN ? parseSize(env.HEXZ_EXTENT_MIN, 'HEXZ_EXTENT_MIN') : undefined,
   };
 }

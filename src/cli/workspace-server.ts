@@ -139,7 +139,7 @@ export async function serveWorkspace(ctx: CommandContext, w: WorkspaceListing, o
   const release = await acquireLock(w.dir, 'mount the workspace');
   try {
     const archive = await ctx.open(w.config.head.url);
-    const session = await OverlaySession.open(w.dir, archive, { writable: true });
+    const session = await OverlaySession.open(w.dir, archive, { writable: true, extentCopyUpMin: ctx.config.extentCopyUpMin });
     const closeControl = await serveControl(path.join(w.dir, CONTROL_SOCKET), (req) => handleRequest(ctx, session, req));
     try {
       const { mountWorkspace } = await import('../../fuse/overlay-mount.js');

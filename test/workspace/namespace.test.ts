@@ -7,6 +7,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileEntry } from '@hexz/src/format/file-table.js';
+import type { ChunkRef } from '@hexz/src/format/chunk-index.js';
+import { planFile } from '@hexz/src/workspace/overlay/extents.js';
 import { Journal, parseJournal } from '@hexz/src/workspace/overlay/journal.js';
 import { Namespace, RENAME_EXCHANGE, RENAME_NOREPLACE, type Lower, type NamespaceRecord } from '@hexz/src/workspace/overlay/namespace.js';
 import { makeTempDir } from '../helpers/tmp.js';
@@ -162,5 +164,22 @@ describe('overlay journal', () => {
     await reopened.journal.append({ op: 'mkdir', path: 'next', mode: 0o755, t });
     await reopened.journal.close();
     expect((await Journal.read(file)).map((r) => (r as { path: string }).path)).toEqual(['ok', 'next']);
+  });
+});
+
+describe('extent plans (planFile)', () => {
+  const ref = (raw: number, n: number): ChunkRef => ({ id: new Uint8Array(32).fill(n), offset: 0, stored: raw, raw, owner: 1, codec: 0, hole: false });
+  const refs = [ref(100, 1), ref(100, 2), ref(100, 3), ref(100, 4)];
+  const plan = (dirty: Array<[number, number]>, size: number) =>
+    planFile(refs, dirty, size).map((p) => (p.kind === 'refs' ? `refs ${p.refs.map((r) => r.id[0]).join(',')}` : `read ${p.start}-${p.end}`));
+
+  it('keeps HEAD chunks no changed byte touches and reads from chunk boundary to chunk boundary', () => {
+    expect(plan([], 400)).toEqual(['refs 1,2,3,4']);
+    expect(plan([[150, 151]], 400)).toEqual(['refs 1', 'read 100-200', 'refs 3,4']);
+    expect(plan([[99, 101]], 400)).toEqual(['read 0-200', 'refs 3,4']);
+    expect(plan([[150, 151], [250, 260]], 400)).toEqual(['refs 1', 'read 100-300', 'refs 4']);
+    // Shrunk inside chunk 3, grown past HEAD's end.
+    expect(plan([], 250)).toEqual(['refs 1,2', 'read 200-250']);
+    expect(plan([[400, 450]], 450)).toEqual(['refs 1,2,3,4', 'read 400-450']);
   });
 });

@@ -52,9 +52,9 @@ async function treeWithModes(root: string): Promise<Record<string, string>> {
   return out;
 }
 
-async function checkout(name: string, archive = v1): Promise<string> {
+async function checkout(name: string, archive = v1, extra: Record<string, string> = {}): Promise<string> {
   const ws = path.join(tmp.dir, name);
-  const r = await hexz(['checkout', archive, ws], { env: env() });
+  const r = await hexz(['checkout', archive, ws], { env: { ...env(), ...extra } });
   expect(r.code, r.stderr).toBe(0);
   mounted.push(ws);
   return ws;
@@ -76,8 +76,8 @@ async function killServer(ws: string, pid?: number): Promise<void> {
   await waitFor(async () => !(await workspaceOf(ws)).pid, `the server of ${ws} to die after kill -9`);
 }
 
-async function resume(ws: string): Promise<void> {
-  const r = await hexz(['checkout', '--resume', ws], { env: env() });
+async function resume(ws: string, extra: Record<string, string> = {}): Promise<void> {
+  const r = await hexz(['checkout', '--resume', ws], { env: { ...env(), ...extra } });
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -260,7 +260,8 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('overlay workspaces (real FUSE mounts)', (
     await writeTree(big, { 'huge.bin': randomBytesSeeded(192 * MiB, 7), 'small.txt': 'small\n' });
     const archive = path.join(tmp.dir, 'huge.hxz');
     expect((await hexz(['pack', big, archive])).code).toBe(0);
-    const ws = await checkout('ws-copyup', archive);
+    // Copied whole (not by extent, which has nothing to interrupt): the threshold above its size.
+    const ws = await checkout('ws-copyup', archive, { HEXZ_EXTENT_MIN: '1G' });
     const w = await workspaceOf(ws);
     const upper = path.join(w.state, 'gen-0', 'upper');
     // Opening for append starts the copy-up; it does not finish before the kill.
@@ -274,7 +275,7 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('overlay workspaces (real FUSE mounts)', (
     expect(sawTemp, 'the copy-up temp file appeared').toBe(true);
     await killServer(ws, w.pid);
     await writer;
-    await resume(ws);
+    await resume(ws, { HEXZ_EXTENT_MIN: '1G' });
     // The temp file is gone, nothing is in the upper layer, and the file is HEAD's.
     expect(await fs.readdir(upper)).toEqual([]);
     expect(await sha256File(path.join(ws, 'huge.bin'))).toBe(await sha256File(path.join(big, 'huge.bin')));
@@ -313,6 +314,49 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('overlay workspaces (real FUSE mounts)', (
     expect(await sha256File(path.join(x, 'payload.bin'))).toBe(await sha256File(payload));
     expect(await fs.readFile(path.join(x, 'notes/sed.txt'), 'utf8')).toBe('edited\n');
     expect(await treeWithModes(x)).toEqual(await treeWithModes(ws));
+  });
+
+  it('copies a large file up by extent: a 1-byte edit costs about one extent to keep, read and commit', async () => {
+    const big = path.join(tmp.dir, 'src-image');
+    const image = randomBytesSeeded(80 * MiB, 11);
+    await writeTree(big, { 'disk.img': image, 'note.txt': 'n\n' });
+    const archive = path.join(tmp.dir, 'image.hxz');
+    expect((await hexz(['pack', big, archive])).code).toBe(0);
+    const ws = await checkout('ws-extent', archive);
+    const w = await workspaceOf(ws);
+    const upper = path.join(w.state, 'gen-0', 'upper');
+    // One byte in the middle, and a python mmap write near the end; both fsync'd.
+    const script = [
+      'set -e',
+      "printf Z | dd of=disk.img bs=1 seek=41000000 conv=notrunc,fsync status=none",
+      `python3 -c "import mmap,os;f=open('disk.img','r+b');m=mmap.mmap(f.fileno(),0);m[${79 * MiB}:${79 * MiB + 4}]=b'MMAP';m.flush();m.close();os.fsync(f.fileno());f.close()"`,
+    ].join('\n');
+    const r = await sh(ws, script);
+    expect(r.code, r.stderr).toBe(0);
+    const expected = Buffer.from(image);
+    expected[41_000_000] = 'Z'.charCodeAt(0);
+    expected.write('MMAP', 79 * MiB);
+    // The upper file is sparse: two extents of data, not 80 MiB.
+    const names = await fs.readdir(upper);
+    const file = names.find((n) => !n.endsWith('.map'))!;
+    expect(names).toContain(`${file}.map`);
+    expect((await fs.stat(path.join(upper, file))).blocks * 512).toBeLessThanOrEqual(3 * MiB);
+    // A kill -9 loses none of it: the map was synced with the data.
+    await killServer(ws);
+    await resume(ws);
+    expect((await fs.readFile(path.join(ws, 'disk.img'))).equals(expected)).toBe(true);
+
+    const st = await hexzJson(['status', ws], { env: env() });
+    expect(changes(st.json)).toEqual(['modified disk.img']);
+    expect(st.json.hashedBytes).toBeLessThanOrEqual(4 * MiB);
+    const out = path.join(tmp.dir, 'image-v2.hxz');
+    const c = await hexzJson(['commit', out, '-C', ws], { env: env() });
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.json.upperBytes).toBeLessThanOrEqual(4 * MiB);
+    expect(c.json.pack.newBytes).toBeLessThanOrEqual(4 * 256 * 1024); // a few chunks at most
+    const x = path.join(tmp.dir, 'extract-image');
+    expect((await hexz(['extract', out, x])).code).toBe(0);
+    expect((await fs.readFile(path.join(x, 'disk.img'))).equals(expected)).toBe(true);
   });
 
   it('refuses a second mount of a workspace and a commit while a file is open for writing', async () => {

@@ -71,6 +71,8 @@ async function fsyncDir(dir: string): Promise<void> {
 export interface SessionOptions {
   /** Open the journal for appending (the mount, a commit); false: read-only (status of an unmounted workspace). */
   writable: boolean;
+  /** Files from this size copy up by extent (default EXTENT_COPY_UP_MIN). */
+  extentCopyUpMin?: number;
 }
 
 export class OverlaySession {
@@ -93,6 +95,7 @@ export class OverlaySession {
     readonly dir: string,
     public config: OverlayConfig,
     public archive: Archive,
+    private readonly extentMin: number,
   ) {}
 
   /** Open the workspace in `dir` over `archive` (its HEAD) and replay its journal. */
@@ -101,7 +104,7 @@ export class OverlaySession {
     if (archive.uuid !== config.head.uuid) {
       throw new HexzError('BASE_MISMATCH', `the workspace's HEAD is ${config.head.uuid}, but ${archive.url} is ${archive.uuid}`, { archive: archive.url, path: dir });
     }
-    const s = new OverlaySession(dir, config, archive);
+    const s = new OverlaySession(dir, config, archive, opts.extentCopyUpMin ?? EXTENT_COPY_UP_MIN);
     if (opts.writable) await cleanGenerations(dir, config.generation);
     await s.start(opts.writable);
     return s;
@@ -255,7 +258,7 @@ export class OverlaySession {
     const name = this.newUpperName();
     const final = this.upperPath(name);
     const entry = empty ? undefined : await this.archive.entry(from);
-    const byExtent = entry !== undefined && entry.size >= EXTENT_COPY_UP_MIN;
+    const byExtent = entry !== undefined && entry.size >= this.extentMin;
     if (empty || byExtent) {
       // Empty, or sparse at HEAD's size with an empty extent map: nothing is copied now.
       const fh = await fs.open(final, 'wx', 0o600);
