@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `make bench` → node bench/run.mjs $(BENCH_ARGS). See bench/README.md.
 //
-//   --scenarios LIST   comma-separated: pack,versions,extract,random,gateway,micro,encryption (default all)
+//   --scenarios LIST   comma-separated: pack,versions,extract,random,gateway,micro,encryption,workspaces (default all)
 //   --size PRESET|F    smoke | quick | default | full (the issue's sizes) | a scale factor of full (0.25)
 //   --quick            = --size quick --runs 1
 //   --smoke            tiny data, 1 run, peers optional; results go to WORK/results-smoke; exits non-zero
@@ -35,7 +35,7 @@ const GiB = 1 << 30;
 const PEERS = ['squashfs', 'casync', 'restic', 'zstd', 'nginx'];
 /** Tools of each peer (fio, wrk and GNU time are measuring instruments, always used when present). */
 const PEER_TOOLS = { squashfs: ['mksquashfs', 'unsquashfs', 'squashfuse'], casync: ['casync'], restic: ['restic'], zstd: ['zstd', 'lz4'], nginx: ['nginx'] };
-const ALL = ['pack', 'versions', 'extract', 'random', 'gateway', 'micro', 'encryption'];
+const ALL = ['pack', 'versions', 'extract', 'random', 'gateway', 'micro', 'encryption', 'workspaces'];
 
 /** Data set sizes per preset. `full` is what the issue asks for. */
 const PRESETS = {
