@@ -11,6 +11,10 @@
  * - rename, link, unlink, mkdir, rmdir, symlink move names, never data.
  * - Every handler answers asynchronously; only namespace mutations are serialized (they are short),
  *   so a large copy-up or a commit never holds up a read of an untouched file.
+ *
+ * Why this file is longer than 400 lines: the table is one closure over the open handles, and each
+ * content operation (read, write, truncate, fsync, release) has a whole-file and an extent-mapped
+ * path that must agree on the handle's state; split, that state would be shared across modules.
  */
 import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';

@@ -56,7 +56,6 @@ function argsOf(flags: Record<string, unknown>): string[] {
   for (const [key, flag] of VALUE_FLAGS) if (typeof flags[key] === 'string') args.push(flag, flags[key] as string);
   if (flags.s3PathStyle) args.push('--s3-path-style');
   for (const m of (flags.baseMap as string[] | undefined) ?? []) args.push('--base-map', m);
-  for (const h of (flags.httpHeader as string[] | undefined) ?? []) args.push('--http-header', h);
   return args;
 }
 
@@ -77,7 +76,10 @@ export async function startWorkspaceServer(w: WorkspaceListing, flags: Record<st
   const log = await fs.open(path.join(w.dir, MOUNT_LOG), 'a', 0o600);
   const logStart = (await log.stat()).size;
   const args = [process.argv[1], ...argsOf(flags), 'checkout', '--resume', w.config.id, '--foreground', ...(opts.fuse ? ['--fuse', opts.fuse] : []), ...(opts.allowOther ? ['--allow-other'] : [])];
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd], cwd: '/', env: { ...process.env, HEXZ_PROGRESS: '0' } });
+  // HTTP headers may carry credentials: through the environment, never the (world-readable) argv.
+  const headers = [...(process.env.HEXZ_HTTP_HEADERS ? [process.env.HEXZ_HTTP_HEADERS] : []), ...((flags.httpHeader as string[] | undefined) ?? [])].join('\n');
+  const env = { ...process.env, HEXZ_PROGRESS: '0', ...(headers ? { HEXZ_HTTP_HEADERS: headers } : {}) };
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd], cwd: '/', env });
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code ?? -1));
   child.unref();

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hexz, hexzJson, run } from '../helpers/cli.js';
 import { randomBytesSeeded, sha256File, textBytes, treeDigest, writeTree } from '../helpers/data.js';
+import { startS3Server } from '../helpers/s3-server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { FUSE_DEVICE_PRESENT, forceUnmount, waitFor } from '../fuse/mount-helper.js';
 
@@ -357,6 +358,31 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('overlay workspaces (real FUSE mounts)', (
     const x = path.join(tmp.dir, 'extract-image');
     expect((await hexz(['extract', out, x])).code).toBe(0);
     expect((await fs.readFile(path.join(x, 'disk.img'))).equals(expected)).toBe(true);
+  });
+
+  it('works over an s3:// archive: reads through the mount, commits the delta next to it', async () => {
+    const s3 = await startS3Server({ buckets: ['ws'] });
+    try {
+      const e = { ...env(), ...s3.env };
+      expect((await hexz(['pack', src, 's3://ws/ds/v1.hxz'], { env: s3.env })).code).toBe(0);
+      const ws = path.join(tmp.dir, 'ws-s3');
+      const r = await hexz(['checkout', 's3://ws/ds/v1.hxz', ws], { env: e });
+      expect(r.code, r.stderr).toBe(0);
+      mounted.push(ws);
+      expect(await sha256File(path.join(ws, 'data/big.bin'))).toBe(await sha256File(path.join(src, 'data/big.bin')));
+      await fs.writeFile(path.join(ws, 'notes/s3.txt'), 'from a workspace\n');
+      await fs.rename(path.join(ws, 'olddir'), path.join(ws, 'newdir'));
+      const c = await hexzJson(['commit', 's3://ws/ds/v2.hxz', '-C', ws], { env: e });
+      expect(c.code, c.stderr).toBe(0);
+      expect(c.json.to.url).toBe('s3://ws/ds/v2.hxz');
+      expect(c.json.upperBytes).toBe('from a workspace\n'.length);
+      const cat = await hexz(['cat', 's3://ws/ds/v2.hxz', 'newdir/deep/b.txt'], { env: s3.env });
+      expect(cat.stdout.toString()).toBe('deeper\n');
+      expect((await hexzJson(['status', ws], { env: e })).json.clean).toBe(true);
+      await hexz(['unmount', ws]);
+    } finally {
+      await s3.stop();
+    }
   });
 
   it('refuses a second mount of a workspace and a commit while a file is open for writing', async () => {
