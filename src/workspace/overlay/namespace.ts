@@ -130,17 +130,33 @@ function attach(parent: DirNode, name: string, node: Node): void {
   node.links.push({ parent, name });
 }
 
-function detach(node: Node, parent: DirNode, name: string): void {
+function detach(node: Node, parent: DirNode, name: string, orphans?: Node[]): void {
   const i = node.links.findIndex((l) => l.parent === parent && l.name === name);
   if (i >= 0) node.links.splice(i, 1);
+  if (node.links.length === 0) orphans?.push(node);
 }
 
 /** The overlay tree over one HEAD. */
 export class Namespace {
   readonly root: DirNode;
+  /** Nodes that lost their last name since `takeOrphans` (their upper files can go). */
+  private orphans: Node[] = [];
 
   constructor(readonly lower: Lower, rootMeta: NodeMeta) {
     this.root = { kind: 'dir', base: '', children: new Map(), links: [], meta: rootMeta };
+  }
+
+  /** File nodes with upper content that no name reaches any more (removing a directory orphans what it held). */
+  takeOrphans(): FileNode[] {
+    const out: FileNode[] = [];
+    const visit = (n: Node) => {
+      if (n.links.length > 0) return;
+      if (n.kind === 'file' && n.upper) out.push(n);
+      if (n.kind === 'dir') for (const c of n.children.values()) if (c) visit(c);
+    };
+    for (const n of this.orphans) visit(n);
+    this.orphans = [];
+    return out;
   }
 
   /** The current path of a node (its first name), or undefined when it has no name any more. */
@@ -240,7 +256,7 @@ export class Namespace {
   /** Hide a name: a whiteout when HEAD has it under the directory's base, else just forget it. */
   private async remove(dir: DirNode, name: string): Promise<void> {
     const c = dir.children.get(name);
-    if (c) detach(c, dir, name);
+    if (c) detach(c, dir, name, this.orphans);
     const inLower = dir.base !== undefined && (await this.lower.lookup(joinPath(dir.base, name))) !== undefined;
     if (inLower) dir.children.set(name, null);
     else dir.children.delete(name);
@@ -343,7 +359,7 @@ export class Namespace {
     const srcLower = await inLowerAt(src.dir, src.name);
     const dstLower = await inLowerAt(dst.dir, dst.name);
     detach(node, src.dir, src.name);
-    if (over) detach(over, dst.dir, dst.name);
+    if (over) detach(over, dst.dir, dst.name, exchange ? undefined : this.orphans);
     if (exchange && over) {
       src.dir.children.set(src.name, over);
       over.links.push({ parent: src.dir, name: src.name });

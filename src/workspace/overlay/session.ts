@@ -179,6 +179,21 @@ export class OverlaySession {
       return journal.append(r);
     });
     await durable;
+    this.reclaim();
+  }
+
+  /**
+   * Delete the upper files of nodes nothing names any more (a file replaced by a rename over it, an
+   * unlinked copy), once the record that orphaned them is durable; open handles keep their
+   * descriptors, so they read on. Best effort: a commit retires the whole generation anyway.
+   */
+  private reclaim(): void {
+    for (const node of this.namespace.takeOrphans()) {
+      const name = node.upper!;
+      this.maps.delete(name);
+      void fs.rm(this.upperPath(name), { force: true }).catch(() => {});
+      if (node.extents) void fs.rm(`${this.upperPath(name)}.map`, { force: true }).catch(() => {});
+    }
   }
 
   private writableJournal(): Journal {
