@@ -3,13 +3,14 @@
  * the errors they answer, replay giving the same tree), and the journal's durability format (a torn
  * or damaged tail is cut off, never misread).
  */
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileEntry } from '@hexz/src/format/file-table.js';
 import type { ChunkRef } from '@hexz/src/format/chunk-index.js';
 import { planFile } from '@hexz/src/workspace/overlay/extents.js';
 import { Journal, parseJournal } from '@hexz/src/workspace/overlay/journal.js';
+import { acquireLock, cleanGenerations, createWorkspaceDir, generationDir, readConfig, upperDir, writeConfig, type OverlayConfig } from '@hexz/src/workspace/overlay/store.js';
 import { Namespace, RENAME_EXCHANGE, RENAME_NOREPLACE, type Lower, type NamespaceRecord } from '@hexz/src/workspace/overlay/namespace.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -181,5 +182,51 @@ describe('extent plans (planFile)', () => {
     // Shrunk inside chunk 3, grown past HEAD's end.
     expect(plan([], 250)).toEqual(['refs 1,2', 'read 200-250']);
     expect(plan([[400, 450]], 450)).toEqual(['refs 1,2,3,4', 'read 400-450']);
+  });
+});
+
+describe('workspace state directory', () => {
+  let tmp: { dir: string; cleanup: () => Promise<void> };
+  beforeAll(async () => {
+    tmp = await makeTempDir('hexz-wsstate-');
+  });
+  afterAll(async () => {
+    await tmp.cleanup();
+  });
+  const config = (id: string): OverlayConfig => ({
+    version: 1,
+    id,
+    mountpoint: '/nowhere',
+    generation: 0,
+    flags: {},
+    head: { url: 'file:///a.hxz', uuid: 'u', rootHash: 'h' },
+    kind: 'directory',
+    encrypted: false,
+    chunking: { algorithm: 1, normalization: 2, min: 16384, avg: 65536, max: 262144, seed: '0' } as never,
+    checkedOut: '',
+    updated: '',
+  });
+
+  it('after a crash around the commit point, keeps only the generation config.json names', async () => {
+    const { dir, config: c } = await createWorkspaceDir(path.join(tmp.dir, 'home'), config);
+    // Killed after the new config was written, before the old generation was deleted:
+    await fs.mkdir(upperDir(dir, 1), { recursive: true });
+    await fs.writeFile(path.join(upperDir(dir, 0), 'stale'), 'x');
+    await fs.writeFile(path.join(upperDir(dir, 1), '.tmp-copy'), 'half');
+    await writeConfig(dir, { ...c, generation: 1 });
+    const now = await readConfig(dir);
+    await cleanGenerations(dir, now.generation);
+    expect(existsSync(generationDir(dir, 0))).toBe(false);
+    expect(await fs.readdir(upperDir(dir, 1))).toEqual([]);
+  });
+
+  it('lets one process hold the lock, and takes over the lock of a dead one', async () => {
+    const { dir } = await createWorkspaceDir(path.join(tmp.dir, 'home'), config);
+    const release = await acquireLock(dir, 'mount');
+    await expect(acquireLock(dir, 'mount again')).rejects.toMatchObject({ code: 'WORKSPACE_BUSY' });
+    await release();
+    await fs.writeFile(path.join(dir, 'lock'), '999999999 1\n'); // a pid that does not exist
+    const again = await acquireLock(dir, 'mount');
+    await again();
   });
 });

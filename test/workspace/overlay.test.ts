@@ -360,6 +360,41 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('overlay workspaces (real FUSE mounts)', (
     expect((await fs.readFile(path.join(x, 'disk.img'))).equals(expected)).toBe(true);
   });
 
+  it('keeps an encrypted archive encrypted and a single-file archive a single file', async () => {
+    const key = path.join(tmp.dir, 'ws.key');
+    expect((await hexz(['keygen', key])).code).toBe(0);
+    const e1 = path.join(tmp.dir, 'enc1.hxz');
+    expect((await hexz(['--key-file', key, 'pack', '--encrypt', src, e1])).code).toBe(0);
+    const ews = path.join(tmp.dir, 'ws-enc');
+    const r = await hexz(['--key-file', key, 'checkout', e1, ews], { env: env() });
+    expect(r.code, r.stderr).toBe(0);
+    mounted.push(ews);
+    await fs.appendFile(path.join(ews, 'notes/sed.txt'), 'secret\n');
+    // The server remembered the key file: status and commit need no key of their own.
+    expect(changes((await hexzJson(['status', ews], { env: env() })).json)).toEqual(['modified notes/sed.txt']);
+    const e2 = path.join(tmp.dir, 'enc2.hxz');
+    const c = await hexzJson(['commit', e2, '-C', ews], { env: env() });
+    expect(c.code, c.stderr).toBe(0);
+    expect((await hexzJson(['--key-file', key, 'info', e2])).json).toMatchObject({ encrypted: true });
+    const cat = await hexz(['--key-file', key, 'cat', e2, 'notes/sed.txt']);
+    expect(cat.stdout.toString()).toBe('beta\nline two\nsecret\n');
+
+    const img = path.join(tmp.dir, 'one.img');
+    await fs.writeFile(img, randomBytesSeeded(3 * MiB, 21));
+    const s1 = path.join(tmp.dir, 'one.hxz');
+    expect((await hexz(['pack', img, s1])).code).toBe(0);
+    const sws = await checkout('ws-single', s1);
+    expect(await fs.readdir(sws)).toEqual(['disk']);
+    expect((await sh(sws, 'printf ABCD | dd of=disk bs=1 seek=1000 conv=notrunc status=none')).code).toBe(0);
+    const s2 = path.join(tmp.dir, 'one-v2.hxz');
+    const sc = await hexzJson(['commit', s2, '-C', sws], { env: env() });
+    expect(sc.code, sc.stderr).toBe(0);
+    expect(sc.json.pack.kind).toBe('file');
+    const expected = await fs.readFile(img);
+    expected.write('ABCD', 1000);
+    expect((await hexz(['cat', s2, 'disk'])).stdout.equals(expected)).toBe(true);
+  });
+
   it('works over an s3:// archive: reads through the mount, commits the delta next to it', async () => {
     const s3 = await startS3Server({ buckets: ['ws'] });
     try {
