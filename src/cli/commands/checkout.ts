@@ -50,7 +50,8 @@ async function resume(ctx: CommandContext, where: string, opts: Record<string, u
   }
   const pid = await servedBy(w);
   if (pid) return { json: { workspace: w.config.id, mountpoint: w.config.mountpoint, pid, already: true }, text: `workspace ${w.config.id} is already mounted at ${w.config.mountpoint} (process ${pid})` };
-  await fs.mkdir(w.config.mountpoint, { recursive: true });
+  // Best effort: a stale mount left by a killed server is cleared by the server itself.
+  await fs.mkdir(w.config.mountpoint, { recursive: true }).catch(() => {});
   const flags = { ...w.config.flags, ...rememberedFlags(opts as GlobalFlags), httpHeader: (opts as GlobalFlags).httpHeader };
   const started = await startWorkspaceServer(w, flags, { fuse, allowOther });
   return {

@@ -76,7 +76,13 @@ export async function overlayStatus(s: OverlaySession, idOf: () => Promise<(plai
       // A hard link's second name is visited from its first; each name is a path of its own though.
       const expected = o === undefined ? undefined : await lower.lookup(o);
       const base = node.kind === 'file' ? (node.base ?? node.copiedFrom) : node.base;
-      if (base !== undefined && base !== o) moved.add(base);
+      // A second name (hard link) of a file still at its HEAD path is new, not a rename.
+      const linkOnly = base !== undefined && base !== o && node.links.length > 1 && node.links.some((l) => joinPath(ns.pathOf(l.parent) ?? '', l.name) === base);
+      if (base !== undefined && base !== o && !linkOnly) moved.add(base);
+      if (linkOnly) {
+        changes.push({ kind: expected ? 'modified' : 'added', path: p, type: typeOfNode(node), size: node.kind === 'file' && !node.upper ? node.size : undefined });
+        continue;
+      }
       await classify(node, p, o, expected);
       if (node.kind === 'dir') await visit(node, p, node.base ?? (expected?.type === 'directory' ? o : undefined));
     }
