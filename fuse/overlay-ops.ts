@@ -22,6 +22,7 @@ import { toHexzError, type ErrorCode, type HexzError } from '../src/errors.js';
 import type { FileEntry } from '../src/format/file-table.js';
 import type { Archive } from '../src/reader/archive.js';
 import { type DirNode, type FileNode, type Found, type Node } from '../src/workspace/overlay/namespace.js';
+import type { ExtentMap } from '../src/workspace/overlay/extents.js';
 import type { OverlaySession } from '../src/workspace/overlay/session.js';
 import type { Fuse3Context, Fuse3Operations } from './fuse3.js';
 import { archivePath, errnoOf, KernelReadahead, type FuseStat } from './ops.js';
@@ -57,6 +58,8 @@ interface Handle {
   readahead: KernelReadahead;
   /** HEAD when it was opened (a commit may advance HEAD while it is open). */
   archive: Archive;
+  /** The extent map of an extent-mapped node, once used (a commit may retire the generation). */
+  map?: Promise<ExtentMap>;
 }
 
 type Cb = (err: number) => void;
@@ -137,7 +140,7 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
     session.writers++;
     try {
       if (!node.upper) await session.copyUp(node, { empty: trunc });
-      else if (trunc) await fs.truncate(session.upperPath(node.upper), 0);
+      else if (trunc) await truncateNode(node, 0);
       const h: Handle = { node, writable: true, append: (flags & O_APPEND) !== 0, readahead: new KernelReadahead(), archive: session.archive };
       await upperHandle(h, node);
       cb(0, allocate(h));
@@ -230,6 +233,7 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
         const h: Handle = { node: f.node as FileNode | undefined, lower: f.lower, writable: false, append: false, readahead: new KernelReadahead(), archive: session.archive };
         // Opened now: a commit may delete the upper file later, the open one stays readable.
         if (h.node?.upper) await upperHandle(h, h.node);
+        if (h.node?.extents) h.map = session.extentMap(h.node);
         cb(0, allocate(h));
       })().catch((err) => cb(fail('open', p, err)));
     },
@@ -264,8 +268,8 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
           const size = (await fh.stat()).size;
           if (pos >= size || len <= 0) return cb(0);
           const n = Math.min(len, size - pos);
-          const map = await session.extentMap(c);
-          await map.read(buf, 0, n, pos, fh, session.lowerReader(c, h.archive));
+          h.map ??= session.extentMap(c);
+          await (await h.map).read(buf, 0, n, pos, fh, session.lowerReader(c, h.archive));
           cb(n);
         })().catch((err) => cb(fail('read', p, err)));
         return;
