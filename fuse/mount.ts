@@ -2,8 +2,10 @@
  * Lifecycle of a read-only FUSE mount of an archive: check that FUSE is usable, load a FUSE binding
  * (lazily: no other command ever loads a native addon), mount with options suited to an immutable
  * tree, announce readiness (log line and optional ready file), then serve until a signal, an explicit
- * `unmount()` or someone else unmounting it. Operations live in ./ops.ts, unmounting in ./unmount.ts.
- * Documented in docs/operations.md, "FUSE mounts".
+ * `unmount()` or someone else unmounting it. Operations live in ./ops.ts, unmounting in ./unmount.ts,
+ * the checks of FUSE and the diagnoses of a refused mount in ./availability.ts. `serveMount` is the
+ * lifecycle on its own, for any operations table: the workspace overlay (./overlay-mount.ts) uses it
+ * too. Documented in docs/operations.md, "FUSE mounts".
  *
  * The binding: libfuse3 (./fuse3.ts over fuse/native, reads of up to 1 MiB) by default, fuse-native
  * (libfuse2, 128 KiB reads) when the libfuse3 addon was not built or libfuse3.so.3 or fusermount3 is
@@ -11,7 +13,7 @@
  * take the same operations table (./ops.ts, ./reopen.ts).
  *
  * Why this file is longer than 400 lines: it is the one place that knows the whole life of a mount —
- * checks and their diagnoses, options, readiness, the ways it ends — which read best in order.
+ * mountpoint checks, options, readiness, the ways it ends — which read best in order.
  *
  * Rules this module keeps:
  * - The process that serves a mount never makes a synchronous fs call on it (the call would wait for
