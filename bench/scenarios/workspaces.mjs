@@ -2,7 +2,7 @@
 // copy (`hexz checkout --copy`). Bars (issue 16): checkout of any size in about a second and a few
 // MiB of disk; status after 3 edits hashes at most 3 files; commit after a 1-byte edit of a large file
 // reads and stores about one chunk.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { artifact } from '../lib/artifacts.mjs';
 import { measureTools, MiB, noteFor, usage } from '../lib/common.mjs';
@@ -20,6 +20,7 @@ async function diskUsed(p) {
 }
 
 export async function run(ctx) {
+  if (!existsSync('/dev/fuse')) return { skipped: '/dev/fuse is missing, so hexz checkout can only make copies (--copy)', tables: [] };
   const disk = await ctx.data.disk();
   const small = await ctx.data.small();
   const out = await ctx.scratch('workspaces');

@@ -55,7 +55,7 @@ describe('bench harness (smoke mode)', () => {
       const json = JSON.parse(await fs.readFile(path.join(out, 'latest.json'), 'utf8'));
       expect(json.machine.cores).toBeGreaterThan(0);
       const ids = json.scenarios.map((s: { id: string }) => s.id);
-      expect(ids).toEqual(['pack', 'versions', 'extract', 'random', 'gateway', 'micro', 'encryption']);
+      expect(ids).toEqual(['pack', 'versions', 'extract', 'random', 'gateway', 'micro', 'encryption', 'workspaces']);
       for (const s of json.scenarios) {
         expect(s.error, `scenario ${s.id}`).toBeUndefined();
         if (!s.skipped) expect(s.tables.length, `scenario ${s.id}`).toBeGreaterThan(0);

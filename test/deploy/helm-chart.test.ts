@@ -385,6 +385,8 @@ describe('settings reach hexz as it reads them', () => {
     HEXZ_WORKERS: "one gateway thread per CPU the pod may use: Node 24's availableParallelism follows the container's CPU limit (cgroup quota); extraEnv can set it",
     HEXZ_STORAGE_TIMEOUT: 'the default (5 s without a byte) suits S3 and local disks; extraEnv can set it',
     HEXZ_DECODE_THREADS: 'one per core by default, which follows the pod CPU; extraEnv can set it',
+    HEXZ_HOME: 'workspaces (hexz checkout) only: the gateway has none',
+    HEXZ_EXTENT_MIN: 'workspaces (hexz checkout) only: the gateway has none',
   };
 
   it('sets every variable of the gateway configuration, and only those', () => {
