@@ -274,6 +274,9 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('overlay workspaces (real FUSE mounts)', (
       if (!sawTemp) await new Promise((r) => setTimeout(r, 2));
     }
     expect(sawTemp, 'the copy-up temp file appeared').toBe(true);
+    // Reads of untouched files do not wait behind the copy: this one is answered while it runs.
+    expect(await fs.readFile(path.join(ws, 'small.txt'), 'utf8')).toBe('small\n');
+    expect((await fs.readdir(upper)).some((n) => n.startsWith('.tmp-')), 'the copy-up was still running').toBe(true);
     await killServer(ws, w.pid);
     await writer;
     await resume(ws, { HEXZ_EXTENT_MIN: '1G' });
