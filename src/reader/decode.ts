@@ -39,7 +39,7 @@ export function decodeChunkInto(
   try {
     codecById(chunk.codec).decompressInto(dst, codecBytes);
   } catch (err) {
-    throw corrupt('chunk', (err as Error).message.replace(/^corrupt chunk: /, ''), ctx);
+    throw corrupt('chunk', (err as Error).message, ctx);
   }
   if (!bytesEqual(idOf(dst), chunk.id)) throw corrupt('chunk', 'content does not match its id', ctx);
 }
