@@ -88,15 +88,13 @@ class FileStorage implements Storage {
 
 /** Open a local file (path or file:// URL) for reading. */
 export async function openFileStorage(url: string): Promise<Storage> {
-  let fh: FileHandle;
+  let fh: FileHandle | undefined;
   try {
     fh = await fs.open(fileURLToPath(url), fsConstants.O_RDONLY);
     const s = await fh.stat();
-    if (s.isDirectory()) {
-      await fh.close();
-      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    }
+    if (s.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
   } catch (err) {
+    await fh?.close().catch(() => {});
     throw fileError(err, url, 'open');
   }
   return new FileStorage(url, fh);

@@ -33,9 +33,10 @@ export interface HostileCase {
   /**
    * Which reads must refuse: `open` (the archive does not open: info, ls, everything), `list` (listing
    * refuses, hence everything that walks the tree), `content` (reading the named file, extract and
-   * verify refuse; ls may list it).
+   * verify refuse; ls may list it), `bases` (only what needs the bases refuses — verify —: listing and
+   * reading chunks the archive stores itself never contact a base).
    */
-  scope: 'open' | 'list' | 'content';
+  scope: 'open' | 'list' | 'content' | 'bases';
   /** The file whose content the case corrupts (cat / GET / a read on the mount). */
   file?: string;
 }
@@ -174,30 +175,44 @@ export async function hostileCases(dir: string, hintUrl = 'http://127.0.0.1:9/ba
     ),
   );
 
-  // 2. Read paths must check what verify checks.
+  // 5. A chunk stored past the end of the archive body: corruption (a 5xx), never a client's bad range.
   add(
-    { name: 'entry-past-chunk-index', klass: 'coverage', code: 'CORRUPT', scope: 'content', file: 'big.bin' },
+    { name: 'chunk-stored-past-end', klass: 'coverage', code: 'CORRUPT', scope: 'content', file: 'a.txt' },
+    craftArchive(
+      src,
+      (d) => {
+        const e = d.entries.find((x) => x.path === 'a.txt')!;
+        d.refs[e.firstRef].offset = src.byteLength + 4096;
+      },
+      { rewriteRefs: true },
+    ),
+  );
+
+  // 2. Read paths must check what verify checks. The file-table page is checked as a whole on every
+  // use (its files back to back, inside the chunk index), so listing refuses these too.
+  add(
+    { name: 'entry-past-chunk-index', klass: 'coverage', code: 'CORRUPT', scope: 'list', file: 'big.bin' },
     craftArchive(src, (d) => void (d.entries.find((x) => x.path === 'big.bin')!.logical = 2 ** 40), { version: 1 }),
   );
   add(
-    { name: 'entry-absurd-ref-count', klass: 'coverage', code: 'CORRUPT', scope: 'content', file: 'big.bin' },
+    { name: 'entry-absurd-ref-count', klass: 'coverage', code: 'CORRUPT', scope: 'list', file: 'big.bin' },
     craftArchive(src, (d) => void (d.entries.find((x) => x.path === 'big.bin')!.refCount = 2 ** 32 - 1), { version: 1 }),
   );
   add(
-    { name: 'entry-first-ref-past-index', klass: 'coverage', code: 'CORRUPT', scope: 'content', file: 'big.bin' },
+    { name: 'entry-first-ref-past-index', klass: 'coverage', code: 'CORRUPT', scope: 'list', file: 'big.bin' },
     craftArchive(src, (d) => void (d.entries.find((x) => x.path === 'big.bin')!.firstRef = 2 ** 40), { version: 1 }),
   );
   add(
-    { name: 'entry-size-beyond-refs', klass: 'coverage', code: 'CORRUPT', scope: 'content', file: 'a.txt' },
+    { name: 'entry-size-beyond-refs', klass: 'coverage', code: 'CORRUPT', scope: 'list', file: 'a.txt' },
     craftArchive(src, (d) => void (d.entries.find((x) => x.path === 'a.txt')!.size += 10), { version: 1 }),
   );
   add(
-    { name: 'entry-logical-disagrees-with-refs', klass: 'coverage', code: 'CORRUPT', scope: 'content', file: 'a.txt' },
+    { name: 'entry-logical-disagrees-with-refs', klass: 'coverage', code: 'CORRUPT', scope: 'list', file: 'a.txt' },
     craftArchive(src, (d) => void (d.entries.find((x) => x.path === 'a.txt')!.logical += 1), { version: 1 }),
   );
   // docs/z.txt claims big.bin's bytes: the same range read under two names.
   add(
-    { name: 'entries-overlap', klass: 'overlap', code: 'CORRUPT', scope: 'content', file: 'docs/z.txt' },
+    { name: 'entries-overlap', klass: 'overlap', code: 'CORRUPT', scope: 'list', file: 'docs/z.txt' },
     craftArchive(
       src,
       (d) => {
@@ -236,10 +251,11 @@ export async function hostileCases(dir: string, hintUrl = 'http://127.0.0.1:9/ba
 
   // 4. Bases: a hint the reader must not need to follow to list, and must never follow off its own host.
   const withBases = (bases: BaseEntry[]) => craftArchive(src, (d) => void (d.root.bases = bases));
-  add({ name: 'hint-encoded-slash', klass: 'hint', code: 'CORRUPT', scope: 'open' }, withBases([fakeBase('..%2F..%2Fetc%2Fbase.hxz')]));
-  add({ name: 'hint-other-host', klass: 'hint', code: 'CORRUPT', scope: 'open' }, withBases([fakeBase(hintUrl)]));
+  add({ name: 'hint-encoded-slash', klass: 'hint', code: 'BASE_MISSING', scope: 'bases' }, withBases([fakeBase('..%2F..%2Fetc%2Fbase.hxz')]));
+  add({ name: 'hint-other-host', klass: 'hint', code: 'BASE_MISSING', scope: 'bases' }, withBases([fakeBase(hintUrl)]));
+  add({ name: 'hint-absolute-path-elsewhere', klass: 'hint', code: 'BASE_MISSING', scope: 'bases' }, withBases([fakeBase('/nonexistent/hexz/base.hxz')]));
   add(
-    { name: 'five-thousand-bases', klass: 'bases', code: 'CORRUPT', scope: 'open' },
+    { name: 'five-thousand-bases', klass: 'bases', code: 'BASE_MISSING', scope: 'bases' },
     withBases(Array.from({ length: 5000 }, (_, i) => fakeBase(`base-${i}.hxz`, i))),
   );
   return cases;

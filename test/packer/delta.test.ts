@@ -216,9 +216,11 @@ describe('thin archives', () => {
     expect(flat.root.bases).toEqual([]);
     await expectSameContent(flat, path.join(tmp.dir, 'v4'));
     expect((await verifyArchive(flat)).problems).toEqual([]);
-    const d = await diffArchives(flat, await openArchive(path.join(tmp.dir, 'out', 'v4.hxz')));
+    const v4 = await openArchive(path.join(tmp.dir, 'out', 'v4.hxz'));
+    const d = await diffArchives(flat, v4);
     expect(d.added.length + d.removed.length + d.modified.length).toBe(0);
     await flat.close();
+    await v4.close();
   });
 
   it('flatten refuses to replace an archive of the chain, even with --force', async () => {
