@@ -94,6 +94,9 @@ describe('the CLI refuses every hostile case with its typed error, within bounde
       expect(ver.code === 0 ? 'ok' : ver.code, `${c.name}: verify ${ver.stderr}`).toBe(want.verify === 'ok' ? 'ok' : ERROR_TABLE[want.verify as keyof typeof ERROR_TABLE].exit);
       for (const [what, r] of [['ls', ls], ['extract', ex], ['verify', ver]] as const) {
         expect(r.stderr, `${c.name}: ${what} failed untyped`).not.toMatch(/INTERNAL|internal error/);
+        // One prefix, naming the structure that is corrupt (never "corrupt chunk: corrupt chunk").
+        expect(r.stderr, `${c.name}: ${what}`).not.toMatch(/corrupt [^:]+: corrupt /);
+        if (c.name.startsWith('root-') && r.code !== 0) expect(r.stderr, `${c.name}: ${what}`).toMatch(/corrupt root: /);
         expect(r.rssMiB, `${c.name}: ${what} peak RSS`).toBeLessThan(RSS_LIMIT_MIB);
       }
       // No command followed a hint off the archive's host (the watched server is another origin).
