@@ -267,6 +267,12 @@ describe("another archive in a base's place", () => {
         expect(r.stderr).toContain(`looked for at file://${base}`);
         expect(r.stdout.length).toBe(0);
       }
+      // A read that fails while decode workers still hold jobs exits with its own code, every time
+      // (the workers' replies used to unreference them mid-exit: exit 13, "unsettled top-level await").
+      for (let i = 0; i < 8; i++) {
+        const r = await hexz(['extract', delta, path.join(tmp.dir, 'extracted', `never-${i}`)]);
+        expect(r.code, `run ${i}: ${r.stderr}`).toBe(6);
+      }
       const json = await hexzJson(['info', delta]);
       expect(json.json.error).toMatchObject({ code: 'BASE_MISMATCH', context: { expected: baseUuid, actual: other.json.uuid, url: `file://${base}` } });
       // Bases are found when their chunks are first read: extract stops there, and leaves no file.
