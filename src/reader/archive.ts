@@ -10,6 +10,9 @@
  * - ./info.ts     the summary `hexz info` and the gateway show.
  *
  * Bytes returned by reads and streams are read-only views into cached chunks: do not modify them.
+ *
+ * Why this file is long: it is the reader's whole public API, one documented method per way of
+ * reading; each method delegates to the modules above in a few lines.
  */
 import { Readable } from 'node:stream';
 import { BlockCache, sharedCache } from '../../cache/block-cache.js';
