@@ -51,9 +51,10 @@ export interface OpenArchiveOptions extends BaseResolution {
   /**
    * Require a valid signature by one of these keys on the archive and on every base of its chain
    * (docs/format.md, section 3.1): `UNSIGNED`, `UNTRUSTED_SIGNER` or `BAD_SIGNATURE` otherwise, naming
-   * the archive of the chain at fault. Checked from the trailers the open reads anyway — the
-   * archive's before its key is derived or its root read, each base's as it is found — so it costs
-   * no request. Without it, signatures are not checked (`Archive.signatures` reports them).
+   * the archive of the chain at fault. The archive's own is checked before its key is derived or its
+   * root read; with trusted keys required, the open also finds every base (one trailer read each)
+   * and checks its signature, before anything is served. Without it, signatures are not checked
+   * (`Archive.signatures` reports them) and bases are found when first needed.
    */
   trustedKeys?: TrustedKeys;
   /** Wrap every storage this archive opens (metering); applied before coalescing. */
@@ -427,9 +428,13 @@ export async function openArchive(source: string | URL | Storage, opts: OpenArch
       { url: storage.url, storage, storageStat: stat, trailer, trailerBytes, root, tail, cache: opts.cache ?? sharedCache(), keys, bases, decodeThreads: opts.decodeThreads ?? defaultDecodeThreads() },
       owns,
     );
+    // Trust is a property of the whole chain: with trusted keys required, every base is found and its
+    // signature checked now, before anything of the archive is served.
+    if (opts.trustedKeys) await bases.findAll();
     return archive;
   } catch (err) {
-    if (owns) await storage.close();
+    if (archive) await archive.close();
+    else if (owns) await storage.close();
     throw err;
   }
 }

@@ -113,7 +113,9 @@ describe('the gateway answers every hostile case with its typed status, within b
 
   it('lists and reads every case, three at a time, with the error table status and no bytes of a refused file', async () => {
     const one = async (c: HostileCase) => {
-      const want = expected(c);
+      // The gateway checks a thin archive's whole chain when it opens it (inside its storage root):
+      // an archive whose bases are missing is refused on every route, and no hint is followed outside.
+      const want = c.scope === 'bases' ? { list: c.code, read: c.code } : expected(c);
       const status = (code: string) => (code === 'ok' ? [200] : [ERROR_TABLE[code as keyof typeof ERROR_TABLE].http]);
       const tree = await fetch(`${gw.url}/v1/archives/${c.name}/tree/?recursive=1`);
       const treeBody = await tree.text();
