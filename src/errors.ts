@@ -161,6 +161,8 @@ const ERRNO_CODES: Record<string, ErrorCode> = {
   EPERM: 'PERMISSION',
   EROFS: 'READ_ONLY',
   ENOTDIR: 'NOT_A_DIRECTORY',
+  // A name the destination file system cannot hold (a component over NAME_MAX, 255 bytes on Linux).
+  ENAMETOOLONG: 'UNSAFE_PATH',
   EISDIR: 'NOT_A_FILE',
   // fs.rm/fs.cp report a directory they will not remove or copy with Node's own code.
   ERR_FS_EISDIR: 'NOT_A_FILE',

@@ -36,7 +36,7 @@ export interface HostileCase {
    * verify refuse; ls may list it), `bases` (only what needs the bases refuses — verify —: listing and
    * reading chunks the archive stores itself never contact a base).
    */
-  scope: 'open' | 'list' | 'content' | 'bases';
+  scope: 'open' | 'list' | 'content' | 'bases' | 'extract';
   /** The file whose content the case corrupts (cat / GET / a read on the mount). */
   file?: string;
 }
@@ -247,6 +247,13 @@ export async function hostileCases(dir: string, hintUrl = 'http://127.0.0.1:9/ba
   add(
     { name: 'symlink-target-empty', klass: 'symlink', code: 'CORRUPT', scope: 'list' },
     craftArchive(src, (d) => void d.entries.push(entry('link', { type: 'symlink', mode: 0o777, target: '', size: 0 }))),
+  );
+
+  // A name the format allows (paths up to 4,096 bytes) but no Linux file system holds (NAME_MAX 255):
+  // readers list and read it; only extract refuses, typed, before writing it.
+  add(
+    { name: 'path-component-too-long', klass: 'symlink', code: 'UNSAFE_PATH', scope: 'extract' },
+    craftArchive(src, (d) => void d.entries.push(entry(`docs/${'n'.repeat(300)}`, { type: 'symlink', mode: 0o777, target: 'z.txt', size: 5 }))),
   );
 
   // 4. Bases: a hint the reader must not need to follow to list, and must never follow off its own host.
