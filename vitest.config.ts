@@ -13,9 +13,12 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
+    // Fails a file whose code leaves a FileHandle to the garbage collector (test/setup-warnings.ts).
+    setupFiles: ['test/setup-warnings.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    execArgv: ['--expose-gc'],
     // The JSON report lets .ci/run print a plain "N passed, N failed" line.
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results.json' },

@@ -21,6 +21,10 @@
  * per thread, so the pins of a thread that died can be given back (`releaseThread`).
  *
  * Nothing here decodes or verifies: callers put only verified plaintext in (cache/block-cache.ts).
+ *
+ * Why this file is long: the hash table, the segment allocator and the pins share one lock and one
+ * shared-memory layout; each operation touches all three under the lock, so splitting them would
+ * spread one invariant (a pinned segment is never recycled, a recycled one has no slots) over files.
  */
 
 /** Largest segment: a decoded extent of the bulk readers (src/reader/extents.ts) fits in one. */

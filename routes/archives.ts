@@ -142,7 +142,7 @@ export const archiveRoutes: FastifyPluginAsync<RoutePluginOptions> = async (app,
       const lease = await registry.acquire(target.name);
       try {
         const info = lease.archive.info();
-        const baseSizes = await Promise.all(lease.archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined)));
+        const baseSizes = await lease.archive.baseSizes();
         return infoDocument(target.name, info, (url) => registry.nameOfUrl(url), baseSizes);
       } finally {
         lease.release();

@@ -163,6 +163,8 @@ const ERRNO_CODES: Record<string, ErrorCode> = {
   EPERM: 'PERMISSION',
   EROFS: 'READ_ONLY',
   ENOTDIR: 'NOT_A_DIRECTORY',
+  // A name the destination file system cannot hold (a component over NAME_MAX, 255 bytes on Linux).
+  ENAMETOOLONG: 'UNSAFE_PATH',
   EISDIR: 'NOT_A_FILE',
   ENOTEMPTY: 'NOT_EMPTY',
   EBUSY: 'WORKSPACE_BUSY',

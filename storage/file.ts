@@ -6,10 +6,11 @@
  * An open descriptor keeps reading the same inode even if the path is replaced by a rename, so a
  * reader never mixes two versions of a local archive.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fsSync, { constants as fsConstants, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HexzError, throwIfAborted, toHexzError } from '../src/errors.js';
 import { normalizeKey } from './keys.js';
@@ -88,15 +89,13 @@ class FileStorage implements Storage {
 
 /** Open a local file (path or file:// URL) for reading. */
 export async function openFileStorage(url: string): Promise<Storage> {
-  let fh: FileHandle;
+  let fh: FileHandle | undefined;
   try {
     fh = await fs.open(fileURLToPath(url), fsConstants.O_RDONLY);
     const s = await fh.stat();
-    if (s.isDirectory()) {
-      await fh.close();
-      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    }
+    if (s.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
   } catch (err) {
+    await fh?.close().catch(() => {});
     throw fileError(err, url, 'open');
   }
   return new FileStorage(url, fh);
@@ -185,6 +184,48 @@ class FileWriter implements StorageWriter {
   }
 }
 
+/**
+ * Temporary file names: `.NAME.<host>-<pid>.<random>.tmp` in the output's folder, so a writer that
+ * was killed (`kill -9`, a power cut) can be told from one still running — by this host's tag and a
+ * process id that no longer exists — and its leftovers removed by the next writer of the same output.
+ */
+const HOST_TAG = createHash('sha256').update(os.hostname()).digest('hex').slice(0, 8);
+
+function tempName(base: string, pid: number, random: string): string {
+  return `.${base}.${HOST_TAG}-${pid}.${random}.tmp`;
+}
+
+/** Whether process `pid` of this host still runs (EPERM: it runs as another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the temporary files a dead writer of `base` left in `dir` (docs/cli.md, "Interrupted
+ * packs"): only this host's, only of processes that no longer run, never the output itself or
+ * another output's. Best effort: a file that cannot be removed is left.
+ */
+async function removeStaleTemps(dir: string, base: string): Promise<void> {
+  const prefix = `.${base}.${HOST_TAG}-`;
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length));
+    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    await fs.unlink(path.join(dir, name)).catch(() => {});
+  }
+}
+
 /** Create a writer for a local file; the file appears only on commit. */
 export async function createFileWriter(url: string, opts: { overwrite?: boolean; signal?: AbortSignal } = {}): Promise<StorageWriter> {
   const finalPath = fileURLToPath(url);
@@ -196,10 +237,11 @@ export async function createFileWriter(url: string, opts: { overwrite?: boolean;
     );
     if (exists) throw new HexzError('EXISTS', `${finalPath} already exists`, { url, remedy: 'overwrite' });
   }
-  const tempPath = path.join(dir, `.${path.basename(finalPath)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tempPath = path.join(dir, tempName(path.basename(finalPath), process.pid, randomBytes(6).toString('hex')));
   let fh: FileHandle;
   try {
     await fs.mkdir(dir, { recursive: true });
+    await removeStaleTemps(dir, path.basename(finalPath));
     fh = await fs.open(tempPath, 'wx', 0o644);
   } catch (err) {
     throw fileError(err, url, 'create');

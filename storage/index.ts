@@ -222,12 +222,15 @@ export function relativeLocation(from: string, target: string): string {
     .join('/');
 }
 
-/** Resolve a location hint against the URL of the archive that recorded it. */
+/**
+ * Resolve a location hint against the URL of the archive that recorded it: RFC 3986 reference
+ * resolution (docs/format.md, section 5, "Base entry"), so `../v1.hxz` is a sibling folder's file and
+ * `/data/v1.hxz` a path from the root of the archive's own host (bucket, or file system). `memory:`
+ * URLs (tests) take the hint as it is.
+ */
 export function resolveLocation(from: string, hint: string): string {
   if (SCHEME.test(hint)) return hint;
   const base = new URL(from);
   if (base.protocol === 'memory:') return hint;
-  const dir = base.pathname.replace(/[^/]*$/, '');
-  const resolved = path.posix.normalize(path.posix.join(dir, hint));
-  return `${base.protocol}//${base.host}${resolved}`;
+  return new URL(hint, base).href;
 }

@@ -78,6 +78,7 @@ export interface GlobalFlags {
   passphraseFile?: string;
   baseDir?: string;
   baseMap?: string[];
+  baseHosts?: string;
   httpHeader?: string[];
   httpTimeout?: string;
   httpRetries?: string;
@@ -113,6 +114,16 @@ export interface GlobalConfig {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** `--base-hosts`: `*`, or a comma-separated list of `scheme://host[:port]` origins. */
+function parseBaseHosts(value: string | undefined): string[] | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const list = value.split(',').map((v) => v.trim()).filter(Boolean);
+  for (const o of list) {
+    if (o !== '*' && !/^[a-z][a-z0-9+.-]*:\/\/[^/]*$/i.test(o)) throw new HexzError('INVALID_ARGUMENT', `--base-hosts expects * or scheme://host[:port] origins separated by commas, got "${o}"`);
+  }
+  return list;
+}
 
 /** Merge flags and environment into the typed configuration. */
 export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
@@ -150,7 +161,11 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
     keyFile: flags.keyFile ?? env.HEXZ_KEY_FILE,
     passphraseFile: flags.passphraseFile ?? env.HEXZ_PASSPHRASE_FILE,
     passphrase: env.HEXZ_PASSPHRASE,
-    bases: { baseDir: flags.baseDir ?? env.HEXZ_BASE_DIR, baseMap: Object.keys(baseMap).length ? baseMap : undefined },
+    bases: {
+      baseDir: flags.baseDir ?? env.HEXZ_BASE_DIR,
+      baseMap: Object.keys(baseMap).length ? baseMap : undefined,
+      baseHosts: parseBaseHosts(flags.baseHosts ?? env.HEXZ_BASE_HOSTS),
+    },
     trustedKeys: flags.trustedKeys ?? (env.HEXZ_TRUSTED_KEYS || undefined),
     signKeyFile: flags.signKey ?? (env.HEXZ_SIGN_KEY || undefined),
     home: path.resolve(env.HEXZ_HOME || path.join(os.homedir(), '.hexz')),

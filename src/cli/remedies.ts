@@ -12,7 +12,7 @@ const CLI_REMEDIES: Record<Remedy, string> = {
   'key-file': ': give --key-file',
   passphrase: ': give --passphrase-file or HEXZ_PASSPHRASE',
   'encryption-key': ': --key-file FILE, --passphrase-file FILE or HEXZ_PASSPHRASE (hexz keygen FILE makes one)',
-  'base-location': ' (use --base-dir DIR or --base-map UUID=LOCATION if it moved)',
+  'base-location': ' (use --base-dir DIR or --base-map UUID=LOCATION if it moved, or --base-hosts ORIGIN to follow a hint to another host)',
   'allow-empty': ' (use --allow-empty to write a new archive anyway)',
   'unchecked-overwrite': '; give --force to write without checking',
   encrypt: ' (add --encrypt)',

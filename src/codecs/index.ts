@@ -38,6 +38,16 @@ export interface Codec {
 
 const require = createRequire(import.meta.url);
 
+/**
+ * What a codec says when its input does not decode to the expected bytes: only the detail. The caller
+ * knows which structure it was decoding (a chunk, the root, an index page) and turns it into one
+ * `CORRUPT` error naming that structure, with one prefix.
+ */
+export class CodecError extends Error {
+  override name = 'CodecError';
+}
+const codecError = (detail: string) => new CodecError(detail);
+
 /** Upper bound on what any codec may be asked to produce; guards hostile size prefixes. */
 const MAX_RAW_LENGTH = 1 << 30;
 
@@ -52,13 +62,13 @@ const none: Codec = {
   },
   decompress(src, rawLength) {
     if (src.byteLength !== rawLength) {
-      throw corrupt('chunk', `stored ${src.byteLength} bytes, expected ${rawLength} (codec none)`);
+      throw codecError(`stored ${src.byteLength} bytes, expected ${rawLength} (codec none)`);
     }
     return src;
   },
   decompressInto(dst, src) {
     if (src.byteLength !== dst.byteLength) {
-      throw corrupt('chunk', `stored ${src.byteLength} bytes, expected ${dst.byteLength} (codec none)`);
+      throw codecError(`stored ${src.byteLength} bytes, expected ${dst.byteLength} (codec none)`);
     }
     dst.set(src);
   },
@@ -131,9 +141,9 @@ function makeZstd(): Codec {
       try {
         n = dctx.decompress(dst, src);
       } catch (err) {
-        throw corrupt('chunk', `zstd: ${(err as Error).message}`);
+        throw codecError(`zstd: ${(err as Error).message}`);
       }
-      if (n !== rawLength) throw corrupt('chunk', `zstd produced ${n} bytes, expected ${rawLength}`);
+      if (n !== rawLength) throw codecError(`zstd produced ${n} bytes, expected ${rawLength}`);
       return dst;
     },
     decompressInto(dst, src) {
@@ -143,9 +153,9 @@ function makeZstd(): Codec {
         // zstd stops at dst's end: a frame claiming more fails here instead of overrunning.
         n = dctx.decompress(dst, src);
       } catch (err) {
-        throw corrupt('chunk', `zstd: ${(err as Error).message}`);
+        throw codecError(`zstd: ${(err as Error).message}`);
       }
-      if (n !== dst.byteLength) throw corrupt('chunk', `zstd produced ${n} bytes, expected ${dst.byteLength}`);
+      if (n !== dst.byteLength) throw codecError(`zstd produced ${n} bytes, expected ${dst.byteLength}`);
     },
   };
 }
@@ -173,16 +183,16 @@ function makeLz4(): Codec {
     decompress(src, rawLength) {
       checkRawLength(rawLength);
       // Check the size prefix ourselves: the library would allocate whatever a corrupt prefix says.
-      if (src.byteLength < 4) throw corrupt('chunk', 'lz4 data shorter than its size prefix');
+      if (src.byteLength < 4) throw codecError('lz4 data shorter than its size prefix');
       const prefix = new DataView(src.buffer, src.byteOffset, 4).getUint32(0, true);
-      if (prefix !== rawLength) throw corrupt('chunk', `lz4 size prefix ${prefix}, expected ${rawLength}`);
+      if (prefix !== rawLength) throw codecError(`lz4 size prefix ${prefix}, expected ${rawLength}`);
       let out: Buffer;
       try {
         out = lz4.uncompressSync(src);
       } catch (err) {
-        throw corrupt('chunk', `lz4: ${(err as Error).message}`);
+        throw codecError(`lz4: ${(err as Error).message}`);
       }
-      if (out.byteLength !== rawLength) throw corrupt('chunk', `lz4 produced ${out.byteLength} bytes, expected ${rawLength}`);
+      if (out.byteLength !== rawLength) throw codecError(`lz4 produced ${out.byteLength} bytes, expected ${rawLength}`);
       return out;
     },
     decompressInto(dst, src) {
@@ -194,7 +204,7 @@ function makeLz4(): Codec {
 
 function checkRawLength(rawLength: number): void {
   if (!Number.isInteger(rawLength) || rawLength < 0 || rawLength > MAX_RAW_LENGTH) {
-    throw corrupt('chunk', `implausible raw length ${rawLength}`);
+    throw codecError(`implausible raw length ${rawLength}`);
   }
 }
 

@@ -65,6 +65,8 @@ export class ChunkIndexPage {
     this.view = new DataView(body.buffer, body.byteOffset, body.byteLength);
     let logical = firstLogical;
     let maxOwner = 0;
+    let maxOwnRaw = 0;
+    let maxOwnEnd = 0;
     for (let i = 0; i < expectedCount; i++) {
       const at = i * CHUNK_REF_SIZE;
       const fail = (msg: string) => corrupt('chunk-index page', `reference ${i}: ${msg}`, context);
@@ -90,12 +92,26 @@ export class ChunkIndexPage {
         // No writer makes chunks above the format's maximum; refusing them bounds what a hostile
         // archive can make a reader allocate.
         if (raw > MAX_CHUNK_BYTES || stored > MAX_CHUNK_BYTES + 64) throw fail(`chunk of ${raw} bytes exceeds the 16 MiB maximum`);
+        if (owner === 0) {
+          if (raw > maxOwnRaw) maxOwnRaw = raw;
+          const end = this.u64(at + 40) + stored;
+          if (end > maxOwnEnd) maxOwnEnd = end;
+        }
       }
       logical += raw;
     }
     this.endLogical = logical;
     this.maxOwner = maxOwner;
+    this.maxOwnRaw = maxOwnRaw;
+    this.maxOwnEnd = maxOwnEnd;
   }
+
+  /**
+   * Largest raw length, and the end of the furthest stored bytes, of the chunks this archive stores
+   * itself (owner 0): checked against the using archive's chunking maximum and body end.
+   */
+  readonly maxOwnRaw: number;
+  readonly maxOwnEnd: number;
 
   /** Logical offset just past the page's last reference. */
   readonly endLogical: number;

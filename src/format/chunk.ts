@@ -3,7 +3,7 @@
  * AES-256-GCM sealing, and verification of the plaintext against the chunk id.
  */
 import { codecById } from '../codecs/index.js';
-import { corrupt, type ErrorContext } from '../errors.js';
+import { corrupt, HexzError, type ErrorContext } from '../errors.js';
 import { createKeyedHasher, hash } from '../hash.js';
 import { NONCE_BYTES, openChunk, SEAL_OVERHEAD, sealChunk, sealChunkInPlace, TAG_BYTES, type ArchiveKeys } from '../crypto/keys.js';
 import { bytesEqual, toHex } from './bytes.js';
@@ -85,6 +85,7 @@ export function decodeChunk(
   try {
     plain = codecById(ref.codec).decompress(codecBytes, ref.raw);
   } catch (err) {
+    if (err instanceof HexzError) throw err; // already names its structure (one prefix)
     throw corrupt('chunk', (err as Error).message, ctx);
   }
   if (plain.byteLength !== ref.raw) throw corrupt('chunk', `decodes to ${plain.byteLength} bytes, its reference says ${ref.raw}`, ctx);

@@ -66,6 +66,18 @@ export const MAX_HOLE_BYTES = 2 ** 31;
 
 /** Path limits (section 7.2). */
 export const MAX_PATH_BYTES = 4096;
+/** Longest symlink target (section 7.2): Linux's PATH_MAX less its terminating NUL. */
+export const MAX_SYMLINK_TARGET_BYTES = 4095;
+
+/**
+ * Largest decoded frame bodies (section 10, "Limits"). A reader refuses a frame that declares more
+ * *before* allocating for it, so a few KB of hostile frame cannot make it allocate a GiB. Chunk-index
+ * pages are bounded exactly by the root (count × 64 bytes, at most MAX_REFS_PER_PAGE references).
+ */
+export const MAX_ROOT_BYTES = 64 * 1024 * 1024;
+export const MAX_FILE_PAGE_BYTES = 64 * 1024 * 1024;
+/** File-table pages a writer makes grow with the table (section 7) up to this size, then multiply. */
+export const MAX_FILE_PAGE_TARGET_BYTES = 16 * 1024 * 1024;
 
 /** Metadata JSON limit (section 5). */
 export const MAX_METADATA_BYTES = 1 << 20;

@@ -4,7 +4,7 @@
  */
 import { HexzError, corrupt, type ErrorContext } from '../errors.js';
 import { ByteReader, ByteWriter, compareBytes, utf8 } from './bytes.js';
-import { CONTENT_DIGEST_BYTES, FORMAT_VERSION, MAX_PATH_BYTES } from './constants.js';
+import { CONTENT_DIGEST_BYTES, FORMAT_VERSION, MAX_PATH_BYTES, MAX_SYMLINK_TARGET_BYTES } from './constants.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink';
 
@@ -150,12 +150,18 @@ export function decodeFilePage(body: Uint8Array, expectedCount: number, context:
     if (type === 'symlink') {
       entry.target = r.utf8(targetLen);
       if (Buffer.byteLength(entry.target) !== size) throw fail('symlink size differs from target length');
+      // Section 7.2: what a file system can hold (no NUL, not empty, at most PATH_MAX − 1 bytes).
+      if (size === 0) throw fail('empty symlink target');
+      if (size > MAX_SYMLINK_TARGET_BYTES) throw fail(`symlink target of ${size} bytes exceeds ${MAX_SYMLINK_TARGET_BYTES}`);
+      if (entry.target.includes('\0')) throw fail('symlink target contains a NUL byte');
     } else if (targetLen !== 0) {
       throw fail('target on a non-symlink');
     }
     if (type !== 'file' && (logical !== 0 || firstRef !== 0 || refCount !== 0)) throw fail('chunk range on a non-file');
     if (type === 'directory' && size !== 0) throw fail('directory with a size');
     if (type === 'file' && (size === 0) !== (refCount === 0)) throw fail('size and chunk count disagree');
+    // Section 7.2: an empty file owns no range; its offsets are 0 wherever it sorts.
+    if (type === 'file' && size === 0 && (logical !== 0 || firstRef !== 0)) throw fail('empty file with a chunk range');
     const key = sortKey(path);
     if (prevKey && compareBytes(prevKey, key) >= 0) throw fail('entries out of order');
     prevKey = key;

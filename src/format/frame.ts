@@ -8,7 +8,7 @@ import { corrupt, type ErrorContext } from '../errors.js';
 import { hash } from '../hash.js';
 import { openFrame, sealFrame, type ArchiveKeys } from '../crypto/keys.js';
 import { ByteReader, bytesEqual, toHex } from './bytes.js';
-import { FRAME_HEADER_SIZE } from './constants.js';
+import { CHUNK_REF_SIZE, FRAME_CHUNK_PAGE, FRAME_FILE_PAGE, FRAME_HEADER_SIZE, FRAME_ROOT, MAX_FILE_PAGE_BYTES, MAX_REFS_PER_PAGE, MAX_ROOT_BYTES } from './constants.js';
 
 /** What a frame needs besides its body: the archive UUID (for sealing) and keys when encrypted. */
 export interface FrameCrypto {
@@ -34,9 +34,18 @@ export function encodeFrame(kind: number, body: Uint8Array, crypto: FrameCrypto,
   return crypto.keys ? sealFrame(crypto.keys, crypto.uuid, kind, plain) : plain;
 }
 
+/** The largest raw length a frame of each kind may declare (section 10, "Limits"). */
+const MAX_RAW: Record<number, number> = {
+  [FRAME_ROOT]: MAX_ROOT_BYTES,
+  [FRAME_CHUNK_PAGE]: MAX_REFS_PER_PAGE * CHUNK_REF_SIZE,
+  [FRAME_FILE_PAGE]: MAX_FILE_PAGE_BYTES,
+};
+
 /**
  * Verify and decode a stored frame: hash against the parent's record, open if encrypted, check the
- * envelope, decompress to exactly the recorded raw length.
+ * envelope, decompress to exactly the recorded raw length. The raw length is checked against the
+ * kind's limit (and `expectedRaw`, when the parent says it exactly) before anything is allocated, and
+ * decompression stops at it.
  */
 export function decodeFrame(
   stored: Uint8Array,
@@ -44,6 +53,7 @@ export function decodeFrame(
   expectedHash: Uint8Array,
   crypto: FrameCrypto,
   context: ErrorContext = {},
+  expectedRaw?: number,
 ): Uint8Array {
   const what = KIND_NAMES[kind] ?? `frame kind ${kind}`;
   const actual = hash(stored);
@@ -57,9 +67,18 @@ export function decodeFrame(
   const codecId = r.u8();
   r.reserved(2);
   const rawLength = r.u32();
+  if (expectedRaw !== undefined && rawLength !== expectedRaw) throw corrupt(what, `declares ${rawLength} bytes, its parent says ${expectedRaw}`, context);
+  const limit = MAX_RAW[kind] ?? 0;
+  if (rawLength > limit) throw corrupt(what, `declares ${rawLength} bytes, more than the format's limit of ${limit}`, context);
   const body = plain.subarray(FRAME_HEADER_SIZE);
+  let codec;
   try {
-    return codecById(codecId).decompress(body, rawLength);
+    codec = codecById(codecId);
+  } catch {
+    throw corrupt(what, `unknown codec ${codecId}`, context);
+  }
+  try {
+    return codec.decompress(body, rawLength);
   } catch (err) {
     throw corrupt(what, (err as Error).message, context);
   }

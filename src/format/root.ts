@@ -5,7 +5,7 @@
 import { HexzError, corrupt } from '../errors.js';
 import type { ChunkingParams } from '../chunker/fastcdc.js';
 import { ByteReader, ByteWriter, utf8 } from './bytes.js';
-import { CHUNK_PAGE_ENTRY_SIZE, FORMAT_VERSION, MAX_METADATA_BYTES } from './constants.js';
+import { CHUNK_PAGE_ENTRY_SIZE, FORMAT_VERSION, MAX_METADATA_BYTES, MAX_REFS_PER_PAGE } from './constants.js';
 import { normalizePath, sortKey } from './file-table.js';
 
 /** An archive this one references chunks from (section 5, "Base entry"). */
@@ -170,6 +170,7 @@ export function decodeRoot(body: Uint8Array, rootOffset: number, version = FORMA
     const p: ChunkPageEntry = { firstLogical: r.u64(), offset: r.u64(), length: r.u32(), count: r.u32(), hash: r.bytesView(32).slice() };
     checkLocation(`chunk-index page ${i}`, p.offset, p.length);
     if (p.count === 0) throw corrupt('root', `chunk-index page ${i} is empty`);
+    if (p.count > MAX_REFS_PER_PAGE) throw corrupt('root', `chunk-index page ${i} holds ${p.count} references, more than the format's ${MAX_REFS_PER_PAGE}`);
     const prev = chunkPages[i - 1];
     if (i === 0 ? p.firstLogical !== 0 : p.firstLogical <= prev.firstLogical) throw corrupt('root', `chunk-index page ${i} out of order`);
     refs += p.count;

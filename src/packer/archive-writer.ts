@@ -17,6 +17,7 @@ import {
   FRAME_CHUNK_PAGE,
   FRAME_FILE_PAGE,
   FRAME_ROOT,
+  MAX_FILE_PAGE_TARGET_BYTES,
   MAX_HOLE_BYTES,
   MIN_FILE_PAGE_BYTES,
   TARGET_PAGES_PER_TABLE,
@@ -228,7 +229,8 @@ export class ArchiveWriter {
     this.flushChunkPage();
 
     const totalEstimate = entries.reduce((n, e) => n + entryEncodedSize(e), 0);
-    const pageBytes = Math.max(MIN_FILE_PAGE_BYTES, Math.ceil(totalEstimate / TARGET_PAGES_PER_TABLE));
+    // Section 7.2: pages grow with the table up to 16 MiB (readers refuse pages over 64 MiB), then multiply.
+    const pageBytes = Math.min(MAX_FILE_PAGE_TARGET_BYTES, Math.max(MIN_FILE_PAGE_BYTES, Math.ceil(totalEstimate / TARGET_PAGES_PER_TABLE)));
     const filePages: FilePageEntry[] = [];
     // Where each page's files begin (section 5): files are laid out back to back in table order.
     let logical = 0;

@@ -54,7 +54,7 @@ export async function flattenArchive(archive: Archive, output: string, opts: Fla
   const root = archive.root;
   // Replacing an archive of the delta's chain (even with --force) would break every other delta that
   // names it: its UUID changes. Replacing the delta itself is allowed (same content, read before rename).
-  for (const b of archive.bases) {
+  for (const b of await archive.findBases()) {
     await refuseOutputAt(outUrl, b.url, `a base of ${archive.url}`, 'flattening would replace an archive other versions depend on');
   }
   const sink: StorageWriter = await createWriter(outUrl, { overwrite: opts.overwrite, signal: opts.signal, ...opts.storage });

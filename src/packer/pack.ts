@@ -204,11 +204,12 @@ async function loadBases(
       const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: opts.cache ?? sharedCache() });
       archives.push(base);
       // …nor an archive of a base's chain (opening a base resolved its chain; nothing is read yet).
-      for (const s of base.bases) await refuseSelf(s.url, `an ancestor of the base ${location} (part of its chain)`);
+      const ancestors = await base.findBases();
+      for (const s of ancestors) await refuseSelf(s.url, `an ancestor of the base ${location} (part of its chain)`);
       const direct = slotFor(base.trailer.uuid, () => ({ uuid: base.trailer.uuid, rootHash: base.rootHash, logicalBytes: 0, direct: true, hint: relativeLocation(outUrl, base.url) }));
       entries[direct - 1].direct = true;
       const slots = base.root.bases.map((b, i) => {
-        const abs = base.bases[i]?.url ?? resolveLocation(base.url, b.hint);
+        const abs = ancestors[i]?.url ?? resolveLocation(base.url, b.hint);
         return slotFor(b.uuid, () => ({ uuid: b.uuid, rootHash: b.rootHash, logicalBytes: 0, direct: false, hint: relativeLocation(outUrl, abs) }));
       });
       for await (const ref of base.refsIn(0, base.root.logicalSize)) {

@@ -10,6 +10,9 @@
  * - ./info.ts     the summary `hexz info` and the gateway show.
  *
  * Bytes returned by reads and streams are read-only views into cached chunks: do not modify them.
+ *
+ * Why this file is long: it is the reader's whole public API, one documented method per way of
+ * reading; each method delegates to the modules above in a few lines.
  */
 import { Readable } from 'node:stream';
 import { BlockCache, sharedCache } from '../../cache/block-cache.js';
@@ -24,7 +27,7 @@ import type { FileEntry } from '../format/file-table.js';
 import { formatUuid, type Trailer } from '../format/header.js';
 import { hash } from '../hash.js';
 import type { Root } from '../format/root.js';
-import { openBase, type BaseResolution } from './bases.js';
+import { ArchiveBases, type BaseResolution, type FoundBase } from './bases.js';
 import { watchChanges } from './changes.js';
 import { ArchiveContent, type BulkReadOptions, type ContentPiece, type LeasedPiece, type ReadRangeOptions, type ReadSpan } from './content.js';
 import { archiveInfo, type ArchiveInfo } from './info.js';
@@ -48,9 +51,10 @@ export interface OpenArchiveOptions extends BaseResolution {
   /**
    * Require a valid signature by one of these keys on the archive and on every base of its chain
    * (docs/format.md, section 3.1): `UNSIGNED`, `UNTRUSTED_SIGNER` or `BAD_SIGNATURE` otherwise, naming
-   * the archive of the chain at fault. Checked from the trailers the open reads anyway — the
-   * archive's before its key is derived or its root read, each base's as it is found — so it costs
-   * no request. Without it, signatures are not checked (`Archive.signatures` reports them).
+   * the archive of the chain at fault. The archive's own is checked before its key is derived or its
+   * root read; with trusted keys required, the open also finds every base (one trailer read each)
+   * and checks its signature, before anything is served. Without it, signatures are not checked
+   * (`Archive.signatures` reports them) and bases are found when first needed.
    */
   trustedKeys?: TrustedKeys;
   /** Wrap every storage this archive opens (metering); applied before coalescing. */
@@ -73,11 +77,6 @@ export interface ChainSignature extends SignatureCheck {
 }
 
 /** A trailer read while opening: the archive's own (slot 0) or a base's. */
-interface ChainTrailer {
-  url: string;
-  trailer: Trailer;
-  bytes: Uint8Array;
-}
 
 /** Told when a read found that the archive (or one of its bases) was replaced under the reader. */
 export type ChangeListener = (err: HexzError) => void;
@@ -114,15 +113,16 @@ export class Archive {
   readonly root: Root;
   readonly cache: BlockCache;
   readonly keys: ArchiveKeys | undefined;
-  private readonly baseStorages: readonly Storage[];
+  /** The bases of a thin archive, each opened when first needed (./bases.ts). */
+  readonly bases: ArchiveBases;
+  private readonly trailerBytes: Uint8Array;
 
   /** @internal use `openArchive` */
   constructor(
-    init: Omit<OpenedArchive, 'ctx' | 'chunkTag'>,
+    init: Omit<OpenedArchive, 'ctx' | 'chunkTag'> & { trailerBytes: Uint8Array },
     private readonly ownsStorage: boolean,
-    private readonly chain: readonly ChainTrailer[] = [],
   ) {
-    ({ url: this.url, storage: this.storage, storageStat: this.storageStat, trailer: this.trailer, root: this.root, cache: this.cache, keys: this.keys, bases: this.baseStorages } = init);
+    ({ url: this.url, storage: this.storage, storageStat: this.storageStat, trailer: this.trailer, root: this.root, cache: this.cache, keys: this.keys, bases: this.bases, trailerBytes: this.trailerBytes } = init);
     const url = init.url;
     this.opened = { ...init, chunkTag: chunkTagOf(init.keys), ctx: (extra: ErrorContext = {}) => ({ archive: url, ...extra }) };
     this.pages = new IndexPages(this.opened);
@@ -148,9 +148,21 @@ export class Archive {
     return this.root.metadata.source?.type === 'file';
   }
 
-  /** Storages of the bases, by owner slot − 1. */
-  get bases(): readonly Storage[] {
-    return this.baseStorages;
+  /**
+   * Find every base (`BASE_MISSING`, `BASE_MISMATCH` or a signature refusal for the first that fails):
+   * where each was found, by owner slot − 1. Reads never need this; verify, info and packing on top do.
+   */
+  findBases(): Promise<FoundBase[]> {
+    return this.bases.findAll();
+  }
+
+  /** Size of each base archive by owner slot − 1, undefined where it cannot be found or stat'ed (info pages). */
+  async baseSizes(): Promise<Array<number | undefined>> {
+    const out: Array<number | undefined> = [];
+    for (let slot = 1; slot <= this.bases.count; slot++) {
+      out.push(await this.bases.use(slot, (s) => s.stat()).then((st) => st.size, () => undefined));
+    }
+    return out;
   }
 
   info(): ArchiveInfo {
@@ -159,11 +171,17 @@ export class Archive {
 
   /**
    * The signature of every archive of the chain — this one first, then each base by owner slot —
-   * checked against `trusted` (without it, signed archives are `unchecked`). Uses the trailers read
-   * when opening: no request.
+   * checked against `trusted` (without it, signed archives are `unchecked`). Finds every base (one
+   * trailer read each, unless already open); `BASE_MISSING` when one cannot be found.
    */
-  signatures(trusted?: TrustedKeys): ChainSignature[] {
-    return this.chain.map((c, slot) => ({ url: c.url, uuid: formatUuid(c.trailer.uuid), slot, ...checkSignature(c.bytes, c.trailer, trusted) }));
+  async signatures(trusted?: TrustedKeys): Promise<ChainSignature[]> {
+    const chain = [{ url: this.url, trailer: this.trailer, trailerBytes: this.trailerBytes }, ...(await this.bases.findAll())];
+    return chain.map((c, slot) => ({ url: c.url, uuid: formatUuid(c.trailer.uuid), slot, ...checkSignature(c.trailerBytes, c.trailer, trusted) }));
+  }
+
+  /** The signature of this archive alone (no base is contacted). */
+  ownSignature(trusted?: TrustedKeys): ChainSignature {
+    return { url: this.url, uuid: formatUuid(this.trailer.uuid), slot: 0, ...checkSignature(this.trailerBytes, this.trailer, trusted) };
   }
 
   // ---- change notification ----------------------------------------------------------------------
@@ -365,7 +383,7 @@ export class Archive {
     this.closed = true;
     this.content.close();
     this.listeners.clear();
-    await Promise.all([...(this.ownsStorage ? [this.storage.close()] : []), ...this.baseStorages.map((s) => s.close())]);
+    await Promise.all([...(this.ownsStorage ? [this.storage.close()] : []), this.bases.close()]);
   }
 }
 
@@ -380,8 +398,8 @@ function chunkTagOf(keys: ArchiveKeys | undefined): number {
 
 /**
  * Open an archive from a path, URL or an already-open storage. Costs one suffix read (two for large
- * roots), plus one trailer read per base of a thin archive. Bases are found relative to the archive's
- * own URL unless `baseDir`/`baseMap`/`resolveBase` say otherwise.
+ * roots). The bases of a thin archive are found when first needed, relative to the archive's own URL
+ * and never off its scheme and host, unless `baseDir`/`baseMap`/`resolveBase` say otherwise.
  */
 export async function openArchive(source: string | URL | Storage, opts: OpenArchiveOptions = {}): Promise<Archive> {
   const owns = typeof source === 'string' || source instanceof URL;
@@ -391,32 +409,32 @@ export async function openArchive(source: string | URL | Storage, opts: OpenArch
   let archive: Archive | undefined;
   const onChanged = (err: HexzError) => archive?.notifyChanged(err);
   const storage = coalesceReads(watchChanges(raw, onChanged));
-  const baseStorages: Storage[] = [];
   try {
     const { trailer, tail, stat } = await readTrailer(storage, undefined, { signal: opts.signal });
-    const chain: ChainTrailer[] = [{ url: storage.url, trailer, bytes: trailerBytesOf(tail, trailer) }];
+    const trailerBytes = trailerBytesOf(tail, trailer);
     // Before the key is derived (scrypt) or the root read: an untrusted archive costs nothing more.
-    if (opts.trustedKeys) requireTrusted(checkSignature(chain[0].bytes, trailer, opts.trustedKeys), { archive: storage.url, url: storage.url });
+    if (opts.trustedKeys) requireTrusted(checkSignature(trailerBytes, trailer, opts.trustedKeys), { archive: storage.url, url: storage.url });
     const keys = await unlock(trailer, opts.key, storage.url);
     const root = await readRoot(storage, trailer, tail, keys, { signal: opts.signal });
-    for (let i = 0; i < root.bases.length; i++) {
-      const base = await openBase(storage.url, root.bases[i], i + 1, {
-        ...opts,
-        encrypted: keys !== undefined,
-        keyCheck: keys ? trailer.keyCheck : undefined,
-      });
-      baseStorages.push(coalesceReads(watchChanges(base.storage, onChanged)));
-      chain.push({ url: base.storage.url, trailer: base.trailer, bytes: base.trailerBytes });
-    }
-    archive = new Archive(
-      { url: storage.url, storage, storageStat: stat, trailer, root, tail, cache: opts.cache ?? sharedCache(), keys, bases: baseStorages, decodeThreads: opts.decodeThreads ?? defaultDecodeThreads() },
-      owns,
-      chain,
+    // Bases are found when first needed (a chunk they own is read, or verify): nothing is sent to
+    // their hints now, however many the root lists.
+    const bases = new ArchiveBases(
+      storage.url,
+      root.bases,
+      { ...opts, encrypted: keys !== undefined, keyCheck: keys ? trailer.keyCheck : undefined },
+      (s) => coalesceReads(watchChanges(s, onChanged)),
     );
+    archive = new Archive(
+      { url: storage.url, storage, storageStat: stat, trailer, trailerBytes, root, tail, cache: opts.cache ?? sharedCache(), keys, bases, decodeThreads: opts.decodeThreads ?? defaultDecodeThreads() },
+      owns,
+    );
+    // Trust is a property of the whole chain: with trusted keys required, every base is found and its
+    // signature checked now, before anything of the archive is served.
+    if (opts.trustedKeys) await bases.findAll();
     return archive;
   } catch (err) {
-    await Promise.all(baseStorages.map((s) => s.close()));
-    if (owns) await storage.close();
+    if (archive) await archive.close();
+    else if (owns) await storage.close();
     throw err;
   }
 }

@@ -35,6 +35,7 @@ import { decodeChunkInto } from './decode.js';
 import { sharedDecodePool, type ExtentChunk } from './decode-pool.js';
 import { groupExtents, type ReadUnit } from './extents.js';
 import type { OpenedArchive } from './opened.js';
+import type { BaseLease } from './bases.js';
 import type { IndexPages } from './pages.js';
 
 /** A shared page of zeros, for holes (read-only!). */
@@ -194,20 +195,19 @@ export class ArchiveContent {
 
   // ---- chunks -------------------------------------------------------------------------------------
 
-  private ownerStorage(owner: number): Storage {
-    if (owner === 0) return this.a.storage;
-    const s = this.a.bases[owner - 1];
-    if (!s) throw new HexzError('BASE_MISSING', `base ${owner} of ${this.a.url} is not open`, this.a.ctx());
-    return s;
+  /** Run `fn` on the storage holding chunks of `owner` (0: this archive; a base is opened on first use). */
+  private withStorage<T>(owner: number, fn: (storage: Storage) => Promise<T>): Promise<T> {
+    return owner === 0 ? fn(this.a.storage) : this.a.bases.use(owner, fn);
   }
 
   /** A stored chunk's bytes as stored (compressed, sealed) and its verified plaintext (flatten copies the former). */
   async fetchEncoded(ref: ChunkRef): Promise<{ stored: Uint8Array; plain: Uint8Array }> {
-    const storage = this.ownerStorage(ref.owner);
-    const stored = await storage.read(ref.offset, ref.stored);
-    // decodeChunk checks the id and that the plaintext is exactly ref.raw bytes.
-    const plain = decodeChunk(stored, ref, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
-    return { stored, plain };
+    return this.withStorage(ref.owner, async (storage) => {
+      const stored = await storage.read(ref.offset, ref.stored);
+      // decodeChunk checks the id and that the plaintext is exactly ref.raw bytes.
+      const plain = decodeChunk(stored, ref, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
+      return { stored, plain };
+    });
   }
 
   /** Read and verify a chunk from storage, bypassing the cache (verify). */
@@ -218,9 +218,11 @@ export class ArchiveContent {
 
   /** Read chunk `ref`'s stored bytes and decode them into `dst` (exactly its raw length), verified. */
   private async loadInto(ref: ChunkRef, dst: Uint8Array): Promise<void> {
-    const storage = this.ownerStorage(ref.owner);
-    const stored = await storage.read(ref.offset, ref.stored);
-    decodeChunkInto(stored, ref, dst, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
+    const decode = async (storage: Storage) => {
+      const stored = await storage.read(ref.offset, ref.stored);
+      decodeChunkInto(stored, ref, dst, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
+    };
+    return ref.owner === 0 ? decode(this.a.storage) : this.a.bases.use(ref.owner, decode);
   }
 
   /**
@@ -412,8 +414,10 @@ export class ArchiveContent {
     const own = space ? undefined : pool ? new SharedArrayBuffer(unit.raw) : undefined;
     const out = space ? space.bytes : own ? new Uint8Array(own) : Buffer.allocUnsafe(unit.raw);
     let stored: Uint8Array | undefined;
+    let base: BaseLease | undefined;
     try {
-      const storage = this.ownerStorage(unit.owner);
+      if (unit.owner !== 0) base = await this.a.bases.acquire(unit.owner);
+      const storage = base ? base.storage : this.a.storage;
       // Stored bytes go into a pooled shared buffer (a positional read straight into it for local
       // files), where a decode worker reads them: no allocation or copy per extent.
       stored = await this.a.cache.takeIoBuffer(unit.length);
@@ -448,6 +452,7 @@ export class ArchiveContent {
       }
       return pieces;
     } finally {
+      base?.release();
       if (stored) this.a.cache.returnIoBuffer(stored);
       space?.release();
     }
@@ -590,7 +595,14 @@ export class ArchiveContent {
     const pool = this.a.decodeThreads > 0 ? sharedDecodePool(this.a.decodeThreads) : undefined;
     const one = async (unit: (typeof units)[number]) => {
       if (unit.kind !== 'extent') return;
-      const storage = this.ownerStorage(unit.owner);
+      let base: BaseLease | undefined;
+      try {
+        if (unit.owner !== 0) base = await this.a.bases.acquire(unit.owner);
+      } catch (error) {
+        for (const s of unit.slices) failed.push({ ref: s.ref, error });
+        return;
+      }
+      const storage = base ? base.storage : this.a.storage;
       const input = await this.a.cache.takeIoBuffer(unit.length);
       // The plaintext only needs somewhere to land: cold cache space (evicted first, never indexed),
       // or memory of its own when the cache has none free.
@@ -628,6 +640,7 @@ export class ArchiveContent {
           }
         }
       } finally {
+        base?.release();
         this.a.cache.returnIoBuffer(input);
         space?.release();
       }

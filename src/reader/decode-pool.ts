@@ -107,7 +107,10 @@ export class DecodePool {
 
   private settle(w: PoolWorker, r: DecodeReply): void {
     w.inflight--;
-    if (w.inflight === 0) w.worker.unref();
+    // Idle workers never keep the process alive — except once closing, when endWorker holds them
+    // referenced until their thread has ended (a reply to a job sent before the close must not let
+    // the process exit first: that was exit 13, "unsettled top-level await", after failed reads).
+    if (w.inflight === 0 && !this.closed) w.worker.unref();
     const p = this.pending.get(r.job);
     if (!p) return;
     this.pending.delete(r.job);

@@ -6,7 +6,7 @@
  */
 import { codecById } from '../codecs/index.js';
 import { openChunk, type ArchiveKeys } from '../crypto/keys.js';
-import { corrupt, type ErrorContext } from '../errors.js';
+import { corrupt, HexzError, type ErrorContext } from '../errors.js';
 import { bytesEqual, toHex } from '../format/bytes.js';
 import { chunkIdFunction } from '../format/chunk.js';
 
@@ -39,7 +39,8 @@ export function decodeChunkInto(
   try {
     codecById(chunk.codec).decompressInto(dst, codecBytes);
   } catch (err) {
-    throw corrupt('chunk', (err as Error).message.replace(/^corrupt chunk: /, ''), ctx);
+    if (err instanceof HexzError) throw err; // already names its structure (one prefix)
+    throw corrupt('chunk', (err as Error).message, ctx);
   }
   if (!bytesEqual(idOf(dst), chunk.id)) throw corrupt('chunk', 'content does not match its id', ctx);
 }

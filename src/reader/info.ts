@@ -83,7 +83,7 @@ export function archiveInfo(a: OpenedArchive): ArchiveInfo {
     bases: r.bases.map((b, i) => ({
       uuid: formatUuid(b.uuid),
       hint: b.hint,
-      url: a.bases[i]?.url,
+      url: a.bases.foundAt(i + 1)?.url,
       direct: b.direct,
       logicalBytes: b.logicalBytes,
     })),

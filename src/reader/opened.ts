@@ -9,6 +9,7 @@ import type { ArchiveKeys } from '../crypto/keys.js';
 import type { ErrorContext } from '../errors.js';
 import type { Trailer } from '../format/header.js';
 import type { Root } from '../format/root.js';
+import type { ArchiveBases } from './bases.js';
 import type { Tail } from './open.js';
 
 export interface OpenedArchive {
@@ -24,8 +25,8 @@ export interface OpenedArchive {
   readonly tail: Tail;
   readonly cache: BlockCache;
   readonly keys: ArchiveKeys | undefined;
-  /** Storages of the bases, by owner slot − 1 (coalescing too). */
-  readonly bases: readonly Storage[];
+  /** The bases, opened on first use (./bases.ts). */
+  readonly bases: ArchiveBases;
   /**
    * The namespace of this archive's chunk ids in the cache: 1 for plain ids; for keyed ids (encrypted
    * archives) a value derived from the id key, so archives under different keys never share entries.

@@ -10,7 +10,7 @@
 import { HexzError, type ErrorContext } from '../errors.js';
 import { compareBytes, toHex } from '../format/bytes.js';
 import { ChunkIndexPage, type ChunkRef } from '../format/chunk-index.js';
-import { FRAME_CHUNK_PAGE, FRAME_FILE_PAGE } from '../format/constants.js';
+import { CHUNK_REF_SIZE, FRAME_CHUNK_PAGE, FRAME_FILE_PAGE } from '../format/constants.js';
 import { decodeFilePage, sortKey, type FileEntry } from '../format/file-table.js';
 import { decodeFrame } from '../format/frame.js';
 import { readStructure } from './open.js';
@@ -76,13 +76,14 @@ export class IndexPages {
     parse: (body: Uint8Array, ctx: ErrorContext) => T,
     check: (value: T, ctx: ErrorContext) => void,
     sizeOf: (v: T) => number,
+    expectedRaw?: number,
   ): Promise<T> {
     const ctx = this.a.ctx({ structure: name, offset: p.offset });
     const value = await this.a.cache.getPage(
       this.cacheKey(p.hash),
       async () => {
         const stored = await readStructure(this.a.storage, this.a.tail, p.offset, p.length);
-        return parse(decodeFrame(stored, kind, p.hash, { uuid: this.a.trailer.uuid, keys: this.a.keys }, ctx), ctx);
+        return parse(decodeFrame(stored, kind, p.hash, { uuid: this.a.trailer.uuid, keys: this.a.keys }, ctx, expectedRaw), ctx);
       },
       sizeOf,
     );
@@ -101,6 +102,7 @@ export class IndexPages {
       (body, ctx) => new ChunkIndexPage(body, p.firstLogical, p.count, bases, ctx),
       (page, ctx) => this.checkChunkPage(i, page, ctx),
       (page) => page.body.byteLength,
+      p.count * CHUNK_REF_SIZE,
     );
   }
 
@@ -120,6 +122,10 @@ export class IndexPages {
     if (page.firstLogical !== p.firstLogical) throw fail(`starts at ${page.firstLogical}, the root says ${p.firstLogical}`);
     if (page.count !== p.count) throw fail(`holds ${page.count} references, the root says ${p.count}`);
     if (page.maxOwner > root.bases.length) throw fail(`names owner ${page.maxOwner} but the archive has ${root.bases.length} bases`);
+    // Section 10, "Limits": no chunk of this archive is longer than its chunking maximum, and all of
+    // them lie in its body (before the root): a reference past the end is corruption, not a bad range.
+    if (page.maxOwnRaw > root.chunking.max) throw fail(`holds a chunk of ${page.maxOwnRaw} bytes, above the archive's chunking maximum of ${root.chunking.max}`);
+    if (page.maxOwnEnd > this.a.trailer.rootOffset) throw fail(`places chunk bytes up to offset ${page.maxOwnEnd}, past the archive body (${this.a.trailer.rootOffset} bytes)`);
     const next = root.chunkPages[i + 1];
     const expectedEnd = next ? next.firstLogical : root.logicalSize;
     if (page.endLogical !== expectedEnd) throw fail(`ends at ${page.endLogical}, expected ${expectedEnd}`);

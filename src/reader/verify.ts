@@ -57,7 +57,7 @@ export async function verifyArchive(
 ): Promise<VerifyReport> {
   const t0 = performance.now();
   const maxProblems = opts.maxProblems ?? 100;
-  const signatures = archive.signatures(opts.trustedKeys);
+  const signatures = await archive.signatures(opts.trustedKeys);
   const report: VerifyReport = { ok: true, archive: archive.url, files: 0, refs: 0, chunks: 0, bytes: 0, baseChunks: 0, signatures, problems: [], seconds: 0 };
   const problem = (err: unknown, path?: string) => {
     const e = toHexzError(err);

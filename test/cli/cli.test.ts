@@ -165,7 +165,9 @@ describe('hexz CLI, run the way a user runs it', () => {
     }
     const fixed = await hexzJson(['pack', input, out], { env: { SOURCE_DATE_EPOCH: '1700000000' } });
     expect(fixed.code).toBe(0);
-    expect((await hexzJson(['info', out])).json.created).toBe('2023-11-14T22:13:20.000Z');
+    const info = await hexzJson(['info', out]);
+    expect(info.code, info.stderr).toBe(0);
+    expect(info.json.created).toBe('2023-11-14T22:13:20.000Z');
 
     // An existing directory as OUTPUT: refused up front, with or without --force, and left alone.
     const dir = path.join(tmp.dir, 'out-dir');

@@ -14,7 +14,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI } from '../helpers/cli.js';
+import { CLI, hexz } from '../helpers/cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
@@ -133,6 +133,26 @@ describe('Ctrl-C during pack', () => {
     expect(run.stderr()).toMatch(/interrupted/);
     expect(await fs.readdir(dir)).toEqual([]); // neither out.hxz nor .out.hxz.*.tmp
     if (signals === 1) expect(max).toBeLessThan(STOP_BOUND);
+  });
+
+  it('kill -9 leaves a temporary file, which the next pack of the same output removes', async () => {
+    const dir = path.join(tmp.dir, 'killed');
+    await fs.mkdir(dir);
+    const out = path.join(dir, 'out.hxz');
+    // Another output's temp in the same folder, and a live writer's, must survive.
+    await fs.writeFile(path.join(dir, 'other.hxz'), 'not ours');
+    const run = start(['pack', ...SLOW, input, out]);
+    await until(run, async () => (await tempFiles(dir)).some((t) => t.size >= 8 * MiB));
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const left = await tempFiles(dir);
+    expect(left).toHaveLength(1); // SIGKILL runs no cleanup: the leftover the issue saw
+    const small = path.join(tmp.dir, 'killed-small-in');
+    await fs.mkdir(small, { recursive: true });
+    await fs.writeFile(path.join(small, 'f.txt'), 'small');
+    const again = await hexz(['pack', '-f', small, out]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await fs.readdir(dir)).sort()).toEqual(['other.hxz', 'out.hxz']);
   });
 
   it.each([1, 2])('to s3://, %i SIGINT(s): exit 130, no object, no pending multipart upload', async (signals) => {

@@ -381,6 +381,7 @@ describe('settings reach hexz as it reads them', () => {
     HEXZ_HTTP_RETRIES: 'HTTP(S) archives only (extraEnv)',
     HEXZ_PROGRESS: 'progress bars are drawn only on a terminal; a pod has none',
     HEXZ_BASE_DIR: 'the gateway resolves bases of thin archives inside its storage root',
+    HEXZ_BASE_HOSTS: 'the gateway never follows base hints off its storage root (it confines bases with its own resolver)',
     HEXZ_SIGN_KEY: 'the gateway never writes (or signs) archives',
     HEXZ_WORKERS: "one gateway thread per CPU the pod may use: Node 24's availableParallelism follows the container's CPU limit (cgroup quota); extraEnv can set it",
     HEXZ_STORAGE_TIMEOUT: 'the default (5 s without a byte) suits S3 and local disks; extraEnv can set it',

@@ -39,7 +39,7 @@ async function until(url: string, want: string, allowed: string[]): Promise<numb
   for (let i = 0; i < POLL_LIMIT; i++) {
     const r = await get(url);
     const h = sha256(r.body);
-    expect(allowed, `request ${i}: a body that is neither version`).toContain(h);
+    expect(allowed, `request ${i}: a body that is neither version (status ${r.status}: ${r.body.subarray(0, 300).toString()})`).toContain(h);
     if (h === want) return i;
     await sleep(TTL_MS / 3);
   }
@@ -101,7 +101,7 @@ describe('replacing an archive while serving it (local storage)', () => {
       while (!stop) {
         const r = await get(url, { range: 'bytes=0-' });
         const h = sha256(r.body);
-        expect(versions).toContain(h);
+        expect(versions, `status ${r.status}: ${r.body.subarray(0, 300).toString()}`).toContain(h);
         seen.add(h);
       }
     };

@@ -9,6 +9,7 @@ import { openArchive, type Archive } from '@hexz/src/reader/archive.js';
 import { verifyArchive } from '@hexz/src/reader/verify.js';
 import { hexz, hexzJson } from '../helpers/cli.js';
 import { randomBytesSeeded, sha256, textBytes, writeTree } from '../helpers/data.js';
+import { openChain } from '../helpers/open-chain.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const MiB = 1024 * 1024;
@@ -160,7 +161,7 @@ describe('thin archives', () => {
     await fs.mkdir(moved);
     for (const k of [1, 2, 3]) await fs.rename(path.join(tmp.dir, 'out', `v${k}.hxz`), path.join(moved, `v${k}.hxz`));
     try {
-      const err = await openArchive(path.join(tmp.dir, 'out', 'v4.hxz')).catch((e) => e);
+      const err = await openChain(path.join(tmp.dir, 'out', 'v4.hxz')).catch((e) => e);
       expect(err.code).toBe('BASE_MISSING');
       expect(err.message).toMatch(/base [0-9a-f-]{36} of .*v4\.hxz is missing: looked at .*out\/v3\.hxz/);
       const cli = await hexz(['info', path.join(tmp.dir, 'out', 'v4.hxz')]);
@@ -181,7 +182,7 @@ describe('thin archives', () => {
     const impostorDir = path.join(tmp.dir, 'impostor');
     await fs.mkdir(impostorDir);
     await pack(path.join(v1.dir, 'docs'), path.join(impostorDir, 'v1.hxz'));
-    const err = await openArchive(path.join(tmp.dir, 'out', 'v2.hxz'), { baseDir: impostorDir }).catch((e) => e);
+    const err = await openChain(path.join(tmp.dir, 'out', 'v2.hxz'), { baseDir: impostorDir }).catch((e) => e);
     expect(err.code).toBe('BASE_MISMATCH');
     expect(err.message).toMatch(/is not it \(found UUID .*expected UUID/);
   });
@@ -215,9 +216,11 @@ describe('thin archives', () => {
     expect(flat.root.bases).toEqual([]);
     await expectSameContent(flat, path.join(tmp.dir, 'v4'));
     expect((await verifyArchive(flat)).problems).toEqual([]);
-    const d = await diffArchives(flat, await openArchive(path.join(tmp.dir, 'out', 'v4.hxz')));
+    const v4 = await openArchive(path.join(tmp.dir, 'out', 'v4.hxz'));
+    const d = await diffArchives(flat, v4);
     expect(d.added.length + d.removed.length + d.modified.length).toBe(0);
     await flat.close();
+    await v4.close();
   });
 
   it('flatten refuses to replace an archive of the chain, even with --force', async () => {

@@ -76,8 +76,10 @@ describe('broken archives give a typed error naming the problem', () => {
     const report = await verifyArchive(v);
     expect(report.ok).toBe(false);
     expect(report.problems[0]).toMatchObject({ code: 'CORRUPT', path: 'README.txt' });
+    await v.close();
     const h = await openArchive(path.join(fixtures, 'broken', 'flipped-header.hxz'), { cache: new BlockCache() });
     expect((await verifyArchive(h)).problems[0].message).toMatch(/header/);
+    await h.close();
   });
 
   it('a future version says which version it found and which it supports', async () => {

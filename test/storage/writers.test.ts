@@ -77,7 +77,7 @@ describe('local writers', () => {
       console.log(fs.readdirSync(${JSON.stringify(dir)}).join(','));
       process.exit(130); // what a second Ctrl-C used to do: no abort, no commit`;
     const r = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]).catch((e: { code: number; stdout: string }) => e);
-    expect(r.stdout).toMatch(/^\.out\.hxz\.[0-9a-f]+\.tmp$/m); // it existed while the process ran
+    expect(r.stdout).toMatch(/^\.out\.hxz\.[0-9a-f]{8}-\d+\.[0-9a-f]+\.tmp$/m); // it existed while the process ran
     expect(await fs.readdir(dir)).toEqual([]);
   });
 });

@@ -6,7 +6,7 @@ import { formatBytes, formatSeconds } from '../format.js';
 export async function run(ctx: CommandContext, [location, output]: string[], opts: Record<string, unknown>): Promise<CommandResult> {
   const signKey = await ctx.signKey();
   const archive = await ctx.open(location);
-  const wasSigned = archive.signatures()[0].state !== 'unsigned';
+  const wasSigned = archive.ownSignature().state !== 'unsigned';
   const bar = ctx.progress('flattening', archive.root.logicalSize);
   try {
     const s = await flattenArchive(archive, output, { overwrite: Boolean(opts.force), storage: ctx.config.storage, signKey, signal: ctx.signal, onProgress: (b, t) => bar.update(b, t) });

@@ -55,12 +55,10 @@ export async function run(ctx: CommandContext, [location]: string[]): Promise<Co
   const trustedKeys = await ctx.trustedKeys();
   // Opened without refusing untrusted signatures: info shows them (against --trusted-keys when given).
   return ctx.withArchive(location, async (archive) => {
+    // Finding the bases (for their signatures) first, so the summary names where each was found.
+    const signatures = await archive.signatures(trustedKeys);
     const info = archive.info();
-    const signatures = archive.signatures(trustedKeys);
-    const [counts, baseSizes] = await Promise.all([
-      archive.entryCounts(),
-      Promise.all(archive.bases.map((s) => s.stat().then((st) => st.size, () => undefined))),
-    ]);
+    const [counts, baseSizes] = await Promise.all([archive.entryCounts(), archive.baseSizes()]);
     return {
       json: {
         ...info,
