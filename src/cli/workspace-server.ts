@@ -33,6 +33,7 @@ const VALUE_FLAGS: Array<[keyof GlobalFlags, string, 'path' | 'value']> = [
   ['passphraseFile', '--passphrase-file', 'path'],
   ['trustedKeys', '--trusted-keys', 'path'],
   ['baseDir', '--base-dir', 'path'],
+  ['baseHosts', '--base-hosts', 'value'],
   ['decodeThreads', '--decode-threads', 'value'],
   ['storageTimeout', '--storage-timeout', 'value'],
   ['httpTimeout', '--http-timeout', 'value'],
