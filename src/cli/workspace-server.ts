@@ -75,16 +75,21 @@ export async function startWorkspaceServer(w: WorkspaceListing, flags: Record<st
   const ready = path.join(w.dir, READY_FILE);
   await fs.rm(ready, { force: true });
   const log = await fs.open(path.join(w.dir, MOUNT_LOG), 'a', 0o600);
-  const logStart = (await log.stat()).size;
-  const args = [process.argv[1], ...argsOf(flags), 'checkout', '--resume', w.config.id, '--foreground', ...(opts.fuse ? ['--fuse', opts.fuse] : []), ...(opts.allowOther ? ['--allow-other'] : [])];
-  // HTTP headers may carry credentials: through the environment, never the (world-readable) argv.
-  const headers = [...(process.env.HEXZ_HTTP_HEADERS ? [process.env.HEXZ_HTTP_HEADERS] : []), ...((flags.httpHeader as string[] | undefined) ?? [])].join('\n');
-  const env = { ...process.env, HEXZ_PROGRESS: '0', ...(headers ? { HEXZ_HTTP_HEADERS: headers } : {}) };
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd], cwd: '/', env });
+  let logStart = 0;
+  let child;
+  try {
+    logStart = (await log.stat()).size;
+    const args = [process.argv[1], ...argsOf(flags), 'checkout', '--resume', w.config.id, '--foreground', ...(opts.fuse ? ['--fuse', opts.fuse] : []), ...(opts.allowOther ? ['--allow-other'] : [])];
+    // HTTP headers may carry credentials: through the environment, never the (world-readable) argv.
+    const headers = [...(process.env.HEXZ_HTTP_HEADERS ? [process.env.HEXZ_HTTP_HEADERS] : []), ...((flags.httpHeader as string[] | undefined) ?? [])].join('\n');
+    const env = { ...process.env, HEXZ_PROGRESS: '0', ...(headers ? { HEXZ_HTTP_HEADERS: headers } : {}) };
+    child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log.fd, log.fd], cwd: '/', env });
+  } finally {
+    await log.close();
+  }
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code ?? -1));
   child.unref();
-  await log.close();
   const until = Date.now() + READY_DEADLINE_MS;
   for (;;) {
     if (await fs.stat(ready).then(() => true, () => false)) return { pid: child.pid!, seconds: (performance.now() - t0) / 1000 };
@@ -142,7 +147,13 @@ export async function serveWorkspace(ctx: CommandContext, w: WorkspaceListing, o
   const release = await acquireLock(w.dir, 'mount the workspace');
   try {
     const archive = await ctx.open(w.config.head.url);
-    const session = await OverlaySession.open(w.dir, archive, { writable: true, extentCopyUpMin: ctx.config.extentCopyUpMin });
+    let session: OverlaySession;
+    try {
+      session = await OverlaySession.open(w.dir, archive, { writable: true, extentCopyUpMin: ctx.config.extentCopyUpMin });
+    } catch (err) {
+      await archive.close();
+      throw err;
+    }
     const closeControl = await serveControl(path.join(w.dir, CONTROL_SOCKET), (req) => handleRequest(ctx, session, req));
     try {
       const { mountWorkspace } = await import('../../fuse/overlay-mount.js');

@@ -146,7 +146,9 @@ describe('overlay journal', () => {
     const rs: NamespaceRecord[] = Array.from({ length: 50 }, (_, i) => ({ op: 'mkdir', path: `d${i}`, mode: 0o755, t: i }));
     await Promise.all(rs.map((r) => journal.append(r)));
     await journal.close();
-    expect((await Journal.open(file)).records).toEqual(rs);
+    const again = await Journal.open(file);
+    expect(again.records).toEqual(rs);
+    await again.journal.close();
   });
 
   it('cuts off a torn or damaged tail and keeps appending after the valid prefix', async () => {

@@ -70,9 +70,14 @@ export class Journal {
     }
     const { records, validBytes } = parseJournal(text);
     const fh = await fs.open(file, 'a');
-    if (validBytes < text.length) {
-      await fh.truncate(validBytes);
-      await fh.datasync();
+    try {
+      if (validBytes < text.length) {
+        await fh.truncate(validBytes);
+        await fh.datasync();
+      }
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw toHexzError(err, { path: file });
     }
     return { journal: new Journal(file, fh), records };
   }

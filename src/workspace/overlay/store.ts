@@ -163,9 +163,12 @@ export async function acquireLock(dir: string, what: string): Promise<() => Prom
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fh = await fs.open(file, 'wx', 0o600);
-      await fh.writeFile(mine);
-      await fh.sync();
-      await fh.close();
+      try {
+        await fh.writeFile(mine);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       return async () => {
         const now = await fs.readFile(file, 'utf8').catch(() => '');
         if (now === mine) await fs.rm(file, { force: true });
