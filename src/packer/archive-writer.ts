@@ -80,6 +80,7 @@ export class ArchiveWriter {
   private readonly chunkPages: ChunkPageEntry[] = [];
   /** Content digest of the file between beginFile and endFile (docs/format.md, section 7.3). */
   private digest?: ContentDigest;
+  private knownDigest?: Uint8Array;
 
   constructor(
     private readonly sink: StorageWriter,
@@ -167,12 +168,17 @@ export class ArchiveWriter {
     }
   }
 
-  /** Start a file: its logical offset and first reference are the current ones. */
-  beginFile(entry: FileEntry): void {
+  /**
+   * Start a file: its logical offset and first reference are the current ones. `digest`: its content
+   * digest, when already computed from its chunks (a worker did, for a file batch); else it is
+   * computed from what is added until `endFile`.
+   */
+  beginFile(entry: FileEntry, digest?: Uint8Array): void {
     this.flushHole();
     entry.logical = this.logical;
     entry.firstRef = this.refCount;
-    this.digest = new ContentDigest();
+    this.digest = digest ? undefined : new ContentDigest();
+    this.knownDigest = digest;
   }
 
   /** End a file: its size and reference count follow from what was added since `beginFile`. */
@@ -180,8 +186,9 @@ export class ArchiveWriter {
     this.flushHole();
     entry.size = this.logical - entry.logical;
     entry.refCount = this.refCount - entry.firstRef;
-    entry.digest = this.digest?.finish();
+    entry.digest = this.knownDigest ?? this.digest?.finish();
     this.digest = undefined;
+    this.knownDigest = undefined;
     if (entry.size === 0) {
       entry.logical = 0;
       entry.firstRef = 0;

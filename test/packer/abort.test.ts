@@ -34,7 +34,7 @@ it('packs aborted while their workers compress end cleanly, every time', async (
     for (let i = 0; i < 30; i++) {
       const ac = new AbortController();
       setTimeout(() => ac.abort(new Error('stop')), 10 + (i % 10) * 12);
-      try { await pack(${JSON.stringify(path.join(tmp.dir, 'in.txt'))}, ${JSON.stringify(path.join(tmp.dir, 'out.hxz'))}, { signal: ac.signal, force: true }); }
+      try { await pack(${JSON.stringify(path.join(tmp.dir, 'in.txt'))}, ${JSON.stringify(path.join(tmp.dir, 'out.hxz'))}, { signal: ac.signal, overwrite: true }); }
       catch (err) { if (err.code !== 'ABORTED') throw err; aborted++; }
     }
     console.log(JSON.stringify({ aborted }));`;
