@@ -71,7 +71,8 @@ export class JobWriter {
     this.at = 0;
     if (job.batch) this.writeBatch(job.batch, r);
     else this.writeEvents(job.events, r);
-    await this.writer.drain();
+    // The job's slot is free once this returns: its chunks were copied into the writer's staging.
+    await this.writer.writeBehind();
     this.opts.onProgress?.();
   };
 
@@ -157,8 +158,7 @@ export class JobWriter {
     } else {
       // Compressed by the worker, or (another chunk shared its id's key in the seen set) here.
       const enc = storedHere > 0 ? { bytes: bytesHere, codec: r.codecs[i] } : this.encodeHere(r.input.subarray(r.ranges[2 * i], r.ranges[2 * i + 1]), id);
-      // Lent: the job's output stays untouched until the drain after this job has written it.
-      loc = { owner: 0, offset: writer.appendChunk(enc.bytes, true), stored: enc.bytes.byteLength, codec: enc.codec };
+      loc = { owner: 0, offset: writer.appendChunk(enc.bytes), stored: enc.bytes.byteLength, codec: enc.codec };
       this.known.set(k, loc);
       stats.newChunks++;
       stats.newBytes += length;
