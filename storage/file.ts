@@ -125,10 +125,20 @@ function trackTempFile(tempPath: string): void {
   });
 }
 
+/**
+ * Bytes written between two background `fdatasync`s: the disk writes the file while it is being
+ * produced, instead of all at once in the fsync of `commit` (~90 ms for a 200 MiB archive here, with
+ * nothing else to do meanwhile).
+ */
+const SYNC_BEHIND_BYTES = 32 * 1024 * 1024;
+
 class FileWriter implements StorageWriter {
   readonly backend = 'file';
   bytesWritten = 0;
   private done = false;
+  /** The background fdatasync in flight (its failure is kept for `commit`), and the bytes it covers. */
+  private syncing?: Promise<unknown>;
+  private syncedUpTo = 0;
 
   constructor(
     readonly url: string,
@@ -152,11 +162,20 @@ class FileWriter implements StorageWriter {
       throw fileError(err, this.url, 'write');
     }
     this.bytesWritten += bytes.byteLength;
+    if (!this.syncing && this.bytesWritten - this.syncedUpTo >= SYNC_BEHIND_BYTES) {
+      this.syncedUpTo = this.bytesWritten;
+      // Not awaited: the next writes go on meanwhile. A failure shows again in commit's fsync.
+      this.syncing = this.fh.datasync().then(
+        () => (this.syncing = undefined),
+        () => (this.syncing = undefined),
+      );
+    }
   }
 
   async commit(): Promise<StorageStat> {
     try {
       throwIfAborted(this.signal, { url: this.url, backend: 'file' });
+      await this.syncing;
       await this.fh.sync();
       await this.fh.close();
       // The rename is the commit: an interrupt that arrived during the fsync must still prevent it.
@@ -178,6 +197,7 @@ class FileWriter implements StorageWriter {
   async abort(_reason?: unknown): Promise<void> {
     if (this.done) return;
     this.done = true;
+    await this.syncing;
     await this.fh.close().catch(() => {});
     await fs.unlink(this.tempPath).catch(() => {});
     liveTempFiles.delete(this.tempPath);

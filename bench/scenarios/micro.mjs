@@ -64,7 +64,7 @@ export async function run(ctx) {
   const read1 = R['read path per chunk: zstd decompress + verify id (decodeChunk)'].mibps;
   const cores = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
   t.notes.push(
-    `Pack, per core: chunking (${cdc.toFixed(0)} MiB/s) runs on the main thread only; hashing + compression (${pack1.toFixed(0)} MiB/s) runs in every worker. With ${cores} cores shared by both, the ceiling is about 1 ÷ (1/${cdc.toFixed(0)} + 1/${pack1.toFixed(0)}) × ${cores} ≈ ${((1 / (1 / cdc + 1 / pack1)) * cores).toFixed(0)} MiB/s of compressible input before any I/O or messaging.`,
+    `Pack, per core: chunking (${cdc.toFixed(0)} MiB/s) runs on the main thread for files of 4 MiB and more (the workers cut smaller files themselves, in batches); hashing + compression (${pack1.toFixed(0)} MiB/s) runs in every worker. With ${cores} cores shared by both, the ceiling is about 1 ÷ (1/${cdc.toFixed(0)} + 1/${pack1.toFixed(0)}) × ${cores} ≈ ${((1 / (1 / cdc + 1 / pack1)) * cores).toFixed(0)} MiB/s of compressible input before any I/O or messaging.`,
     `Read, per core: decompress + verify ${read1.toFixed(0)} MiB/s per chunk entering the cache.`,
   );
   return {

@@ -324,15 +324,9 @@ export class ArchiveRegistry {
         wrapStorage: this.opts.wrapStorage,
         resolveBase: this.resolveBase,
       });
-      // The gateway serves a thin archive only with its whole chain in place (docs/gateway.md, "Thin
-      // archives"): one trailer read per base, confined to the storage root by resolveBase, once per
-      // open — so a missing base is a clear 502 for every route, not a failure halfway through a body.
-      try {
-        await archive.findBases();
-      } catch (err) {
-        await archive.close();
-        throw err;
-      }
+      // Only with its whole chain in place (docs/gateway.md, "Thin archives"): a missing base is a 502
+      // on every route, never a failure halfway through a body. One trailer read per base, in the root.
+      await archive.findBases().catch(async (err: unknown) => Promise.reject((await archive.close(), err)));
     } catch (err) {
       this.opts.onOpen?.('failed');
       const refused = isHexzError(err) ? SIGNATURE_REFUSALS.find((c) => c === err.code) : undefined;

@@ -31,6 +31,13 @@ import { encodeRoot, type ArchiveMetadata, type BaseEntry, type ChunkPageEntry, 
 /** Output is handed to the storage writer in pieces of about this size (fewer syscalls / S3 parts). */
 const FLUSH_BYTES = 8 * 1024 * 1024;
 
+/**
+ * Copied output that may wait for the storage writer (`writeBehind`) before the caller is held up: the
+ * page cache throttles writes of a few hundred MiB to disk speed now and then, and packing goes on
+ * meanwhile instead of waiting for every write.
+ */
+const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
+
 export interface ArchiveWriterOptions {
   uuid: Uint8Array;
   keys?: ArchiveKeys;
@@ -66,14 +73,20 @@ export class ArchiveWriter {
    * Output is copied into reusable staging buffers of FLUSH_BYTES: one copy instead of a concat per
    * flush, no fresh allocation (page faults) per flush, and callers may reuse what they appended
    * as soon as `append` returns. Chunk data can instead be lent (`appendChunk(bytes, true)`): it is
-   * written from the caller's buffer by the next `drain()`, without a copy — the packer lends its
-   * job slots' compressed output, which stays untouched until the job's drain resolves.
+   * written from the caller's buffer by the next `drain()`, without a copy. The packer copies (a
+   * memcpy per job) so that its job slots are free at once and writes overlap packing
+   * (`writeBehind`).
    */
   private stage: Buffer = Buffer.allocUnsafeSlow(FLUSH_BYTES);
   private staged = 0;
   /** Pieces waiting for `drain()`, in order: full (or cut-off) staging buffers, and lent bytes. */
   private ready: Array<{ bytes: Uint8Array; stage?: Buffer }> = [];
   private spare: Buffer[] = [];
+  /** Bytes in `ready`; the loop writing them out, while it runs; the first write failure. */
+  private readyBytes = 0;
+  private writing?: Promise<void>;
+  private inFlight?: { bytes: Uint8Array };
+  private writeFailure?: { error: unknown };
   private page = new ByteWriter(64 * 1024);
   private pageCount = 0;
   private pageFirstLogical = 0;
@@ -81,6 +94,7 @@ export class ArchiveWriter {
   private readonly chunkPages: ChunkPageEntry[] = [];
   /** Content digest of the file between beginFile and endFile (docs/format.md, section 7.3). */
   private digest?: ContentDigest;
+  private knownDigest?: Uint8Array;
 
   constructor(
     private readonly sink: StorageWriter,
@@ -108,6 +122,7 @@ export class ArchiveWriter {
   /** Queue what is staged and start a fresh staging buffer. */
   private cutStage(): void {
     this.ready.push({ bytes: this.stage.subarray(0, this.staged), stage: this.stage });
+    this.readyBytes += this.staged;
     this.stage = this.spare.pop() ?? Buffer.allocUnsafeSlow(FLUSH_BYTES);
     this.staged = 0;
   }
@@ -117,9 +132,10 @@ export class ArchiveWriter {
     const at = this.position;
     if (this.staged > 0) this.cutStage();
     const last = this.ready[this.ready.length - 1];
-    if (last && !last.stage && last.bytes.buffer === bytes.buffer && last.bytes.byteOffset + last.bytes.byteLength === bytes.byteOffset) {
+    if (last && last !== this.inFlight && !last.stage && last.bytes.buffer === bytes.buffer && last.bytes.byteOffset + last.bytes.byteLength === bytes.byteOffset) {
       last.bytes = new Uint8Array(bytes.buffer, last.bytes.byteOffset, last.bytes.byteLength + bytes.byteLength);
     } else this.ready.push({ bytes });
+    this.readyBytes += bytes.byteLength;
     this.position += bytes.byteLength;
     return at;
   }
@@ -129,15 +145,46 @@ export class ArchiveWriter {
    * point. Lent bytes are free again when it resolves.
    */
   async drain(force = false): Promise<void> {
-    while (this.ready.length) {
-      const piece = this.ready.shift()!;
-      await this.sink.write(piece.bytes);
-      if (piece.stage) this.spare.push(piece.stage);
+    if (force && this.staged > 0) this.cutStage();
+    while ((this.ready.length > 0 || this.writing) && !this.writeFailure) {
+      this.startWriting();
+      await this.writing;
     }
-    if (force && this.staged > 0) {
-      await this.sink.write(this.stage.subarray(0, this.staged));
-      this.staged = 0;
+    if (this.writeFailure) throw this.writeFailure.error;
+  }
+
+  /**
+   * Like `drain`, for copied output only (nothing lent since the last drain): the pieces are written
+   * in the background, and this waits only while more than WRITE_BEHIND_BYTES are pending. A failed
+   * write is thrown here or by the next `drain`.
+   */
+  async writeBehind(): Promise<void> {
+    while (this.readyBytes > WRITE_BEHIND_BYTES && !this.writeFailure) {
+      this.startWriting();
+      await this.writing;
     }
+    if (this.writeFailure) throw this.writeFailure.error;
+    if (this.ready.length > 0) this.startWriting();
+  }
+
+  /** Write the ready pieces in order, one at a time, until none is left or a write fails. */
+  private startWriting(): void {
+    if (this.writing || this.writeFailure) return;
+    this.writing = (async () => {
+      try {
+        while (this.ready.length > 0) {
+          const piece = (this.inFlight = this.ready[0]);
+          await this.sink.write(piece.bytes);
+          this.ready.shift();
+          this.readyBytes -= piece.bytes.byteLength;
+          if (piece.stage) this.spare.push(piece.stage);
+        }
+      } catch (error) {
+        this.writeFailure = { error };
+      } finally {
+        this.writing = this.inFlight = undefined;
+      }
+    })();
   }
 
   /**
@@ -168,12 +215,17 @@ export class ArchiveWriter {
     }
   }
 
-  /** Start a file: its logical offset and first reference are the current ones. */
-  beginFile(entry: FileEntry): void {
+  /**
+   * Start a file: its logical offset and first reference are the current ones. `digest`: its content
+   * digest, when already computed from its chunks (a worker did, for a file batch); else it is
+   * computed from what is added until `endFile`.
+   */
+  beginFile(entry: FileEntry, digest?: Uint8Array): void {
     this.flushHole();
     entry.logical = this.logical;
     entry.firstRef = this.refCount;
-    this.digest = new ContentDigest();
+    this.digest = digest ? undefined : new ContentDigest();
+    this.knownDigest = digest;
   }
 
   /** End a file: its size and reference count follow from what was added since `beginFile`. */
@@ -181,8 +233,9 @@ export class ArchiveWriter {
     this.flushHole();
     entry.size = this.logical - entry.logical;
     entry.refCount = this.refCount - entry.firstRef;
-    entry.digest = this.digest?.finish();
+    entry.digest = this.knownDigest ?? this.digest?.finish();
     this.digest = undefined;
+    this.knownDigest = undefined;
     if (entry.size === 0) {
       entry.logical = 0;
       entry.firstRef = 0;

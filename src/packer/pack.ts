@@ -16,31 +16,27 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { sharedCache, type BlockCache } from '../../cache/block-cache.js';
-import { meterStorage, newCounters } from '../../cache/metered.js';
-import { createWriter, relativeLocation, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
+import type { BlockCache } from '../../cache/block-cache.js';
+import { createWriter, resolveLocation, toStorageUrl, type StorageOptions } from '../../storage/index.js';
 import type { Storage, StorageWriter } from '../../storage/types.js';
-import { createChunker, createScanMemory, DEFAULT_CHUNKING, type ChunkingParams } from '../chunker/fastcdc.js';
+import { createChunker, createScanMemory, type ChunkingParams } from '../chunker/fastcdc.js';
 import { CODEC_IDS, DEFAULT_ZSTD_LEVEL, codecByName, type CodecName } from '../codecs/index.js';
-import { deriveArchiveKeys, masterKey, newKdfParams, type ArchiveKeys, type KeySource } from '../crypto/keys.js';
+import type { KeySource } from '../crypto/keys.js';
 import type { SigningKey, TrustedKeys } from '../crypto/signatures.js';
 import { HexzError, throwIfAborted, toHexzError } from '../errors.js';
-import { bytesEqual } from '../format/bytes.js';
-import { encodeChunk } from '../format/chunk.js';
-import { refsPerPage } from '../format/chunk-index.js';
-import { HASH_BYTES } from '../hash.js';
-import { NO_KDF, formatUuid, parseUuid, type KdfParams } from '../format/header.js';
+import { refsPerPage, type ChunkRef } from '../format/chunk-index.js';
+import { formatUuid, parseUuid } from '../format/header.js';
 import type { FileEntry } from '../format/file-table.js';
-import type { BaseEntry } from '../format/root.js';
-import { openArchive, type Archive } from '../reader/archive.js';
+import type { Archive } from '../reader/archive.js';
 import type { BaseResolution } from '../reader/bases.js';
 import { VERSION } from '../version.js';
 import { ArchiveWriter } from './archive-writer.js';
-import { refuseOutputAt } from './chain-output.js';
+import { loadBases, settle } from './bases.js';
+import { FileBatcher, type BatchFile } from './file-batch.js';
 import { JobBuilder, openInput, readInto, readRangeInto, type JobEvent } from './job-builder.js';
+import { JobWriter, type Location } from './job-writer.js';
 import { walkInput, type InputEntry, type WalkedInput } from './walk.js';
-import type { ChunkRef } from '../format/chunk-index.js';
-import { ChunkPipeline, slotCount, WorkerThreads, type JobResult, type PipelineJob } from './worker-pool.js';
+import { ChunkPipeline, slotCount, WorkerThreads } from './worker-pool.js';
 import { SeenSet } from './seen-set.js';
 
 /** Bytes of input per job sent to a worker: large enough to amortise messaging, small enough to pipeline. */
@@ -159,117 +155,6 @@ export interface PackSummary {
   bases: Array<{ url: string; uuid: string; direct: boolean }>;
 }
 
-/** Where a known chunk lives; `offset` is -1 until a new chunk has been written. */
-interface Location {
-  owner: number;
-  offset: number;
-  stored: number;
-  codec: number;
-}
-
-function idKey(ids: Uint8Array, i: number): string {
-  return Buffer.from(ids.buffer, ids.byteOffset + i * HASH_BYTES, HASH_BYTES).toString('latin1');
-}
-
-/** Load the chunk index of every base (never their chunk data) into the dedup map. */
-async function loadBases(
-  outUrl: string,
-  bases: string[],
-  opts: PackOptions,
-  known: Map<string, Location>,
-): Promise<{ entries: BaseEntry[]; archives: Archive[]; bytesRead: number }> {
-  const entries: BaseEntry[] = [];
-  const slotOf = new Map<string, number>();
-  const archives: Archive[] = [];
-  const counters = newCounters();
-  const counting = (s: Storage): Storage => meterStorage(opts.wrapStorage ? opts.wrapStorage(s) : s, counters);
-  const slotFor = (uuid: Uint8Array, entry: () => BaseEntry): number => {
-    const k = Buffer.from(uuid).toString('hex');
-    let slot = slotOf.get(k);
-    if (slot === undefined) {
-      entries.push(entry());
-      slot = entries.length;
-      slotOf.set(k, slot);
-    }
-    return slot;
-  };
-  const refuseSelf = (url: string, what: string) => refuseOutputAt(outUrl, url, what, 'packing would overwrite an archive the new one depends on');
-  // Up front, before any index is read: the output must not be a base…
-  for (const location of bases) await refuseSelf(toStorageUrl(location), `the base ${location}`);
-  try {
-    for (const location of bases) {
-      const url = toStorageUrl(location);
-      // Index pages go through the process's one cache (one memory budget); pages are read once here,
-      // and entries too large for the budget are not kept.
-      const base = await openArchive(url, { ...opts, wrapStorage: counting, cache: opts.cache ?? sharedCache() });
-      archives.push(base);
-      // …nor an archive of a base's chain (opening a base resolved its chain; nothing is read yet).
-      const ancestors = await base.findBases();
-      for (const s of ancestors) await refuseSelf(s.url, `an ancestor of the base ${location} (part of its chain)`);
-      const direct = slotFor(base.trailer.uuid, () => ({ uuid: base.trailer.uuid, rootHash: base.rootHash, logicalBytes: 0, direct: true, hint: relativeLocation(outUrl, base.url) }));
-      entries[direct - 1].direct = true;
-      const slots = base.root.bases.map((b, i) => {
-        const abs = ancestors[i]?.url ?? resolveLocation(base.url, b.hint);
-        return slotFor(b.uuid, () => ({ uuid: b.uuid, rootHash: b.rootHash, logicalBytes: 0, direct: false, hint: relativeLocation(outUrl, abs) }));
-      });
-      for await (const ref of base.refsIn(0, base.root.logicalSize)) {
-        if (ref.hole) continue;
-        const k = Buffer.from(ref.id.buffer, ref.id.byteOffset, HASH_BYTES).toString('latin1');
-        if (known.has(k)) continue;
-        known.set(k, { owner: ref.owner === 0 ? direct : slots[ref.owner - 1], offset: ref.offset, stored: ref.stored, codec: ref.codec });
-      }
-    }
-    if (entries.length > 0xffff) throw new HexzError('INVALID_ARGUMENT', 'too many bases (more than 65,535 archives in the chain)');
-  } catch (err) {
-    await Promise.all(archives.map((a) => a.close()));
-    throw err;
-  }
-  return { entries, archives, bytesRead: counters.bytes };
-}
-
-/** Pick the chunking parameters, keys and KDF of the new archive, consistent with its bases. */
-async function settle(
-  opts: PackOptions,
-  baseArchives: Archive[],
-): Promise<{ chunking: ChunkingParams; keys?: ArchiveKeys; kdf: KdfParams }> {
-  const first = baseArchives[0];
-  let chunking = opts.chunking ?? first?.root.chunking ?? { ...DEFAULT_CHUNKING };
-  if (first) {
-    const inherited = first.root.chunking;
-    if (opts.chunking && JSON.stringify(opts.chunking) !== JSON.stringify(inherited)) {
-      opts.onWarning?.('chunking parameters are inherited from the base so chunk boundaries line up; the given ones are ignored');
-    }
-    chunking = inherited;
-  }
-  const encryptedBase = baseArchives.find((b) => b.encrypted);
-  const encrypt = opts.encrypt === 'auto' ? encryptedBase !== undefined : (opts.encrypt ?? Boolean(opts.key));
-  if (encrypt && !opts.key) throw new HexzError('INVALID_ARGUMENT', 'encrypting needs a key', { remedy: 'encryption-key' });
-  for (const b of baseArchives) {
-    if (b.encrypted !== encrypt) {
-      throw new HexzError(
-        'INVALID_ARGUMENT',
-        b.encrypted
-          ? `base ${b.url} is encrypted: a delta of an encrypted base must be encrypted with the same key`
-          : `base ${b.url} is not encrypted: an encrypted delta cannot build on a plain base (see docs/format.md, section 9)`,
-        { url: b.url, ...(b.encrypted ? { remedy: 'encrypt' as const } : {}) },
-      );
-    }
-  }
-  if (opts.encrypt === 'auto' && encryptedBase) {
-    opts.onWarning?.(`base ${encryptedBase.url} is encrypted, so the delta is encrypted too, with the same key`);
-  }
-  if (!encrypt) return { chunking, kdf: NO_KDF };
-  // A delta of an encrypted base reuses the base's key derivation so the key, and so the chunk ids, match.
-  const kdf = first ? first.trailer.kdf : newKdfParams(opts.key!);
-  const keys = deriveArchiveKeys(await masterKey(opts.key!, kdf));
-  for (const b of baseArchives) {
-    if (!bytesEqual(b.trailer.keyCheck, keys.keyCheck)) {
-      throw new HexzError('WRONG_KEY', `base ${b.url} is encrypted under another key; a delta must use the key of its base`, { url: b.url });
-    }
-  }
-  return { chunking, keys, kdf };
-}
-
 /**
  * Pack `input` (a file or directory) into `output` (a path or URL, written atomically). Returns a
  * summary with the dedup accounting. With `bases`, only chunks the base chain lacks are stored.
@@ -305,7 +190,7 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
   opts.onProgress?.(progress);
   const baseInfo = opts.bases?.length ? await loadBases(outUrl, opts.bases, opts, known) : { entries: [], archives: [], bytesRead: 0 };
   let sink: StorageWriter | undefined;
-  let pipeline: ChunkPipeline<JobEvent> | undefined;
+  let pipeline: ChunkPipeline<JobEvent, BatchFile[]> | undefined;
   try {
     const { chunking, keys, kdf } = await settle(opts, baseInfo.archives);
     // Job slots live in the chunker's scan memory: the FastCDC scan reads them in place.
@@ -323,98 +208,43 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
       bases: baseInfo.entries,
       signKey: opts.signKey,
     });
-    const stats = { chunks: 0, baseChunks: 0, baseBytes: 0, dupChunks: 0, dupBytes: 0, newChunks: 0, newBytes: 0, holeBytes: 0 };
+    const jobs = new JobWriter(writer, known, {
+      codecId,
+      level,
+      keys,
+      compression,
+      progress,
+      onProgress: () => opts.onProgress?.(progress),
+      onWarning: opts.onWarning,
+    });
     let reusedFiles = 0;
-    const codecStats: Record<string, { chunks: number; rawBytes: number; storedBytes: number }> = {};
-    /** Compress a chunk the worker left out (another chunk shared its id's key in the seen set). */
-    const encodeHere = (plain: Uint8Array, id: Uint8Array) => {
-      const e = encodeChunk(plain, id, codecId, level, keys);
-      return { bytes: e.bytes, codec: e.codec };
-    };
-
-    // In job order: classify every chunk by its full id — a hole, already known (base chain or earlier
-    // in this archive), or new — append new chunks' bytes, then every reference, to the archive writer.
-    const write = async (job: PipelineJob<JobEvent>, r: JobResult): Promise<void> => {
-      let at = 0; // next stored bytes of the worker's output
-      for (const ev of job.events) {
-        if (ev.kind === 'begin') writer.beginFile(ev.entry);
-        else if (ev.kind === 'end') {
-          writer.endFile(ev.entry);
-          progress.filesDone++;
-        } else if (ev.kind === 'hole') {
-          stats.chunks += ev.count;
-          stats.holeBytes += ev.length;
-          writer.addHole(ev.length);
-        } else if (ev.kind === 'ref') {
-          // A reused base chunk: where it lives is already known from the bases' index.
-          const loc = known.get(Buffer.from(ev.id).toString('latin1'));
-          if (!loc) throw new HexzError('CORRUPT', `chunk ${Buffer.from(ev.id).toString('hex')} of a reused file is not in the bases' index`);
-          stats.chunks++;
-          stats.baseChunks++;
-          stats.baseBytes += ev.length;
-          writer.addRef({ id: ev.id, offset: loc.offset, stored: loc.stored, raw: ev.length, owner: loc.owner, codec: loc.codec, hole: false });
-        } else {
-          const i = ev.index;
-          const storedHere = r.lengths[i];
-          const bytesHere = r.data.subarray(at, at + storedHere);
-          at += storedHere;
-          stats.chunks++;
-          if (r.zero[i]) {
-            stats.holeBytes += ev.length;
-            writer.addHole(ev.length);
-            continue;
-          }
-          const id = r.ids.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES);
-          const k = idKey(r.ids, i);
-          let loc = known.get(k);
-          if (loc) {
-            if (loc.owner === 0) {
-              stats.dupChunks++;
-              stats.dupBytes += ev.length;
-            } else {
-              stats.baseChunks++;
-              stats.baseBytes += ev.length;
-            }
-          } else {
-            const enc = storedHere > 0 ? { bytes: bytesHere, codec: r.codecs[i] } : encodeHere(r.input.subarray(job.ranges[2 * i], job.ranges[2 * i + 1]), id);
-            // Lent: the job's output stays untouched until the drain below has written it.
-            loc = { owner: 0, offset: writer.appendChunk(enc.bytes, true), stored: enc.bytes.byteLength, codec: enc.codec };
-            known.set(k, loc);
-            stats.newChunks++;
-            stats.newBytes += ev.length;
-            const name = loc.codec === 0 ? 'none' : compression;
-            const cs = (codecStats[name] ??= { chunks: 0, rawBytes: 0, storedBytes: 0 });
-            cs.chunks++;
-            cs.rawBytes += ev.length;
-            cs.storedBytes += enc.bytes.byteLength;
-          }
-          writer.addRef({ id, offset: loc.offset, stored: loc.stored, raw: ev.length, owner: loc.owner, codec: loc.codec, hole: false });
-        }
-      }
-      await writer.drain();
-      opts.onProgress?.(progress);
-    };
 
     // Every id the bases hold, so workers never compress a chunk a base already has.
     const seen = SeenSet.create(known.size + walked.totalBytes / chunking.avg);
     for (const k of known.keys()) seen.add(SeenSet.keyOf(Buffer.from(k, 'latin1')));
 
-    pipeline = new ChunkPipeline<JobEvent>({ threads: workers, codec: codecId, level, keys, capacity, memory, seen, write });
+    pipeline = new ChunkPipeline<JobEvent, BatchFile[]>({ threads: workers, codec: codecId, level, keys, capacity, memory, chunking, seen, write: jobs.write });
 
-    // ---- read and chunk every file in table order ----
+    // ---- read and chunk every file in table order: small files in batches read by the workers,
+    // larger ones here (jobs of either kind keep their order through the pipeline) ----
     progress.phase = 'chunk';
     const builder = new JobBuilder(pipeline);
+    const batcher = new FileBatcher(pipeline);
     const entries: FileEntry[] = [];
     for (const e of walked.entries) {
       throwIfAborted(signal);
       const entry: FileEntry = { path: e.path, type: e.type, mode: e.mode, mtimeNs: e.mtimeNs, size: e.size, logical: 0, firstRef: 0, refCount: 0, target: e.target };
-      if (e.type !== 'file') {
-        entries.push(entry);
+      entries.push(entry);
+      if (e.type !== 'file') continue;
+      const reused = e.size > 0 && opts.reuse ? await opts.reuse(e, baseInfo.archives) : undefined;
+      if (!reused && batcher.takes(e.size)) {
+        await builder.flush(true);
+        await batcher.add({ entry, input: e });
         continue;
       }
-      const reused = e.size > 0 && opts.reuse ? await opts.reuse(e, baseInfo.archives) : undefined;
+      await batcher.submit();
       if (reused && 'pieces' in reused) {
-        entries.push(entry);
+        // Partly unchanged (an extent-mapped workspace file): HEAD's references, and the changed ranges read.
         builder.event({ kind: 'begin', entry });
         let bytes = 0;
         for (const piece of reused.pieces) {
@@ -437,7 +267,6 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
         continue;
       }
       if (reused) {
-        entries.push(entry);
         builder.event({ kind: 'begin', entry });
         let bytes = 0;
         for await (const r of reused) {
@@ -452,34 +281,37 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
         await builder.flush(false);
         continue;
       }
-      const file = e.size > 0 ? await openInput(e, opts.onWarning) : undefined;
-      if (e.size > 0 && !file) continue;
-      entries.push(entry);
+      const file = await openInput(e, opts.onWarning);
+      if (!file) {
+        jobs.skipped.add(entry);
+        continue;
+      }
       builder.event({ kind: 'begin', entry });
-      if (file) {
-        try {
-          await readInto(builder, file, e, chunker, progress, opts.onWarning, signal);
-        } catch (err) {
-          throw toHexzError(err, { path: e.source });
-        } finally {
-          await file.close();
-        }
+      try {
+        await readInto(builder, file, e, chunker, progress, opts.onWarning, signal);
+      } catch (err) {
+        throw toHexzError(err, { path: e.source });
+      } finally {
+        await file.close();
       }
       builder.event({ kind: 'end', entry });
       await builder.flush(false);
     }
+    await batcher.submit();
     await builder.flush(true);
     await pipeline.finish();
     throwIfAborted(signal);
+    const kept = jobs.skipped.size ? entries.filter((x) => !jobs.skipped.has(x)) : entries;
 
     // ---- index, root, trailer ----
     progress.phase = 'finish';
     opts.onProgress?.(progress);
+    const { stats, codecStats } = jobs;
     const uniqueRawBytes = Object.values(codecStats).reduce((n, c) => n + c.rawBytes, 0);
     const created = opts.created ?? new Date();
     // The writer itself refuses to commit once the signal fired (so does every write before it).
     throwIfAborted(signal);
-    const { size, rootHash } = await writer.finish(entries, {
+    const { size, rootHash } = await writer.finish(kept, {
       chunking,
       defaultCodec: codecId,
       defaultLevel: compression === 'zstd' ? level : 0,
@@ -501,9 +333,9 @@ async function packWith(workers: WorkerThreads, input: string, output: string | 
       output: outUrl,
       uuid: formatUuid(uuid),
       kind: walked.kind,
-      files: entries.filter((x) => x.type === 'file').length,
-      directories: entries.filter((x) => x.type === 'directory').length,
-      symlinks: entries.filter((x) => x.type === 'symlink').length,
+      files: kept.filter((x) => x.type === 'file').length,
+      directories: kept.filter((x) => x.type === 'directory').length,
+      symlinks: kept.filter((x) => x.type === 'symlink').length,
       logicalBytes,
       ...stats,
       storedBytes: writer.storedChunkBytes,

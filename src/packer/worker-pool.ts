@@ -13,24 +13,26 @@
  * each way per job: a worker never waits for the main thread in the middle of a job.
  */
 import { Worker } from 'node:worker_threads';
-import { SCAN_MEMORY_RESERVED } from '../chunker/fastcdc.js';
+import { SCAN_MEMORY_RESERVED, type ChunkingParams } from '../chunker/fastcdc.js';
 import type { WasmMemory } from '../chunker/wasm.js';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { HexzError } from '../errors.js';
 import { endWorker } from '../worker-exit.js';
 import type { SeenSet } from './seen-set.js';
-import type { WorkerConfig, WorkerReply } from './worker.js';
+import type { BatchReply, WorkerConfig, WorkerReply } from './worker.js';
 
 type Done = Extract<WorkerReply, { type: 'done' }>;
 
 /** Room in an output slot beyond its input: zstd's worst-case expansion and sealing overhead of ~64 chunks. */
 const OUTPUT_SLACK = 256 * 1024;
 
-export interface PipelineJob<E> {
+export interface PipelineJob<E, B = unknown> {
   seq: number;
   slot: number;
   events: E[];
   ranges: number[];
+  /** A file batch (`submitBatch`): the caller's description of its files; the worker cut the chunks. */
+  batch?: B;
 }
 
 /** What the worker made of a job (see ./worker.ts): ids, holes, and the chunks it compressed. */
@@ -43,9 +45,13 @@ export interface JobResult {
   data: Uint8Array;
   /** The job's raw input (to compress what the worker left out, in the rare cases that needs it). */
   input: Buffer;
+  /** Chunk i is input[ranges[2i], ranges[2i+1]) (the job's ranges, or those the worker cut for a file batch). */
+  ranges: ArrayLike<number>;
+  /** File batches: what the worker read (./worker.ts). */
+  batch?: BatchReply;
 }
 
-export interface PipelineOptions<E> {
+export interface PipelineOptions<E, B = unknown> {
   /** The worker threads to use (started earlier with `new WorkerThreads(n)`). */
   threads: WorkerThreads;
   codec: number;
@@ -58,10 +64,12 @@ export interface PipelineOptions<E> {
    * capacity` bytes, so the chunker scans them in place.
    */
   memory: WasmMemory;
+  /** How file batches are cut (the archive's chunking parameters). */
+  chunking: ChunkingParams;
   /** Ids already known (the bases'), shared with the workers; the pipeline adds what it sees. */
   seen: SeenSet;
   /** In job order: consume the job's result (valid only until the promise resolves). */
-  write(job: PipelineJob<E>, result: JobResult): Promise<void>;
+  write(job: PipelineJob<E, B>, result: JobResult): Promise<void>;
 }
 
 /** Job slots for `threads` workers: two each (one being worked on, one waiting) and two being filled or written. */
@@ -103,14 +111,14 @@ export class WorkerThreads {
   }
 }
 
-export class ChunkPipeline<E> {
+export class ChunkPipeline<E, B = unknown> {
   readonly capacity: number;
   private readonly inputs: Buffer[];
   private readonly outputs: SharedArrayBuffer[];
   private readonly freeSlots: number[];
   private readonly threads: Thread[];
   private readonly waiting = new Map<number, { resolve: (r: Done) => void; reject: (e: unknown) => void; thread: Thread }>();
-  private readonly jobs = new Map<number, PipelineJob<E>>();
+  private readonly jobs = new Map<number, PipelineJob<E, B>>();
   private readonly done = new Map<number, Done>();
   private nextSeq = 0;
   private nextWrite = 0;
@@ -118,7 +126,7 @@ export class ChunkPipeline<E> {
   private failure?: unknown;
   private wakeups: Array<() => void> = [];
 
-  constructor(private readonly opts: PipelineOptions<E>) {
+  constructor(private readonly opts: PipelineOptions<E, B>) {
     const workers = opts.threads.take();
     const slots = slotCount(workers.length);
     this.capacity = opts.capacity;
@@ -128,7 +136,7 @@ export class ChunkPipeline<E> {
     this.outputs = Array.from({ length: slots }, () => new SharedArrayBuffer(opts.capacity + OUTPUT_SLACK));
     this.freeSlots = Array.from({ length: slots }, (_, i) => i);
     const input = { buffer: opts.memory.buffer as SharedArrayBuffer, offsets, capacity: opts.capacity };
-    const config: WorkerConfig = { codec: opts.codec, level: opts.level, keys: opts.keys, input, outputs: this.outputs, seen: opts.seen.buffer };
+    const config: WorkerConfig = { codec: opts.codec, level: opts.level, keys: opts.keys, input, memory: opts.memory, chunking: opts.chunking, outputs: this.outputs, seen: opts.seen.buffer };
     this.threads = workers.map((worker) => {
       worker.postMessage({ type: 'init', config });
       const t: Thread = { worker, busy: 0 };
@@ -180,14 +188,26 @@ export class ChunkPipeline<E> {
   /** Start a filled slot through the pipeline: to the least busy worker. */
   submit(slot: number, events: E[], ranges: number[]): void {
     this.check();
-    const job: PipelineJob<E> = { seq: this.nextSeq++, slot, events, ranges };
+    const r = Uint32Array.from(ranges);
+    this.send({ seq: this.nextSeq++, slot, events, ranges }, { type: 'job', slot, ranges: r }, [r.buffer as ArrayBuffer]);
+  }
+
+  /**
+   * Start a file batch through the pipeline: the worker reads `sources` (`sizes` bytes each, at most
+   * the slot's capacity in all) into the slot and cuts them itself (./file-batch-worker.ts).
+   */
+  submitBatch(slot: number, sources: string[], sizes: Float64Array, batch: B): void {
+    this.check();
+    this.send({ seq: this.nextSeq++, slot, events: [], ranges: [], batch }, { type: 'files', slot, sources, sizes }, [sizes.buffer as ArrayBuffer]);
+  }
+
+  private send(job: PipelineJob<E, B>, msg: Record<string, unknown>, transfer: ArrayBuffer[]): void {
     this.jobs.set(job.seq, job);
     const thread = this.threads.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const r = Uint32Array.from(ranges);
     new Promise<Done>((resolve, reject) => {
       this.waiting.set(job.seq, { resolve, reject, thread });
       thread.busy++;
-      thread.worker.postMessage({ type: 'job', seq: job.seq, slot, ranges: r }, [r.buffer as ArrayBuffer]);
+      thread.worker.postMessage({ ...msg, seq: job.seq }, transfer);
     }).then(
       (d) => {
         this.done.set(job.seq, d);
@@ -207,7 +227,8 @@ export class ChunkPipeline<E> {
         this.done.delete(job.seq);
         this.nextWrite++;
         const data = d.overflow ?? new Uint8Array(this.outputs[job.slot], 0, d.total);
-        await this.opts.write(job, { ids: d.ids, zero: d.zero, lengths: d.lengths, codecs: d.codecs, data, input: this.inputs[job.slot] });
+        const ranges = d.batch?.ranges ?? job.ranges;
+        await this.opts.write(job, { ids: d.ids, zero: d.zero, lengths: d.lengths, codecs: d.codecs, data, input: this.inputs[job.slot], ranges, batch: d.batch });
         this.jobs.delete(job.seq);
         this.freeSlots.push(job.slot);
         this.wake();

@@ -9,19 +9,26 @@
  * crosses threads:
  *   main → { type: 'init', config }                  codec, level, keys, the slots' buffers, the seen set
  *   main → { type: 'job', seq, slot, ranges }         ranges = [start, end, start, end, …] in the slot
- *   main ← { type: 'done', seq, ids, zero, lengths, codecs, total, overflow? }
+ *   main → { type: 'files', seq, slot, sources, sizes } a batch of small files to read and chunk here
+ *                                                      first (./file-batch-worker.ts)
+ *   main ← { type: 'done', seq, ids, zero, lengths, codecs, total, overflow?, batch? }
  *   main ← { type: 'error', seq, message }
  * ids = 32 bytes per chunk; zero[i] = 1 for all-zero chunks (holes); lengths[i] = stored bytes of
  * chunk i in the slot's output (in chunk order), 0 when it was not compressed here (a hole, or an id
  * already seen). `overflow` (rare: the job did not fit its output slot) carries the encoded bytes.
+ * `batch` (file batches only): the chunk ranges cut here, per file its chunks and bytes read, its
+ * content digest, and the files that could not be read.
  */
 import { parentPort } from 'node:worker_threads';
 import { isExitRequest } from '../worker-exit.js';
+import { createChunker, type Chunker, type ChunkingParams } from '../chunker/fastcdc.js';
+import type { WasmMemory } from '../chunker/wasm.js';
 import { codecById } from '../codecs/index.js';
 import type { ArchiveKeys } from '../crypto/keys.js';
 import { chunkIdFunction, encodeChunkInto, isAllZero } from '../format/chunk.js';
 import { HASH_BYTES } from '../hash.js';
 import { SeenSet } from './seen-set.js';
+import { batchDigests, readBatch, type FileFailure } from './file-batch-worker.js';
 
 export interface WorkerConfig {
   codec: number;
@@ -29,16 +36,32 @@ export interface WorkerConfig {
   keys?: ArchiveKeys;
   /** Job slot inputs (raw bytes: `capacity` bytes at each offset of one shared buffer, the chunker's scan memory). */
   input: { buffer: SharedArrayBuffer; offsets: number[]; capacity: number };
+  /** The scan memory that holds the input slots, and the chunking parameters: file batches are cut here. */
+  memory: WasmMemory;
+  chunking: ChunkingParams;
   /** Job slot outputs (encoded bytes), shared with the main thread. */
   outputs: SharedArrayBuffer[];
   /** The shared set of chunk ids seen so far (./seen-set.ts). */
   seen: SharedArrayBuffer;
 }
 
-export type WorkerRequest = { type: 'init'; config: WorkerConfig } | { type: 'job'; seq: number; slot: number; ranges: Uint32Array };
+export type WorkerRequest =
+  | { type: 'init'; config: WorkerConfig }
+  | { type: 'job'; seq: number; slot: number; ranges: Uint32Array }
+  | { type: 'files'; seq: number; slot: number; sources: string[]; sizes: Float64Array };
+
+/** What a worker made of a file batch, beyond the chunks' ids and stored bytes. */
+export interface BatchReply {
+  ranges: Uint32Array;
+  /** Per file: chunks (-1: failed, see `failures`), bytes read. */
+  files: Float64Array;
+  /** 32 bytes per file. */
+  digests: Uint8Array;
+  failures: FileFailure[];
+}
 
 export type WorkerReply =
-  | { type: 'done'; seq: number; ids: Uint8Array; zero: Uint8Array; lengths: Uint32Array; codecs: Uint8Array; total: number; overflow?: Uint8Array }
+  | { type: 'done'; seq: number; ids: Uint8Array; zero: Uint8Array; lengths: Uint32Array; codecs: Uint8Array; total: number; overflow?: Uint8Array; batch?: BatchReply }
   | { type: 'error'; seq: number; message: string };
 
 // Set by the `init` message that precedes every job (the thread starts before its configuration is known).
@@ -47,6 +70,7 @@ let idOf: (plain: Uint8Array) => Uint8Array;
 let inputs: Buffer[];
 let outputs: Uint8Array[];
 let seen: SeenSet;
+let chunker: Chunker | undefined;
 
 function init(c: WorkerConfig): void {
   config = c;
@@ -54,8 +78,18 @@ function init(c: WorkerConfig): void {
   inputs = c.input.offsets.map((o) => Buffer.from(c.input.buffer, o, c.input.capacity));
   outputs = c.outputs.map((b) => new Uint8Array(b));
   seen = new SeenSet(c.seen);
+  // Over the same scan memory as the main thread's chunker (the gear table it writes is the same).
+  chunker = createChunker(c.chunking, { memory: c.memory });
   // Load the codec now, not inside the first job.
   if (c.codec !== 0) codecById(c.codec);
+}
+
+function runBatch(seq: number, slot: number, sources: string[], sizes: Float64Array): WorkerReply {
+  const batch = readBatch(inputs[slot], chunker!, sources, sizes);
+  const reply = runJob(seq, slot, batch.ranges);
+  if (reply.type !== 'done') return reply;
+  reply.batch = { ranges: batch.ranges, files: batch.files, digests: batchDigests(batch, reply.ids, reply.zero), failures: batch.failures };
+  return reply;
 }
 
 function runJob(seq: number, slot: number, ranges: Uint32Array): WorkerReply {
@@ -97,7 +131,7 @@ parentPort!.on('message', (msg: WorkerRequest | string) => {
   if (msg.type === 'init') return init(msg.config);
   let reply: WorkerReply;
   try {
-    reply = runJob(msg.seq, msg.slot, msg.ranges);
+    reply = msg.type === 'files' ? runBatch(msg.seq, msg.slot, msg.sources, msg.sizes) : runJob(msg.seq, msg.slot, msg.ranges);
   } catch (err) {
     parentPort!.postMessage({ type: 'error', seq: msg.seq, message: (err as Error).message });
     return;
@@ -106,6 +140,7 @@ parentPort!.on('message', (msg: WorkerRequest | string) => {
   if (reply.type === 'done') {
     transfer.push(reply.ids.buffer as ArrayBuffer, reply.zero.buffer as ArrayBuffer, reply.lengths.buffer as ArrayBuffer, reply.codecs.buffer as ArrayBuffer);
     if (reply.overflow) transfer.push(reply.overflow.buffer as ArrayBuffer);
+    if (reply.batch) transfer.push(reply.batch.ranges.buffer as ArrayBuffer, reply.batch.files.buffer as ArrayBuffer, reply.batch.digests.buffer as ArrayBuffer);
   }
   parentPort!.postMessage(reply, transfer);
 });
