@@ -24,8 +24,9 @@ HEXZ := $(NODE) dist/src/cli/main.js
 # `fuse` package, which removes fuse3); libfuse3-dev, pkg-config, g++, make and python3 to build the
 # libfuse3 binding (fuse/native, compiled by npm ci with node-gyp; python3 also drives a FUSE test);
 # curl and wget as real HTTP clients; chromium for the page's browser tests (driven by
-# playwright-core, which downloads no browser of its own).
-APT_PACKAGES := fuse3 libfuse2 libfuse3-dev pkg-config g++ make python3 curl wget chromium wrk
+# playwright-core, which downloads no browser of its own); wrk for a gateway under load; vim and
+# rsync as real tools editing a workspace overlay (test/workspace/overlay.test.ts).
+APT_PACKAGES := fuse3 libfuse2 libfuse3-dev pkg-config g++ make python3 curl wget chromium wrk vim rsync
 DEMO_DATA := demo-data
 DEMO_ARCHIVE := archives/demo.hxz
 # A single-file archive (the demo's 64 MiB sparse image), so /disk can be tried too.

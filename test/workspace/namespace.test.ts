@@ -171,7 +171,7 @@ describe('overlay journal', () => {
 });
 
 describe('extent plans (planFile)', () => {
-  const ref = (raw: number, n: number): ChunkRef => ({ id: new Uint8Array(32).fill(n), offset: 0, stored: raw, raw, owner: 1, codec: 0, hole: false });
+  const ref = (raw: number, n: number): ChunkRef => ({ id: new Uint8Array(32).fill(n), logical: 0, offset: 0, stored: raw, raw, owner: 1, codec: 0, hole: false });
   const refs = [ref(100, 1), ref(100, 2), ref(100, 3), ref(100, 4)];
   const plan = (dirty: Array<[number, number]>, size: number) =>
     planFile(refs, dirty, size).map((p) => (p.kind === 'refs' ? `refs ${p.refs.map((r) => r.id[0]).join(',')}` : `read ${p.start}-${p.end}`));
