@@ -5,14 +5,17 @@
  * options always give the same bytes apart from the UUID, creation time and, when encrypted, the
  * random nonces of index frames):
  *
- *   main thread: read files into 4 MiB job slots → cut chunks (FastCDC)
- *   worker:      hash every chunk (BLAKE3), flag all-zero chunks, and compress (and seal) the chunks
- *                whose id no thread has seen (a shared set that starts with the bases' ids)
+ *   main thread: walk the input; files of 4 MiB and more: read into 4 MiB job slots → cut chunks
+ *                (FastCDC); smaller files: batch them, one slot of bytes per batch (./file-batch.ts)
+ *   worker:      (batches: read the files into the slot and cut them); hash every chunk (BLAKE3), flag
+ *                all-zero chunks, and compress (and seal) the chunks whose id no thread has seen (a
+ *                shared set that starts with the bases' ids)
  *   main thread: in job order, classify each chunk by its full id — hole, already known (base chain or
  *                earlier in this archive), or new — and append new chunks and every reference to the
- *                archive writer
+ *                archive writer (./job-writer.ts), which writes up to 32 MiB behind
  *
- * Memory is bounded by the number of jobs in flight, whatever the input size.
+ * Memory is bounded by the number of jobs in flight, whatever the input size. The bases' side (their
+ * indexes, and the settings a delta shares with them) is in ./bases.ts.
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';

@@ -5,8 +5,9 @@
  * shared with every worker — so no buffer is allocated, copied or transferred per job and the number
  * of slots bounds memory. A job goes:
  *
- *   acquire a free slot → fill it (caller) → submit → a worker hashes every chunk and compresses the
- *   ones whose id no thread has seen (./seen-set.ts) → write (caller, in job order) → slot freed
+ *   acquire a free slot → fill it (caller; or, for a file batch, the worker reads the files into it
+ *   and cuts them) → submit → a worker hashes every chunk and compresses the ones whose id no thread
+ *   has seen (./seen-set.ts) → write (caller, in job order) → slot freed
  *
  * Writing (where the caller classifies every chunk by its full id and lays it out) happens strictly
  * in submission order, so the archive is deterministic whatever the threads' timing. One message

@@ -157,6 +157,28 @@ describe('pack → read → extract round trips', () => {
     await archive.close();
   }, 120_000);
 
+  it('small files in batches (more files than a batch holds, sizes at the batch limits, zeros, duplicates) match the input, whatever the threads', async () => {
+    const input = path.join(tmp.dir, 'batches');
+    const files: Record<string, string | Uint8Array> = {};
+    for (let i = 0; i < 2100; i++) files[`many/${String(i).padStart(4, '0')}.txt`] = `file ${i}\n`.repeat(1 + (i % 7));
+    files['edge/just-under-4MiB.bin'] = randomBytesSeeded(4 * MiB - 1, 21);
+    files['edge/4MiB.bin'] = randomBytesSeeded(4 * MiB, 22);
+    files['edge/zeros.bin'] = Buffer.alloc(3 * MiB);
+    files['edge/dup-a.bin'] = randomBytesSeeded(300 * 1024, 23);
+    files['edge/dup-b.bin'] = randomBytesSeeded(300 * 1024, 23);
+    files['edge/empty'] = '';
+    await writeTree(input, files);
+    const fixed = { uuid: '11111111-2222-4333-8444-555555555555', created: new Date('2026-02-03T04:05:06Z') };
+    const { dest, summary, out } = await roundTrip(input, { ...fixed, threads: 1 });
+    expect(await treeDigest(dest)).toEqual(await treeDigest(input));
+    expect(summary.files).toBe(2106);
+    expect(summary.holeBytes).toBe(3 * MiB);
+    expect(summary.dupBytes).toBe(300 * 1024);
+    const again = path.join(tmp.dir, 'batches-3.hxz');
+    await pack(input, again, { ...fixed, threads: 3 });
+    expect(sha256(await fs.readFile(again))).toBe(sha256(await fs.readFile(out)));
+  });
+
   it('deduplicates repeated content within an archive', async () => {
     const input = path.join(tmp.dir, 'dups');
     const block = randomBytesSeeded(2 * MiB, 42);
