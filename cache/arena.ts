@@ -46,6 +46,8 @@ const C_LOCK = 0;
 const C_EPOCH = 1;
 const C_PUBLISH = 2;
 const C_THREADS = 3;
+/** Segments filled so far (under the lock): the tie-break of equal last-use ticks. */
+const C_FILL_SEQ = 4;
 /** Offset of C_EPOCH's origin from the Unix epoch, in seconds. */
 const EPOCH_OFFSET_S = 1_700_000_000;
 /** Resolution of the segments' last-use clock: 10 ms (int32 ticks last 248 days; LRU needs no finer order). */
@@ -70,7 +72,14 @@ const S_PINS = 5;
 const S_COLD = 6;
 /** 1 once it has held data since the arena was created (free segments are taken first). */
 const S_USED = 7;
-const SEGMENT_WORDS = 8;
+/**
+ * When the segment was last taken for filling (C_FILL_SEQ at that time). Segments used within one
+ * 10 ms tick tie on S_LAST_USE; the one filled earlier goes first, so a burst of inserts never evicts
+ * the segment it has just sealed while an older one of the same tick remains. (Wraps after 2^31
+ * fills — petabytes —, when the order of one tick is briefly arbitrary again.)
+ */
+const S_FILL_SEQ = 8;
+const SEGMENT_WORDS = 9;
 // slot words
 const SLOT_KEY = 0; // 8 words: the 32-byte id
 const SLOT_TAG = 8;
@@ -346,6 +355,7 @@ export class ChunkArena {
     const g = this.segments;
     let best = -1;
     let bestScore = Infinity;
+    let bestSeq = 0;
     let free = -1;
     for (let s = 0; s < this.segmentCount; s++) {
       const b = s * SEGMENT_WORDS;
@@ -356,8 +366,10 @@ export class ChunkArena {
       }
       // Cold segments go first whatever their age; among each kind, the least recently used.
       const score = g[b + S_LAST_USE] - (g[b + S_COLD] ? 2 ** 32 : 0);
-      if (score < bestScore) {
+      const seq = g[b + S_FILL_SEQ];
+      if (score < bestScore || (score === bestScore && seq < bestSeq)) {
         bestScore = score;
+        bestSeq = seq;
         best = s;
       }
     }
@@ -377,6 +389,7 @@ export class ChunkArena {
     g[b + S_COLD] = cold ? 1 : 0;
     g[b + S_OWNER] = this.thread;
     g[b + S_LAST_USE] = this.ticks();
+    g[b + S_FILL_SEQ] = Atomics.add(this.control, C_FILL_SEQ, 1) + 1;
     return best;
   }
 
