@@ -29,12 +29,17 @@ export function idKey(ids: Uint8Array, i = 0): string {
   return Buffer.from(ids.buffer, ids.byteOffset + i * HASH_BYTES, HASH_BYTES).toString('latin1');
 }
 
+/** What the layout stage counts of the chunks it places (part of the pack summary). */
 export interface ChunkStats {
+  /** Chunks cut from the input (before hole merging). */
   chunks: number;
+  /** Found in the base chain. */
   baseChunks: number;
   baseBytes: number;
+  /** Repeats of chunks already in this archive. */
   dupChunks: number;
   dupBytes: number;
+  /** Stored in this archive (plaintext bytes before compression). */
   newChunks: number;
   newBytes: number;
   holeBytes: number;

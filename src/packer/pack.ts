@@ -37,7 +37,7 @@ import { ArchiveWriter } from './archive-writer.js';
 import { loadBases, settle } from './bases.js';
 import { FileBatcher, type BatchFile } from './file-batch.js';
 import { JobBuilder, openInput, readInto, readRangeInto, type JobEvent } from './job-builder.js';
-import { JobWriter, type Location } from './job-writer.js';
+import { JobWriter, type ChunkStats, type Location } from './job-writer.js';
 import { walkInput, type InputEntry, type WalkedInput } from './walk.js';
 import { ChunkPipeline, slotCount, WorkerThreads } from './worker-pool.js';
 import { SeenSet } from './seen-set.js';
@@ -114,7 +114,7 @@ export interface PackProgress {
   filesTotal: number;
 }
 
-export interface PackSummary {
+export interface PackSummary extends ChunkStats {
   output: string;
   uuid: string;
   kind: 'file' | 'directory';
@@ -123,18 +123,6 @@ export interface PackSummary {
   symlinks: number;
   /** Logical bytes (sum of file sizes). */
   logicalBytes: number;
-  /** Chunks cut from the input (before hole merging). */
-  chunks: number;
-  /** Found in the base chain. */
-  baseChunks: number;
-  baseBytes: number;
-  /** Repeats of chunks already in this archive. */
-  dupChunks: number;
-  dupBytes: number;
-  /** Stored in this archive (plaintext bytes before compression). */
-  newChunks: number;
-  newBytes: number;
-  holeBytes: number;
   /** Bytes of stored chunk data after compression/sealing. */
   storedBytes: number;
   /** Size of the archive written or uploaded. */

@@ -175,8 +175,8 @@ export class Archive {
    * trailer read each, unless already open); `BASE_MISSING` when one cannot be found.
    */
   async signatures(trusted?: TrustedKeys): Promise<ChainSignature[]> {
-    const chain = [{ url: this.url, trailer: this.trailer, trailerBytes: this.trailerBytes }, ...(await this.bases.findAll())];
-    return chain.map((c, slot) => ({ url: c.url, uuid: formatUuid(c.trailer.uuid), slot, ...checkSignature(c.trailerBytes, c.trailer, trusted) }));
+    const bases = await this.bases.findAll();
+    return [this.ownSignature(trusted), ...bases.map((c, i) => ({ url: c.url, uuid: formatUuid(c.trailer.uuid), slot: i + 1, ...checkSignature(c.trailerBytes, c.trailer, trusted) }))];
   }
 
   /** The signature of this archive alone (no base is contacted). */

@@ -32,11 +32,6 @@ export interface BaseResolution {
   resolveBase?: (req: { uuid: string; hint: string; deltaUrl: string; defaultUrl: string }) => string | undefined | Promise<string | undefined>;
 }
 
-/** Places to look for a base, in order, and why the recorded place was not one of them (if it was not). */
-export async function baseCandidates(deltaUrl: string, base: BaseEntry, opts: BaseResolution): Promise<string[]> {
-  return (await lookup(deltaUrl, base, opts)).where;
-}
-
 /**
  * Where to look for a base (docs/format.md, section 5, "Base entry"; docs/cli.md, "Bases"): an explicit
  * mapping first; else the gateway's resolver; else `baseDir`, then the hint resolved against the

@@ -217,12 +217,15 @@ export class ArchiveContent {
   }
 
   /** Read chunk `ref`'s stored bytes and decode them into `dst` (exactly its raw length), verified. */
-  private async loadInto(ref: ChunkRef, dst: Uint8Array): Promise<void> {
-    const decode = async (storage: Storage) => {
-      const stored = await storage.read(ref.offset, ref.stored);
-      decodeChunkInto(stored, ref, dst, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
-    };
-    return ref.owner === 0 ? decode(this.a.storage) : this.a.bases.use(ref.owner, decode);
+  private loadInto(ref: ChunkRef, dst: Uint8Array): Promise<void> {
+    // This archive's chunks (the random-read hot path) go straight to its storage: no lease, no closure.
+    if (ref.owner === 0) return this.loadFrom(this.a.storage, ref, dst);
+    return this.a.bases.use(ref.owner, (storage) => this.loadFrom(storage, ref, dst));
+  }
+
+  private async loadFrom(storage: Storage, ref: ChunkRef, dst: Uint8Array): Promise<void> {
+    const stored = await storage.read(ref.offset, ref.stored);
+    decodeChunkInto(stored, ref, dst, this.idOf, this.a.keys, { archive: storage.url, offset: ref.offset });
   }
 
   /**

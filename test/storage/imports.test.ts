@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { importCycles } from '../helpers/import-cycles.js';
 
 const STORAGE = fileURLToPath(new URL('../../storage/', import.meta.url));
 
@@ -26,20 +27,7 @@ async function importGraph(): Promise<Map<string, string[]>> {
 describe('storage/ imports', () => {
   it('has no import cycle', async () => {
     const graph = await importGraph();
-    const cycles: string[] = [];
-    const state = new Map<string, 'visiting' | 'done'>();
-    const visit = (node: string, trail: string[]): void => {
-      if (state.get(node) === 'done') return;
-      if (state.get(node) === 'visiting') {
-        cycles.push([...trail.slice(trail.indexOf(node)), node].join(' → '));
-        return;
-      }
-      state.set(node, 'visiting');
-      for (const next of graph.get(node) ?? []) if (graph.has(next)) visit(next, [...trail, node]);
-      state.set(node, 'done');
-    };
-    for (const node of graph.keys()) visit(node, []);
-    expect(cycles).toEqual([]);
+    expect(importCycles(graph)).toEqual([]);
     expect(graph.get('index.ts')).toContain('options.ts'); // the graph is read at all
   });
 

@@ -8,6 +8,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { importCycles } from '../helpers/import-cycles.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIRS = ['src', 'storage', 'cache', 'routes', 'fuse'];
@@ -45,20 +46,7 @@ async function importGraph(files: string[]): Promise<Map<string, string[]>> {
 describe('code layout', () => {
   it('has no import cycle', async () => {
     const graph = await importGraph(await sources());
-    const cycles: string[] = [];
-    const state = new Map<string, 'visiting' | 'done'>();
-    const visit = (node: string, trail: string[]): void => {
-      if (state.get(node) === 'done') return;
-      if (state.get(node) === 'visiting') {
-        cycles.push([...trail.slice(trail.indexOf(node)), node].join(' → '));
-        return;
-      }
-      state.set(node, 'visiting');
-      for (const next of graph.get(node) ?? []) if (graph.has(next)) visit(next, [...trail, node]);
-      state.set(node, 'done');
-    };
-    for (const node of graph.keys()) visit(node, []);
-    expect(cycles).toEqual([]);
+    expect(importCycles(graph)).toEqual([]);
     expect(graph.get('src/reader/archive.ts')).toContain('src/reader/pages.ts'); // the graph is read at all
   });
 

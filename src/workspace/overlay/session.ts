@@ -22,7 +22,7 @@ import type { Archive } from '../../reader/archive.js';
 import { ExtentMap, EXTENT_COPY_UP_MIN, type LowerRead } from './extents.js';
 import { Journal } from './journal.js';
 import { Namespace, type FileNode, type Lower, type NamespaceRecord } from './namespace.js';
-import { cleanGenerations, journalFile, readConfig, upperDir, type OverlayConfig } from './store.js';
+import { cleanGenerations, fsyncDir, journalFile, readConfig, upperDir, type OverlayConfig } from './store.js';
 
 /** Copy-ups running at once: enough to overlap a few editors, few enough to bound memory and I/O. */
 export const MAX_COPY_UPS = 4;
@@ -57,15 +57,6 @@ export function archiveLower(archive: Archive): Lower {
       return hit;
     },
   };
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 export interface SessionOptions {

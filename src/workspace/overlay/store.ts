@@ -57,7 +57,8 @@ export function journalFile(dir: string, generation: number): string {
   return path.join(generationDir(dir, generation), 'journal');
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** fsync a directory, so the renames and creations in it survive a crash. */
+export async function fsyncDir(dir: string): Promise<void> {
   const fh = await fs.open(dir, 'r');
   try {
     await fh.sync();
