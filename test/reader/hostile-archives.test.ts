@@ -132,15 +132,15 @@ describe('the gateway answers every hostile case with its typed status, within b
     expect(watch.requests.length - before, 'the gateway contacted a base hint').toBe(0);
     const status = await fs.readFile(`/proc/${gw.child.pid}/status`, 'utf8');
     const hwmKiB = Number(/VmHWM:\s+(\d+)/.exec(status)![1]);
-    expect(hwmKiB / 1024, 'gateway peak RSS').toBeLessThan(RSS_LIMIT_MIB + 200);
+    expect(hwmKiB / 1024, 'gateway peak RSS').toBeLessThan(RSS_LIMIT_MIB);
     expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
   }, 240_000);
 
-  it('opening thousands of corrupt archives leaves the descriptor count flat', async () => {
+  it('opening 5,000 corrupt archives leaves the descriptor count flat', async () => {
     const store = path.join(tmp.dir, 'many');
     await fs.mkdir(store);
     const bad = ['file-page-declares-1GiB', 'chunk-page-declares-1GiB', 'entry-past-chunk-index', 'symlink-target-nul'];
-    const N = 2000;
+    const N = 5000;
     for (let i = 0; i < N; i++) await fs.link(path.join(tmp.dir, 'store', `${bad[i % bad.length]}.hxz`), path.join(store, `a${i}.hxz`));
     // Archives that open stay in the registry's LRU (64 here): beyond it, every descriptor is given back.
     const many = await spawnServe(['--port', '0', '--storage', store, '--workers', '1'], { env: { NODE_OPTIONS: '', HEXZ_MAX_OPEN_ARCHIVES: '64' } });
