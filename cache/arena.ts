@@ -527,7 +527,8 @@ export class ChunkArena {
 
   /**
    * `bytes` of contiguous space for an extent of `chunks` chunks, pinned (release with `unpin`), or
-   * undefined. The caller decodes into `view(at)` and then indexes each chunk with `insertReady`.
+   * undefined. The caller claims each chunk it will decode there (`claimLoading`), decodes into
+   * `view(at)`, then publishes them (`publishLoaded`) or gives them up (`abandonLoading`).
    */
   reserve(bytes: number, chunks: number, cold: boolean): ArenaLocation | undefined {
     this.lock();
@@ -541,19 +542,56 @@ export class ChunkArena {
   }
 
   /**
-   * Index a verified chunk at `at` (inside space this thread reserved and still pins) as ready, unless
-   * (key, tag) is already there; wakes threads waiting on a load of it.
+   * Mark (key, tag) as loading at `at` (inside space this thread reserved and still pins), unless it
+   * is there already (ready, or loading elsewhere): readers that ask for it meanwhile wait for this
+   * thread's `publishLoaded` instead of loading it a second time. True when claimed.
    */
-  insertReady(key: Uint8Array, tag: number, at: ArenaLocation): void {
+  claimLoading(key: Uint8Array, tag: number, at: ArenaLocation): boolean {
     this.lock();
     try {
-      if (this.find(key, tag) >= 0) return;
-      if (this.segments[at.segment * SEGMENT_WORDS + S_ENTRIES] >= MAX_ENTRIES_PER_SEGMENT) return;
-      this.insert(key, tag, READY, at);
-      Atomics.add(this.counters, K_INSERTED_BYTES, BigInt(at.length));
+      if (this.find(key, tag) >= 0) return false;
+      if (this.segments[at.segment * SEGMENT_WORDS + S_ENTRIES] >= MAX_ENTRIES_PER_SEGMENT) return false;
+      this.insert(key, tag, LOADING, at);
+      return true;
     } finally {
       this.unlock();
     }
+  }
+
+  /**
+   * The bytes of chunks claimed with `claimLoading` at `at[i]` are verified and in place: make them
+   * ready, and wake waiters once for all of them. A slot is only touched while it is still the claim
+   * at that location (one taken over as stale belongs to its new loader).
+   */
+  publishLoaded(keys: readonly Uint8Array[], tag: number, at: readonly ArenaLocation[]): void {
+    this.settleLoading(keys, tag, at, true);
+  }
+
+  /** Chunks claimed with `claimLoading` will not be loaded after all: forget them and wake waiters. */
+  abandonLoading(keys: readonly Uint8Array[], tag: number, at: readonly ArenaLocation[]): void {
+    this.settleLoading(keys, tag, at, false);
+  }
+
+  private settleLoading(keys: readonly Uint8Array[], tag: number, at: readonly ArenaLocation[], ready: boolean): void {
+    if (keys.length === 0) return;
+    const s = this.slots;
+    let bytes = 0;
+    this.lock();
+    try {
+      for (let k = 0; k < keys.length; k++) {
+        const i = this.find(keys[k], tag);
+        if (i < 0) continue;
+        const b = i * SLOT_WORDS;
+        if (s[b + SLOT_STATE] !== LOADING || s[b + SLOT_SEG] !== at[k].segment || s[b + SLOT_OFFSET] !== at[k].offset) continue;
+        if (ready) {
+          s[b + SLOT_STATE] = READY;
+          bytes += s[b + SLOT_LENGTH];
+        } else this.remove(i);
+      }
+    } finally {
+      this.unlock();
+    }
+    if (bytes > 0) Atomics.add(this.counters, K_INSERTED_BYTES, BigInt(bytes));
     this.notifyPublish();
   }
 

@@ -52,8 +52,16 @@ export interface ExtentSpace {
   readonly bytes: Uint8Array;
   /** Offset of `bytes` in the arena's data (where a decode worker writes). */
   readonly arenaOffset: number;
-  /** Make the chunk decoded at `[offset, offset + length)` of `bytes` findable by (id, tag). */
-  index(id: Uint8Array, tag: number, offset: number, length: number): void;
+  /**
+   * Claim the chunk that will be decoded at `[offset, offset + length)` of `bytes` (before reading
+   * it): readers asking for (id, tag) meanwhile wait for this extent instead of loading it again.
+   * A chunk present already is left alone (its bytes here are simply not indexed).
+   */
+  claim(id: Uint8Array, tag: number, offset: number, length: number): void;
+  /** Every claimed chunk is decoded and verified: make them findable (one wake-up for all). */
+  publish(): void;
+  /** The extent failed: forget the claims (readers waiting on them load for themselves). */
+  abandon(): void;
   /** One more lease on `[offset, offset + length)` of the space (each must be released). */
   lease(offset: number, length: number): ChunkLease;
   /** Give back the space's own pin (leases taken from it keep theirs). */
@@ -80,9 +88,14 @@ export function prefetchBudgetFor(maxBytes: number): number {
 /** Size of one I/O buffer: a bulk reader's extent of stored bytes fits (src/reader/extents.ts, plus a gap). */
 export const IO_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024;
 
-/** Bytes of the budget kept for I/O buffers (stored bytes of extents on their way to a decode worker): a sixteenth, 1–8 buffers. */
+/**
+ * Bytes of the budget kept for I/O buffers (stored bytes of extents on their way to a decode worker):
+ * an eighth, 1–16 buffers. Each extent holds one from its storage read to the end of its decode, so
+ * the count bounds how many are in flight: 3 (a sixteenth of 256 MiB) left a cold sequential pass
+ * waiting on buffers while the disk and the decode threads idled.
+ */
 export function ioBudgetFor(maxBytes: number): number {
-  return IO_BUFFER_BYTES * Math.min(8, Math.max(1, Math.floor(maxBytes / 16 / IO_BUFFER_BYTES)));
+  return IO_BUFFER_BYTES * Math.min(16, Math.max(1, Math.floor(maxBytes / 8 / IO_BUFFER_BYTES)));
 }
 
 /** Bytes of the budget given to decoded index pages (per thread): an eighth, 1–64 MiB. */
@@ -278,15 +291,34 @@ export class BlockCache {
     const at = this.arena.reserve(bytes, chunks, cold);
     if (!at) return undefined;
     const arena = this.arena;
+    let tag = 0;
+    const ids: Uint8Array[] = [];
+    const places: ArenaLocation[] = [];
+    const settle = (ready: boolean) => {
+      if (ready) arena.publishLoaded(ids, tag, places);
+      else arena.abandonLoading(ids, tag, places);
+      ids.length = places.length = 0;
+    };
     const space: ExtentSpace = {
       bytes: arena.view(at),
       arenaOffset: at.segment * arena.segmentBytes + at.offset,
-      index: (id, tag, offset, length) => arena.insertReady(id, tag, { segment: at.segment, offset: at.offset + offset, length }),
+      claim: (id, chunkTag, offset, length) => {
+        const place = { segment: at.segment, offset: at.offset + offset, length };
+        if (!arena.claimLoading(id, chunkTag, place)) return;
+        tag = chunkTag;
+        ids.push(id);
+        places.push(place);
+      },
+      publish: () => settle(true),
+      abandon: () => settle(false),
       lease: (offset, length) => {
         arena.addPin(at.segment);
         return this.lease({ segment: at.segment, offset: at.offset + offset, length });
       },
-      release: () => arena.unpin(at.segment),
+      release: () => {
+        settle(false); // claims never published (a failure on the way) must not keep readers waiting
+        arena.unpin(at.segment);
+      },
     };
     return space;
   }

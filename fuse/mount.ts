@@ -58,7 +58,7 @@ export const OPERATION_TIMEOUT_MS = 30_000;
  * 128). FUSE 2 caps one read request at 128 KiB, so a larger readahead window is what lets the kernel
  * keep several requests in flight for a sequential reader: measured here, warm `dd bs=1M` went from
  * ~1.4 to ~2.0 GB/s at 1 MiB with random 4 KiB reads unchanged; 4 MiB was slower again. Stays below
- * ops' REORDER_SLACK so reordered requests still count as sequential.
+ * REORDER_SLACK (cache/readahead.ts) so reordered requests still count as sequential.
  */
 export const KERNEL_READAHEAD_KB = 1024;
 /** How long the kernel may take to send INIT after the mount call before we give up. */

@@ -17,7 +17,7 @@
  *   most writes before they reach us; these handlers are the second line.
  */
 import { LRUCache } from 'lru-cache';
-import { Readahead } from '../cache/readahead.js';
+import { ReorderedReadahead } from '../cache/readahead.js';
 import { ERROR_TABLE, toHexzError, type ErrorCode, type HexzError } from '../src/errors.js';
 import type { FileEntry } from '../src/format/file-table.js';
 import type { Archive } from '../src/reader/archive.js';
@@ -124,52 +124,7 @@ const MISSING = Symbol('missing');
 
 interface OpenFile {
   entry: FileEntry;
-  readahead: KernelReadahead;
-}
-
-/**
- * How far a read may land from the furthest byte read so far and still count as sequential. The
- * kernel keeps several reads of one file in flight on different FUSE threads, so a sequential reader's
- * requests reach us slightly out of order (measured: a quarter of them during a cold `dd`); 2 MiB
- * covers the kernel's readahead window even when an administrator raises read_ahead_kb.
- */
-export const REORDER_SLACK = 2 * 1024 * 1024;
-
-/** Smallest prefetch issued once a sequential window is established: 1 MiB, ~16 chunks, one request. */
-export const PREFETCH_STEP = 1024 * 1024;
-
-/**
- * The per-handle sequential detector for FUSE: a `Readahead` that tolerates the kernel's reordering.
- * A read within `REORDER_SLACK` of the furthest point is reported to the window logic as the next
- * sequential read; anything further is a jump and resets the window, as for any random reader.
- */
-export class KernelReadahead extends Readahead {
-  private furthest = -1;
-  private sequentialEnd = -1;
-  private pendingStart = 0;
-  private pendingEnd = 0;
-
-  /** Record a kernel read; returns the range to prefetch now (at least PREFETCH_STEP long), if any. */
-  override observe(offset: number, length: number): { start: number; end: number } | undefined {
-    const end = offset + length;
-    const near = this.furthest >= 0 && offset <= this.furthest + REORDER_SLACK && end >= this.furthest - REORDER_SLACK;
-    const at = near ? this.sequentialEnd : offset;
-    this.furthest = near ? Math.max(this.furthest, end) : end;
-    this.sequentialEnd = at + length;
-    const ahead = super.observe(at, length);
-    if (!ahead) {
-      this.pendingStart = this.pendingEnd = 0;
-      return undefined;
-    }
-    // Once the window is at its maximum, each 128 KiB read extends it by 128 KiB; prefetching in
-    // steps of PREFETCH_STEP instead turns ~8 small storage reads into one coalesced request.
-    if (this.pendingEnd === ahead.start && this.pendingEnd > this.pendingStart) this.pendingEnd = ahead.end;
-    else [this.pendingStart, this.pendingEnd] = [ahead.start, ahead.end];
-    if (this.pendingEnd - this.pendingStart < PREFETCH_STEP) return undefined;
-    const out = { start: this.pendingStart, end: this.pendingEnd };
-    this.pendingStart = this.pendingEnd;
-    return out;
-  }
+  readahead: ReorderedReadahead;
 }
 
 /** The archive path of a FUSE path (`/a/b` → `a/b`, `/` → ``). */
@@ -315,7 +270,7 @@ export function createFuseOperations(archive: Archive, opts: FuseOpsOptions): Fu
           if (e.type === 'directory') return cb(EISDIR);
           if (e.type !== 'file') return cb(EINVAL); // the kernel follows symlinks before open
           const fd = allocateHandle();
-          handles.set(fd, { entry: e, readahead: new KernelReadahead() });
+          handles.set(fd, { entry: e, readahead: new ReorderedReadahead() });
           cb(0, fd);
         },
         (err) => cb(fail('open', path, err)),

@@ -25,7 +25,8 @@ import { type DirNode, type FileNode, type Found, type Node } from '../src/works
 import type { ExtentMap } from '../src/workspace/overlay/extents.js';
 import type { OverlaySession } from '../src/workspace/overlay/session.js';
 import type { Fuse3Context, Fuse3Operations } from './fuse3.js';
-import { archivePath, errnoOf, KernelReadahead, type FuseStat } from './ops.js';
+import { ReorderedReadahead } from '../cache/readahead.js';
+import { archivePath, errnoOf, type FuseStat } from './ops.js';
 
 const S_IFDIR = 0o040000;
 const S_IFREG = 0o100000;
@@ -55,7 +56,7 @@ interface Handle {
   fh?: FileHandle;
   writable: boolean;
   append: boolean;
-  readahead: KernelReadahead;
+  readahead: ReorderedReadahead;
   /** HEAD when it was opened (a commit may advance HEAD while it is open). */
   archive: Archive;
   /** The extent map of an extent-mapped node, once used (a commit may retire the generation). */
@@ -141,7 +142,7 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
     try {
       if (!node.upper) await session.copyUp(node, { empty: trunc });
       else if (trunc) await truncateNode(node, 0);
-      const h: Handle = { node, writable: true, append: (flags & O_APPEND) !== 0, readahead: new KernelReadahead(), archive: session.archive };
+      const h: Handle = { node, writable: true, append: (flags & O_APPEND) !== 0, readahead: new ReorderedReadahead(), archive: session.archive };
       await upperHandle(h, node);
       cb(0, allocate(h));
     } catch (err) {
@@ -230,7 +231,7 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
         const kind = f.node ? f.node.kind : f.lower.type;
         if (kind === 'dir' || kind === 'directory') return cb(EISDIR);
         if (kind !== 'file') return cb(EINVAL);
-        const h: Handle = { node: f.node as FileNode | undefined, lower: f.lower, writable: false, append: false, readahead: new KernelReadahead(), archive: session.archive };
+        const h: Handle = { node: f.node as FileNode | undefined, lower: f.lower, writable: false, append: false, readahead: new ReorderedReadahead(), archive: session.archive };
         // Opened now: a commit may delete the upper file later, the open one stays readable.
         if (h.node?.upper) await upperHandle(h, h.node);
         if (h.node?.extents) h.map = session.extentMap(h.node);
@@ -247,7 +248,7 @@ export function createOverlayOperations(session: OverlaySession, opts: OverlayOp
         await session.mutate({ op: 'create', path, upper, mode: mode & 0o7777, t: Date.now() });
         const node = (await session.namespace.find(path))?.node as FileNode;
         session.writers++;
-        const h: Handle = { node, writable: true, append: (flags & O_APPEND) !== 0, readahead: new KernelReadahead(), archive: session.archive };
+        const h: Handle = { node, writable: true, append: (flags & O_APPEND) !== 0, readahead: new ReorderedReadahead(), archive: session.archive };
         try {
           await upperHandle(h, node);
         } catch (err) {

@@ -103,6 +103,18 @@ function startRaw(reply: FastifyReply, p: ResponsePlan): ServerResponse {
   return res;
 }
 
+/**
+ * A single range continuing what this client read of the file before starts a prefetch of what
+ * comes next (src/gateway/sequential.ts); called before the range itself is read, so a cold range
+ * and the prefetch behind it are read and decoded side by side.
+ */
+function readAhead(ctx: GatewayContext, request: ContentRequest, lease: ArchiveLease, archive: Archive, entry: FileEntry, ranges: readonly ByteRange[]): void {
+  if (ranges.length !== 1) return;
+  const r = ranges[0];
+  const ahead = ctx.sequential.observe(request.ip, lease.id, entry.path, r.start, r.end - r.start + 1, entry.size);
+  if (ahead) archive.prefetch(entry, ahead.start, ahead.end);
+}
+
 // ---- the warm path ----------------------------------------------------------------------------------
 
 /**
@@ -133,6 +145,7 @@ function answerWarm(ctx: GatewayContext, view: ArchiveView, request: ContentRequ
     let total = 0;
     for (const r of ranges) total += r.end - r.start + 1;
     if (total > WARM_MAX_BYTES) return void lease.release();
+    readAhead(ctx, request, lease, archive, ct.entry, ranges);
     const views: Uint8Array[] = [];
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i];
@@ -201,6 +214,7 @@ async function answer(ctx: GatewayContext, view: ArchiveView, path: string, leas
     return answerWithoutBody(reply, p);
   }
   const { ranges, multipart } = p.body;
+  readAhead(ctx, request, lease, archive, target.entry, ranges);
   // Load the first piece before committing to a status line (see the module comment).
   const first = readRange(archive, target.entry, ranges[0]);
   let head: IteratorResult<LeasedPiece>;

@@ -23,9 +23,10 @@ import { KEEP_ALIVE_TIMEOUT_MS, type ServeConfig } from './config.js';
 import { trackExchange } from './exchange.js';
 import { errorResponse, makeRedactor, sendProtocolError, type GatewayContext } from './http.js';
 import { routeViewOfUrl } from './names.js';
+import { SequentialReaders } from './sequential.js';
 
 /** What the plugin needs beyond the route context: accepted bearer tokens (none: no authentication). */
-export interface GatewayDeps extends GatewayContext {
+export interface GatewayDeps extends Omit<GatewayContext, 'sequential'> {
   /** Accepted bearer tokens; empty or absent disables authentication. */
   authTokens?: string[];
 }
@@ -115,7 +116,7 @@ export function tokenMatcher(tokens: string[]): (presented: string) => boolean {
 
 /** The gateway plugin: hooks, CORS, error handling and every route. */
 export const gatewayPlugin: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
-  const ctx: GatewayContext = { config: deps.config, registry: deps.registry, content: deps.content, metrics: deps.metrics, shuttingDown: deps.shuttingDown };
+  const ctx: GatewayContext = { config: deps.config, registry: deps.registry, content: deps.content, metrics: deps.metrics, sequential: new SequentialReaders(), shuttingDown: deps.shuttingDown };
   const redact = makeRedactor(deps.registry.root.url);
   if (!app.hasConstraintStrategy(VIEW_CONSTRAINT)) app.addConstraintStrategy(viewStrategy);
 

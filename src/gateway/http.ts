@@ -12,6 +12,7 @@ import type { ServeConfig } from './config.js';
 import type { ContentIndex } from './content.js';
 import type { GatewayMetrics } from './metrics.js';
 import type { ArchiveLease, ArchiveRegistry } from './registry.js';
+import type { SequentialReaders } from './sequential.js';
 
 /** Everything a route plugin needs; built once by the server, passed as plugin options. */
 export interface GatewayContext {
@@ -19,6 +20,8 @@ export interface GatewayContext {
   registry: ArchiveRegistry;
   content: ContentIndex;
   metrics: GatewayMetrics;
+  /** Consecutive ranges of one file from one client: what to prefetch (./sequential.ts). */
+  sequential: SequentialReaders;
   /** True once shutdown began (readiness turns false, new work is refused). */
   shuttingDown(): boolean;
 }

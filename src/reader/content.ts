@@ -367,6 +367,7 @@ export class ArchiveContent {
    */
   async readInto(e: FileEntry, offset: number, n: number, dst: Uint8Array, opts: ReadRangeOptions = {}): Promise<boolean> {
     const plan = await this.plan(e, offset, n);
+    if (plan.length > 1) await this.loadExtents(e, plan);
     const leases = await this.leaseAll(plan, e);
     try {
       throwIfAborted(opts.signal, this.a.ctx({ path: e.path }));
@@ -377,6 +378,26 @@ export class ArchiveContent {
     } finally {
       for (const l of leases) l.release();
     }
+  }
+
+  /**
+   * Load the chunks of `plan` that are not cached (nor being loaded) in extents: a FUSE read of 1 MiB
+   * that misses is one storage read and one decode job per run of chunks stored together, not one
+   * of each per chunk. Chunks of single-chunk runs are left to the chunk path.
+   */
+  private async loadExtents(e: FileEntry, plan: readonly PlannedPiece[]): Promise<void> {
+    const slices: SpanSlice[] = plan.map((p) => ({ ...p, span: 0 }));
+    const spans = [{ entry: e, start: 0, end: e.size }];
+    const jobs: Array<Promise<void>> = [];
+    for (const unit of groupExtents(slices, (ref) => this.a.cache.hasChunk(ref.id, this.a.chunkTag))) {
+      if (unit.kind !== 'extent' || unit.slices.length < 2) continue;
+      jobs.push(
+        this.decodeExtent(unit, spans, false).then((pieces) => {
+          for (const p of pieces) p.release();
+        }),
+      );
+    }
+    if (jobs.length > 0) await Promise.all(jobs);
   }
 
   // ---- bulk reads ---------------------------------------------------------------------------------
@@ -418,6 +439,15 @@ export class ArchiveContent {
     const out = space ? space.bytes : own ? new Uint8Array(own) : Buffer.allocUnsafe(unit.raw);
     let stored: Uint8Array | undefined;
     let base: BaseLease | undefined;
+    const chunks: ExtentChunk[] = [];
+    let rawAt = 0;
+    for (const s of unit.slices) {
+      chunks.push({ id: s.ref.id, codec: s.ref.codec, storedAt: s.ref.offset - unit.offset, storedLength: s.ref.stored, rawAt, rawLength: s.ref.raw, offset: s.ref.offset });
+      // Claimed before the read: a reader that asks for one of these chunks meanwhile (a FUSE read
+      // landing inside a prefetch) waits for this extent instead of loading the chunk a second time.
+      space?.claim(s.ref.id, this.a.chunkTag, rawAt, s.ref.raw);
+      rawAt += s.ref.raw;
+    }
     try {
       if (unit.owner !== 0) base = await this.a.bases.acquire(unit.owner);
       const storage = base ? base.storage : this.a.storage;
@@ -425,12 +455,6 @@ export class ArchiveContent {
       // files), where a decode worker reads them: no allocation or copy per extent.
       stored = await this.a.cache.takeIoBuffer(unit.length);
       await readInto(storage, unit.offset, stored);
-      const chunks: ExtentChunk[] = [];
-      let rawAt = 0;
-      for (const s of unit.slices) {
-        chunks.push({ id: s.ref.id, codec: s.ref.codec, storedAt: s.ref.offset - unit.offset, storedLength: s.ref.stored, rawAt, rawLength: s.ref.raw, offset: s.ref.offset });
-        rawAt += s.ref.raw;
-      }
       const ctx = { archive: storage.url };
       if (pool?.usable) {
         await pool.decode(stored, chunks, space ? { buffer: this.a.cache.arena.handle.data, offset: space.arenaOffset } : { buffer: own!, offset: 0 }, this.a.keys, ctx);
@@ -439,7 +463,7 @@ export class ArchiveContent {
           decodeChunkInto(stored.subarray(c.storedAt, c.storedAt + c.storedLength), c, out.subarray(c.rawAt, c.rawAt + c.rawLength), this.idOf, this.a.keys, { ...ctx, offset: c.offset });
         }
       }
-      if (space) for (const c of chunks) space.index(c.id, this.a.chunkTag, c.rawAt, c.rawLength);
+      space?.publish();
       // Pieces: consecutive slices of one span are adjacent in `out` (whole chunks between them).
       const pieces: LeasedPiece[] = [];
       for (let i = 0; i < n; ) {
@@ -457,7 +481,7 @@ export class ArchiveContent {
     } finally {
       base?.release();
       if (stored) this.a.cache.returnIoBuffer(stored);
-      space?.release();
+      space?.release(); // abandons the claims of a failed extent
     }
   }
 

@@ -132,23 +132,44 @@ describe('ChunkArena', () => {
     expect(hot).toBe(60);
   });
 
-  it('reserves contiguous space for extents and indexes each chunk in it', () => {
+  it('reserves contiguous space for extents; claimed chunks are loading for everyone until published', () => {
     const a = ChunkArena.create(16 * MiB);
+    const other = ChunkArena.attach(a.handle);
     const at = a.reserve(300_000, 3, false)!;
     const v = a.view(at);
-    for (let k = 0; k < 3; k++) {
-      const part = { segment: at.segment, offset: at.offset + k * 100_000, length: 100_000 };
-      fill(a.view(part), 50 + k);
-      a.insertReady(id(50 + k), 1, part);
-    }
+    const parts = [0, 1, 2].map((k) => ({ segment: at.segment, offset: at.offset + k * 100_000, length: 100_000 }));
+    const keys = parts.map((_, k) => id(50 + k));
+    for (let k = 0; k < 3; k++) expect(a.claimLoading(keys[k], 1, parts[k])).toBe(true);
+    expect(a.claimLoading(keys[0], 1, parts[0])).toBe(false); // present already
+    // While the extent decodes, other threads see its chunks as being loaded: they wait, never load them too.
+    expect(other.beginLoad(keys[1], 1, 100_000).kind).toBe('loading');
+    expect(other.lookup(keys[1], 1)).toBeUndefined();
+    expect(other.has(keys[1], 1)).toBe(true);
+    for (let k = 0; k < 3; k++) fill(a.view(parts[k]), 50 + k);
+    a.publishLoaded(keys, 1, parts);
     expect(v.length).toBe(300_000);
     a.unpin(at.segment);
     for (let k = 0; k < 3; k++) {
-      const found = a.lookup(id(50 + k), 1)!;
-      expect(holds(a.view(found), 50 + k)).toBe(true);
-      a.unpin(found.segment);
+      const found = other.lookup(keys[k], 1)!;
+      expect(holds(other.view(found), 50 + k)).toBe(true);
+      other.unpin(found.segment);
     }
     expect(a.reserve(2 * MiB, 1, false)).toBeUndefined(); // bigger than a segment
+  });
+
+  it('abandoned claims are forgotten: the next reader loads the chunk itself', () => {
+    const a = ChunkArena.create(16 * MiB);
+    const at = a.reserve(100_000, 1, false)!;
+    const key = id(60);
+    expect(a.claimLoading(key, 1, at)).toBe(true);
+    a.abandonLoading([key], 1, [at]);
+    a.unpin(at.segment);
+    expect(a.has(key, 1)).toBe(false);
+    const t = a.beginLoad(key, 1, 100_000);
+    expect(t.kind).toBe('load');
+    // A stale claim settled late touches nothing that is not its own any more.
+    a.publishLoaded([key], 1, [at]);
+    expect(a.lookup(key, 1)).toBeUndefined(); // still the new loader's, still loading
   });
 
   it('gives back the pins of a thread that died', () => {

@@ -9,7 +9,8 @@ import { HexzError } from '@hexz/src/errors.js';
 import { pack } from '@hexz/src/packer/pack.js';
 import { openArchive, type Archive } from '@hexz/src/reader/archive.js';
 import type { FileEntry } from '@hexz/src/format/file-table.js';
-import { archiveStatfs, createFuseOperations, entryStat, errnoOf, KernelReadahead, REORDER_SLACK, type FuseStat } from '@hexz/fuse/ops.js';
+import { archiveStatfs, createFuseOperations, entryStat, errnoOf, type FuseStat } from '@hexz/fuse/ops.js';
+import { ReorderedReadahead, REORDER_SLACK } from '@hexz/cache/readahead.js';
 import { canonicalMountpoint, isFuseType, mountStack, parseMountInfo, parseMountTable } from '@hexz/fuse/unmount.js';
 import { fuseMountOptions } from '@hexz/fuse/mount.js';
 import { randomBytesSeeded, writeTree } from '../helpers/data.js';
@@ -46,9 +47,9 @@ describe('FUSE conversions', () => {
     expect(errnoOf(new HexzError('TIMEOUT'), errno)).toBe(-5); // ETIMEDOUT not in this table → EIO
   });
 
-  it('KernelReadahead treats reordered kernel requests as sequential and real jumps as random', () => {
+  it('ReorderedReadahead treats reordered kernel requests as sequential and real jumps as random', () => {
     const K = 128 * 1024;
-    const ra = new KernelReadahead();
+    const ra = new ReorderedReadahead();
     const windows: number[] = [];
     // Requests of a sequential reader, slightly out of order, as several FUSE threads deliver them.
     for (const i of [0, 1, 3, 2, 4, 6, 5, 7, 8, 10, 9, 11]) {
@@ -62,9 +63,9 @@ describe('FUSE conversions', () => {
     expect(REORDER_SLACK).toBeGreaterThanOrEqual(1024 * 1024);
   });
 
-  it('KernelReadahead prefetches in steps of at least 1 MiB and covers everything it skipped', () => {
+  it('ReorderedReadahead prefetches in steps of at least PREFETCH_STEP and covers everything it skipped', () => {
     const K = 128 * 1024;
-    const ra = new KernelReadahead();
+    const ra = new ReorderedReadahead();
     const ranges: Array<{ start: number; end: number }> = [];
     for (let i = 0; i < 400; i++) {
       const r = ra.observe(i * K, K);
