@@ -430,10 +430,11 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
       );
       expect([...assets.values()].every((a) => a.encoding === 'gzip')).toBe(true);
       expect([...assets.keys()].some((p) => p.includes('/vendor/hyparquet/'))).toBe(true);
-      // What the browser downloads (gzip) for everything, libraries included.
-      expect(all.wire).toBeLessThanOrEqual(250 * 1024);
-      // Decoded, every view but the Parquet preview stays under the bar too (hyparquet alone is ~200 KiB of source).
-      expect(withoutParquet.decoded).toBeLessThanOrEqual(250 * 1024);
+      // The bar holds decoded, not only for what gzip sends: hyparquet is served compacted (routes/ui.ts,
+      // compactVendorJs: ~140 KiB instead of the 199 KiB it is published as, mostly JSDoc).
+      expect(all.decoded).toBeLessThanOrEqual(250 * 1024);
+      expect(all.wire).toBeLessThan(all.decoded);
+      expect(withoutParquet.decoded).toBeLessThan(all.decoded);
     } finally {
       await fresh.close();
     }
