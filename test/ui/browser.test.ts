@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type Gateway } from '@hexz/src/gateway/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { packArchive } from '../gateway/fixture.js';
-import { ACTIVE_HTML, encodeTestVideo, GIB, haveChromium, launchBrowser, LONG_TEXT_LINES, longText, TABLE_ROWS, VIDEO_SECONDS, writeUiDataset } from './fixture.js';
+import { ACTIVE_HTML, BIG_PARQUET_ROWS, encodeTestVideo, GIB, haveChromium, launchBrowser, LONG_TEXT_LINES, longText, TABLE_ROWS, VIDEO_SECONDS, writeUiDataset } from './fixture.js';
 
 const TOKEN = 'page-test-token';
 /** expect.poll with room for a loaded machine (2 shared cores): the page renders after its requests. */
@@ -83,6 +83,8 @@ beforeAll(async () => {
   await packArchive(v2, root, 'datasets/weather-v2', { bases: [path.join(root, 'datasets/weather-v1.hxz')] });
   await packArchive(path.join(tmp.dir, 'huge'), root, 'scratch/huge');
   await packArchive(path.join(tmp.dir, 'more'), root, 'scratch/more');
+  // A single-file archive: its content is at /disk.
+  await packArchive(path.join(v2, 'bin', 'random.bin'), root, 'scratch/single');
   // Encrypted, and the gateway has no key for it.
   await packArchive(v1, root, 'secret', { key: { kind: 'key', key: randomBytes(32) } });
   gw = await startGateway({ storage: root, port: 0, logLevel: 'silent' }, { processMetrics: false });
@@ -110,6 +112,14 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     expect(legend).toMatch(/deduplicated inside\s*293 KiB/); // bin/new-copy.bin (300 000 bytes)
     expect(legend).toMatch(/shared with\s*datasets\/weather-v1\s*3\d\d KiB/);
     expect(legend).toMatch(/holes[^\n]*\s*256 KiB/); // the zero chunk of data/sparse.img
+    // The picture itself: one segment per kind, each as wide as its share of the logical bytes (550, 293, 364, 256 KiB of 1.43 MiB).
+    const bar = page.locator('.picture .bar').first();
+    const barWidth = (await bar.boundingBox())!.width;
+    const segs = await bar.locator('.seg').evaluateAll((els) => els.map((e) => ({ cls: e.className, share: e.getBoundingClientRect().width })));
+    expect(segs.map((x) => x.cls)).toEqual(['seg seg-own', 'seg seg-dedup', 'seg seg-base seg-base-0', 'seg seg-hole']);
+    const shares = segs.map((x) => x.share / barWidth);
+    for (const [got, want] of shares.map((g, i) => [g, [0.375, 0.2, 0.25, 0.175][i]])) expect(Math.abs(got - want)).toBeLessThan(0.03);
+    await expect(bar.getAttribute('aria-label')).resolves.toMatch(/^Logical bytes: stored here \d+ %, deduplicated inside \d+ %, shared with datasets\/weather-v1 \d+ %, holes/);
     await shot(page, 'ui-archive.png', true);
     for (const dir of ['data/', '2026/', 'jan/']) {
       await page.locator('td.name a', { hasText: dir }).first().click();
@@ -240,6 +250,37 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     const media = watch.requests.filter((r) => r.url().endsWith(url) && r.method() === 'GET');
     expect(media.length).toBeGreaterThan(0);
     for (const r of media) expect((await r.allHeaders()).range).toMatch(/^bytes=\d+-\d*$/);
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('previews a Parquet file of 20 row groups from its footer and first row group only', async () => {
+    const url = '/v1/archives/scratch/more/files/tables/big.parquet';
+    const { page, watch } = await openPage(`${gw.url}/archives/scratch/more/files/tables/big.parquet`);
+    const table = page.locator('table.data');
+    await poll(() => table.locator('tbody tr').count()).toBe(100);
+    await expect(page.locator('.preview.table > p.muted').innerText()).resolves.toContain(`${BIG_PARQUET_ROWS.toLocaleString('en-US')} rows in 20 row groups, 3 columns`);
+    await expect(table.locator('tbody tr').nth(99).locator('td').first().innerText()).resolves.toBe('100');
+    await page.getByRole('button', { name: 'Read 100 more rows' }).click();
+    await poll(() => table.locator('tbody tr').count()).toBe(200);
+    const size = Number((await (await fetch(`${gw.url}${url}`, { method: 'HEAD' })).headers.get('content-length')) ?? 0);
+    const got = await bytesFetched(watch, url);
+    console.log(`Parquet preview of ${size} bytes in 20 row groups, 200 rows shown: ${got.requests} requests, ${got.bytes} bytes`);
+    expect(size).toBeGreaterThan(2 * 1024 * 1024);
+    // The footer (at most 64 KiB) and the column chunks of the first row group: about a twentieth of the file.
+    expect(got.bytes).toBeLessThan(size / 8);
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('a single-file archive: its content previewed from the archive view', async () => {
+    const { page, watch } = await openPage(`${gw.url}/archives/scratch/single`);
+    await page.getByRole('link', { name: 'preview its content' }).click();
+    await page.waitForURL('**/archives/scratch/single/disk');
+    await poll(() => page.locator('pre.hex-body').innerText()).toMatch(/^00000000 {2}/);
+    await expect(page.locator('.file .facts').innerText()).resolves.toContain('200,000 bytes');
+    const got = await bytesFetched(watch, '/v1/archives/scratch/single/disk');
+    expect(got.bytes).toBeLessThanOrEqual(64 * 1024);
     expect(watch.errors).toEqual([]);
     await page.close();
   });
@@ -447,6 +488,15 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await row.getByRole('link', { name: 'secret', exact: true }).click();
     await poll(() => page.locator('[role=alert]').innerText()).toMatch(/KEY_REQUIRED[\s\S]*no key for it/);
     await expect(page.locator('.facts, .tree, .bar').count()).resolves.toBe(0);
+    // Deep links into it show the same refusal and nothing of its tree or contents.
+    for (const [url, what] of [
+      ['/archives/secret/tree/data/', 'table.files tbody tr'],
+      ['/archives/secret/files/data/table.csv', '.preview, .file'],
+    ]) {
+      await page.goto(`${gw.url}${url}`);
+      await poll(() => page.locator('[role=alert]').innerText()).toMatch(/KEY_REQUIRED/);
+      await expect(page.locator(what).count()).resolves.toBe(0);
+    }
     expect(watch.errors).toEqual([]);
     await page.close();
   });

@@ -252,6 +252,25 @@ export function parquetBytes(): Buffer {
   return Buffer.from(ab);
 }
 
+/** Rows and row group size of the large Parquet file: its preview must read the footer and one row group, not the file. */
+export const BIG_PARQUET_ROWS = 200_000;
+export const BIG_PARQUET_GROUP = 10_000;
+
+/** A Parquet file of a few MiB in 20 row groups, of values that do not compress (a seeded sequence). */
+export function bigParquetBytes(): Buffer {
+  let x = 12345;
+  const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  const ab = parquetWriteBuffer({
+    columnData: [
+      { name: 'id', data: Array.from({ length: BIG_PARQUET_ROWS }, (_, i) => i), type: 'INT32' },
+      { name: 'value', data: Array.from({ length: BIG_PARQUET_ROWS }, () => next() / 2 ** 32), type: 'DOUBLE' },
+      { name: 'code', data: Array.from({ length: BIG_PARQUET_ROWS }, () => next().toString(36)), type: 'STRING' },
+    ],
+    rowGroupSize: BIG_PARQUET_GROUP,
+  });
+  return Buffer.from(ab);
+}
+
 /** Size of the sparse file whose preview must read at most 1 MiB. */
 export const GIB = 1024 * 1024 * 1024;
 
@@ -292,5 +311,5 @@ export async function writeUiDataset(v1: string, v2: string, huge: string, more?
   await fs.writeFile(path.join(huge, 'sparse.img'), '');
   await fs.truncate(path.join(huge, 'sparse.img'), GIB);
   // Apart from v1 and v2, so the figures of their pictures and diff stay as they are.
-  if (more) await writeTree(more.dir, { 'media/clip.webm': more.video, 'text/long.txt': longText(), 'web/active.html': ACTIVE_HTML, 'web/active.svg': ACTIVE_SVG });
+  if (more) await writeTree(more.dir, { 'media/clip.webm': more.video, 'text/long.txt': longText(), 'web/active.html': ACTIVE_HTML, 'web/active.svg': ACTIVE_SVG, 'tables/big.parquet': bigParquetBytes() });
 }
