@@ -539,6 +539,27 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await page.close();
   });
 
+  it('copies the raw URL and the curl command, and downloads the file', async () => {
+    const { page, watch } = await openPage(`${gw.url}/archives/datasets/weather-v2/files/data/2026/jan/notes.txt`);
+    await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: gw.url });
+    await poll(() => page.locator('pre.text-body').innerText()).toContain('Three levels down');
+    const raw = `${gw.url}/v1/archives/datasets/weather-v2/files/data/2026/jan/notes.txt`;
+    await expect(page.getByLabel('Raw URL').inputValue()).resolves.toBe(raw);
+    await page.locator('.copy', { has: page.getByLabel('Raw URL') }).getByRole('button', { name: 'Copy' }).click();
+    await poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(raw);
+    await page.locator('.copy', { has: page.getByLabel('curl') }).getByRole('button', { name: 'Copy' }).click();
+    await poll(() => page.evaluate(() => navigator.clipboard.readText())).toBe(`curl -r 0-1023 '${raw}'`);
+    // What was copied works as it is: the first KiB of the file.
+    const first = await fetch(raw, { headers: { range: 'bytes=0-1023' } });
+    expect(first.status).toBe(206);
+    expect((await first.text()).startsWith('Three levels down')).toBe(true);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    expect(download.suggestedFilename()).toBe('notes.txt');
+    expect(await fs.readFile((await download.path())!, 'utf8')).toBe('Three levels down: hello from the page tests.\n'.repeat(20));
+    expect(watch.errors).toEqual([]);
+    await page.close();
+  });
+
   it('works with a bearer token: asks for it, sends it, and media get it through the service worker', async () => {
     const { page, watch } = await openPage(`${authGw.url}/`);
     await page.getByRole('textbox', { name: 'Token' }).fill(TOKEN);
@@ -547,6 +568,10 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     // The token never reaches a URL or a cookie; it lives in sessionStorage for this tab.
     await expect(page.evaluate(() => sessionStorage.getItem('hexz.token'))).resolves.toBe(TOKEN);
     expect((await browser.context.cookies()).length).toBe(0);
+    // Kept for the session: a reload lists again without asking.
+    await page.reload();
+    await page.getByRole('link', { name: 'datasets/weather-v2' }).waitFor();
+    await expect(page.getByRole('textbox', { name: 'Token' }).count()).resolves.toBe(0);
     await page.goto(`${authGw.url}/archives/datasets/weather-v2/files/images/gradient.png`);
     const img = page.locator('.preview.image img');
     await img.waitFor();
@@ -559,6 +584,10 @@ describe.skipIf(!haveChromium)('the page in Chromium', () => {
     await poll(() => audio.evaluate((e: HTMLAudioElement) => e.duration)).toBeCloseTo(4, 1);
     await page.goto(`${authGw.url}/archives/datasets/weather-v2/files/data/table.parquet`);
     await poll(() => page.locator('table.data tbody tr').count()).toBe(100);
+    // A download link is a navigation, which cannot carry the header: the service worker lends the token.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    expect(download.suggestedFilename()).toBe('table.parquet');
+    expect((await fs.readFile((await download.path())!)).subarray(0, 4).toString('latin1')).toBe('PAR1');
     const unauthorized = [];
     for (const r of watch.requests) if ((await r.response())?.status() === 401) unauthorized.push(r.url());
     // Only the first listing, before the token was given.
