@@ -3,7 +3,8 @@
  * one small HTML document; its scripts and styles are static ES modules served from
  * `/ui/VERSION/…`. No bundler and no build step: the page's own modules live in routes/ui/ as they
  * are written, and its few libraries (preact, htm, hyparquet and the decompressors it uses) are served
- * from the installed npm packages, resolved once at start, so nothing is ever fetched from a CDN.
+ * from the installed npm packages, resolved once at start and compacted (compactVendorJs: no comment
+ * lines, no indentation), so nothing is ever fetched from a CDN.
  *
  * VERSION is a hash of every asset, so asset URLs are immutable (`Cache-Control: public,
  * max-age=31536000, immutable`) and a new release changes every URL at once; the HTML itself is
@@ -83,7 +84,7 @@ export interface UiBundle {
   html: string;
   csp: string;
   serviceWorker: UiAsset;
-  /** Bytes of the page's own assets (routes/ui) and of the vendored libraries, uncompressed. */
+  /** Bytes of the page's own assets (routes/ui) and of the vendored libraries as served (compacted), uncompressed. */
   sizes: { own: number; vendor: number };
 }
 
@@ -111,6 +112,41 @@ function packageDir(pkg: string): string {
     if (up === dir) throw new HexzError('INTERNAL', `package ${pkg} is not installed (the page needs it)`);
     dir = up;
   }
+}
+
+/**
+ * A vendored library module without its whole-line comments, blank lines and indentation (hyparquet
+ * is mostly JSDoc: 199 KiB as published, ~140 KiB compacted), so what the browser decodes stays within
+ * the page's budget without a minifier. Only whole lines go or lose their leading blanks, so every
+ * line break between two tokens stays (ASI is unchanged). A file where a string may span lines (a line
+ * with an odd number of backticks: a template literal opens or closes there, as in brotli's base64
+ * dictionary; a line ending in a backslash) or a comment this cannot judge (code after its end on
+ * the same line) is served as published. test/ui/routes.test.ts parses every served library both
+ * ways and checks that the syntax trees are equal.
+ */
+export function compactVendorJs(src: string): string {
+  const lines = src.split('\n');
+  if (lines.some((l) => (l.match(/`/g)?.length ?? 0) % 2 === 1 || l.endsWith('\\'))) return src;
+  const out: string[] = [];
+  let inBlock = false;
+  for (const line of lines) {
+    const t = line.trim();
+    if (inBlock) {
+      if (t.includes('*/')) {
+        if (!t.endsWith('*/')) return src;
+        inBlock = false;
+      }
+      continue;
+    }
+    if (t === '' || t.startsWith('//')) continue;
+    if (t.startsWith('/*')) {
+      if (!t.includes('*/', 2)) inBlock = true;
+      else if (!t.endsWith('*/') || t.indexOf('*/', 2) !== t.length - 2) return src;
+      continue;
+    }
+    out.push(line.trimStart());
+  }
+  return inBlock ? src : `${out.join('\n')}\n`;
 }
 
 function filesUnder(dir: string, rel = ''): string[] {
@@ -196,7 +232,7 @@ export function loadUiBundle(dir = uiAssetDir()): UiBundle {
       const list = f.endsWith('/') ? filesUnder(path.join(root, f)).filter((x) => /\.m?js$/.test(x)).map((x) => f + x) : [f];
       for (const rel of list) {
         if (v.exclude?.includes(rel)) continue;
-        const body = readFileSync(path.join(root, rel));
+        const body = Buffer.from(compactVendorJs(readFileSync(path.join(root, rel), 'utf8')));
         files.set(`vendor/${v.pkg}/${rel}`, body);
         vendor += body.byteLength;
       }

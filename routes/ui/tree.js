@@ -89,7 +89,7 @@ export function TreeListing({ name, path }) {
       <a class="raw" href=${apiPath(name, 'tree', path)}>JSON</a>
     </div>
     <${ErrorBox} error=${error} />
-    <table class="list files">
+    ${error && !entries.length ? null : html`<table class="list files">
       <thead><tr>
         ${COLUMNS.map(
           (c) => html`<th scope="col" class=${c.num ? 'num' : ''} aria-sort=${sort.key === c.key ? (sort.dir > 0 ? 'ascending' : 'descending') : 'none'}>
@@ -108,7 +108,7 @@ export function TreeListing({ name, path }) {
           </tr>`,
         )}
       </tbody>
-    </table>
+    </table>`}
     ${!loading && !error && entries.length === 0 ? html`<p class="muted">An empty directory.</p>` : null}
     ${loading ? html`<${Loading} />` : cursor ? html`<button type="button" class="more" onClick=${() => load(cursor)}>Load ${TREE_PAGE} more entries</button>` : null}
   </div>`;

@@ -1,8 +1,11 @@
+/// <reference lib="dom" />
+// (encodeTestVideo runs WebCodecs in the browser: DOM types.)
 /**
  * Shared setup of the page's tests: a dataset with one file of every preview kind (text three
  * directories down, CSV, Parquet written by hyparquet-writer, a PNG, a WAV, JSON, random binary, a
- * 1 GiB sparse file, a directory of 250 entries), its earlier version as a base, and Chromium driven
- * by playwright-core (Debian's /usr/bin/chromium, headless, a fresh profile per launch).
+ * 1 GiB sparse file, a directory of 250 entries, a text file longer than one 64 KiB step, a WebM video
+ * encoded by the browser itself), its earlier version as a base, and Chromium driven by
+ * playwright-core (Debian's /usr/bin/chromium, headless, a fresh profile per launch).
  */
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -98,6 +101,137 @@ export function wavBytes(seconds: number): Buffer {
   return b;
 }
 
+/** The test video: `VIDEO_SECONDS` of VP8 at `VIDEO_FPS`, a keyframe (and a cluster) every second. */
+export const VIDEO_SECONDS = 3;
+const VIDEO_FPS = 10;
+const VIDEO_W = 160;
+const VIDEO_H = 120;
+
+/** One EBML element: its id, its size as an 8-byte vint (a fixed width, so sizes can be computed ahead), its body. */
+function ebml(id: number, ...parts: Buffer[]): Buffer {
+  const body = Buffer.concat(parts);
+  const size = Buffer.alloc(8);
+  size.writeBigUInt64BE(BigInt(body.length));
+  size[0] = 0x01; // vint marker of an 8-byte size (bodies here are far below 2^56)
+  const hex = id.toString(16);
+  return Buffer.concat([Buffer.from(hex.length % 2 ? `0${hex}` : hex, 'hex'), size, body]);
+}
+const ebmlUint = (id: number, n: number) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return ebml(id, b);
+};
+const ebmlFloat = (id: number, x: number) => {
+  const b = Buffer.alloc(8);
+  b.writeDoubleBE(x);
+  return ebml(id, b);
+};
+const ebmlString = (id: number, s: string) => ebml(id, Buffer.from(s, 'latin1'));
+
+/** Encoded VP8 frames (microsecond timestamps). */
+export interface VideoFrameData {
+  ts: number;
+  key: boolean;
+  data: number[];
+}
+
+/**
+ * A WebM file of VP8 frames: EBML header, Segment { Info (duration), Tracks, Cues, Clusters }, one
+ * cluster per keyframe and the cues before the clusters, so a player knows the duration and where to
+ * seek from the first bytes it reads (what a real muxer writes for the web).
+ */
+export function webmBytes(frames: VideoFrameData[], w = VIDEO_W, h = VIDEO_H, fps = VIDEO_FPS): Buffer {
+  const header = ebml(0x1a45dfa3, ebmlUint(0x4286, 1), ebmlUint(0x42f7, 1), ebmlUint(0x42f2, 4), ebmlUint(0x42f3, 8), ebmlString(0x4282, 'webm'), ebmlUint(0x4287, 2), ebmlUint(0x4285, 2));
+  const info = ebml(0x1549a966, ebmlUint(0x2ad7b1, 1_000_000), ebmlFloat(0x4489, (frames.length * 1000) / fps), ebmlString(0x4d80, 'hexz-test'), ebmlString(0x5741, 'hexz-test'));
+  const video = ebml(0xe0, ebmlUint(0xb0, w), ebmlUint(0xba, h));
+  const tracks = ebml(0x1654ae6b, ebml(0xae, ebmlUint(0xd7, 1), ebmlUint(0x73c5, 1), ebmlUint(0x83, 1), ebmlString(0x86, 'V_VP8'), ebmlUint(0x23e383, Math.round(1e9 / fps)), video));
+  const clusters: Array<{ ms: number; blocks: Buffer[] }> = [];
+  for (const f of frames) {
+    const ms = Math.round(f.ts / 1000);
+    if (f.key || !clusters.length) clusters.push({ ms, blocks: [] });
+    const c = clusters[clusters.length - 1];
+    const head = Buffer.alloc(4);
+    head[0] = 0x81; // track 1
+    head.writeInt16BE(ms - c.ms, 1);
+    head[3] = f.key ? 0x80 : 0;
+    c.blocks.push(ebml(0xa3, head, Buffer.from(f.data)));
+  }
+  const clusterBytes = clusters.map((c) => ebml(0x1f43b675, ebmlUint(0xe7, c.ms), ...c.blocks));
+  const cues = (first: number) => {
+    let at = first;
+    return ebml(
+      0x1c53bb6b,
+      ...clusters.map((c, i) => {
+        const point = ebml(0xbb, ebmlUint(0xb3, c.ms), ebml(0xb7, ebmlUint(0xf7, 1), ebmlUint(0xf1, at)));
+        at += clusterBytes[i].length;
+        return point;
+      }),
+    );
+  };
+  // Cluster positions count from the start of the Segment's body; the cues' length does not depend on them.
+  const before = info.length + tracks.length;
+  const segment = ebml(0x18538067, info, tracks, cues(before + cues(0).length), ...clusterBytes);
+  return Buffer.concat([header, segment]);
+}
+
+/**
+ * Encode the test video with the browser's own VP8 encoder (WebCodecs; ffmpeg is not needed): a
+ * colour sweep with the frame number, on a page of a fake localhost origin (WebCodecs needs a secure
+ * context).
+ */
+export async function encodeTestVideo(context: BrowserContext): Promise<Buffer> {
+  const page = await context.newPage();
+  try {
+    await page.route('http://localhost/encode', (r) => r.fulfill({ body: '<!doctype html><title>encode</title>', contentType: 'text/html' }));
+    await page.goto('http://localhost/encode');
+    const frames = await page.evaluate(
+      async ({ w, h, fps, n }) => {
+        const out: Array<{ ts: number; key: boolean; data: number[] }> = [];
+        let failed: unknown;
+        const enc = new VideoEncoder({
+          output: (c) => {
+            const b = new Uint8Array(c.byteLength);
+            c.copyTo(b);
+            out.push({ ts: c.timestamp, key: c.type === 'key', data: Array.from(b) });
+          },
+          error: (e) => (failed = e),
+        });
+        enc.configure({ codec: 'vp8', width: w, height: h, bitrate: 200_000, framerate: fps });
+        const canvas = new OffscreenCanvas(w, h);
+        const g = canvas.getContext('2d')!;
+        for (let i = 0; i < n; i++) {
+          g.fillStyle = `hsl(${(i * 360) / n}, 70%, 50%)`;
+          g.fillRect(0, 0, w, h);
+          g.fillStyle = '#fff';
+          g.font = '48px sans-serif';
+          g.fillText(String(i), 16, 72);
+          const frame = new VideoFrame(canvas, { timestamp: Math.round((i * 1e6) / fps), duration: Math.round(1e6 / fps) });
+          enc.encode(frame, { keyFrame: i % fps === 0 });
+          frame.close();
+        }
+        await enc.flush();
+        if (failed) throw new Error(String(failed));
+        return out;
+      },
+      { w: VIDEO_W, h: VIDEO_H, fps: VIDEO_FPS, n: VIDEO_SECONDS * VIDEO_FPS },
+    );
+    return webmBytes(frames);
+  } finally {
+    await page.close();
+  }
+}
+
+/** Lines of the long text file: 200 KiB and more, so its preview needs several 64 KiB steps. */
+export const LONG_TEXT_LINES = 4000;
+export function longText(): string {
+  return Array.from({ length: LONG_TEXT_LINES }, (_, i) => `line ${String(i + 1).padStart(5, '0')} of the long text, read 64 KiB at a time\n`).join('');
+}
+
+/** Archive files that would run script if a browser rendered them as active content of the gateway's origin. */
+export const ACTIVE_HTML = '<!doctype html><title>inert</title><h1>an archive page</h1><script>document.title = "ran"; window.hexzActive = true; alert("archive script ran")</script>\n';
+export const ACTIVE_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="30"><rect width="40" height="30" fill="teal"/><script>window.hexzActive = true; alert("svg script ran")</script></svg>\n';
+
 /** Rows of the CSV and Parquet fixtures. */
 export const TABLE_ROWS = 500;
 
@@ -118,6 +252,25 @@ export function parquetBytes(): Buffer {
   return Buffer.from(ab);
 }
 
+/** Rows and row group size of the large Parquet file: its preview must read the footer and one row group, not the file. */
+export const BIG_PARQUET_ROWS = 200_000;
+export const BIG_PARQUET_GROUP = 10_000;
+
+/** A Parquet file of a few MiB in 20 row groups, of values that do not compress (a seeded sequence). */
+export function bigParquetBytes(): Buffer {
+  let x = 12345;
+  const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  const ab = parquetWriteBuffer({
+    columnData: [
+      { name: 'id', data: Array.from({ length: BIG_PARQUET_ROWS }, (_, i) => i), type: 'INT32' },
+      { name: 'value', data: Array.from({ length: BIG_PARQUET_ROWS }, () => next() / 2 ** 32), type: 'DOUBLE' },
+      { name: 'code', data: Array.from({ length: BIG_PARQUET_ROWS }, () => next().toString(36)), type: 'STRING' },
+    ],
+    rowGroupSize: BIG_PARQUET_GROUP,
+  });
+  return Buffer.from(ab);
+}
+
 /** Size of the sparse file whose preview must read at most 1 MiB. */
 export const GIB = 1024 * 1024 * 1024;
 
@@ -126,7 +279,7 @@ export const GIB = 1024 * 1024 * 1024;
  * deleted, one renamed; new bytes stored twice, so some deduplicate inside; a small sparse file, so
  * some are holes), and under `huge` a 1 GiB sparse file (made with truncate: holes, packed in seconds).
  */
-export async function writeUiDataset(v1: string, v2: string, huge: string): Promise<void> {
+export async function writeUiDataset(v1: string, v2: string, huge: string, more?: { dir: string; video: Buffer }): Promise<void> {
   const common: Record<string, string | Uint8Array | null> = {
     'README.md': '# UI test dataset\n\nFiles of every preview kind.\n',
     'data/2026/jan/notes.txt': `${'Three levels down: hello from the page tests.\n'.repeat(20)}`,
@@ -157,4 +310,6 @@ export async function writeUiDataset(v1: string, v2: string, huge: string): Prom
   await fs.mkdir(huge, { recursive: true });
   await fs.writeFile(path.join(huge, 'sparse.img'), '');
   await fs.truncate(path.join(huge, 'sparse.img'), GIB);
+  // Apart from v1 and v2, so the figures of their pictures and diff stay as they are.
+  if (more) await writeTree(more.dir, { 'media/clip.webm': more.video, 'text/long.txt': longText(), 'web/active.html': ACTIVE_HTML, 'web/active.svg': ACTIVE_SVG, 'tables/big.parquet': bigParquetBytes() });
 }

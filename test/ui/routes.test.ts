@@ -2,15 +2,16 @@
  * The page's routes without a browser: the HTML at every page URL with its Content-Security-Policy
  * (the import map allowed by its hash, nothing else inline), versioned assets with immutable caching
  * and gzip, the service worker's own URL and scope, the page open without a token while the API is
- * not, and the size budget of the page's own assets (≤ 250 KiB; the vendored libraries are counted
- * and reported separately).
+ * not, the size budget of the page's own assets (≤ 250 KiB; the vendored libraries are counted
+ * and reported separately), and the compaction of the vendored libraries (same syntax tree as published).
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ASSET_CACHE_CONTROL, loadUiBundle } from '@hexz/routes/ui.js';
+import ts from 'typescript';
+import { ASSET_CACHE_CONTROL, compactVendorJs, loadUiBundle } from '@hexz/routes/ui.js';
 import { startGateway, type Gateway } from '@hexz/src/gateway/server.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { get } from '../gateway/fixture.js';
@@ -101,5 +102,46 @@ describe('the page routes', () => {
     console.log(`page assets: own ${(bundle.sizes.own / 1024).toFixed(1)} KiB, vendored libraries ${(bundle.sizes.vendor / 1024).toFixed(1)} KiB (uncompressed)`);
     expect(bundle.sizes.own).toBeLessThanOrEqual(250 * 1024);
     expect(bundle.sizes.vendor).toBeGreaterThan(0);
+  });
+});
+
+/** Every node of a module's syntax tree in order, as kind and (for tokens) text: equal lists, equal programs. */
+function syntaxOf(src: string, file: string): string[] {
+  const sf = ts.createSourceFile(file, src, ts.ScriptTarget.Latest, true, ts.ScriptKind.JS);
+  const out: string[] = [];
+  const walk = (n: ts.Node) => {
+    // JSDoc comments are nodes of a JS file's tree in TypeScript: comments, not code, so left out.
+    const kids = n.getChildren(sf).filter((k) => k.kind < ts.SyntaxKind.FirstJSDocNode || k.kind > ts.SyntaxKind.LastJSDocNode);
+    out.push(kids.length ? ts.SyntaxKind[n.kind] : `${ts.SyntaxKind[n.kind]} ${n.getText(sf)}`);
+    for (const k of kids) walk(k);
+  };
+  walk(sf);
+  return out;
+}
+
+describe('the vendored libraries, compacted', () => {
+  it('keep the syntax tree of the published files, and shrink them', () => {
+    let published = 0;
+    let served = 0;
+    for (const [rel, a] of bundle.assets) {
+      const m = /^vendor\/((?:@[^/]+\/)?[^/]+)\/(.+)$/.exec(rel);
+      if (!m) continue;
+      const original = readFileSync(path.join(import.meta.dirname, '..', '..', 'node_modules', m[1], m[2]), 'utf8');
+      expect(a.body.toString(), rel).toBe(compactVendorJs(original));
+      expect(syntaxOf(a.body.toString(), rel), rel).toEqual(syntaxOf(original, rel));
+      published += Buffer.byteLength(original);
+      served += a.body.byteLength;
+    }
+    console.log(`vendored libraries: ${(published / 1024).toFixed(1)} KiB published, ${(served / 1024).toFixed(1)} KiB served`);
+    expect(served).toBeLessThan(published * 0.8);
+  });
+
+  it('drop only whole comment lines, blank lines and indentation; anything else is served as published', () => {
+    expect(compactVendorJs('/**\n * doc\n */\nexport function f(a) {\n  // why\n\n  return a // kept\n}\n')).toBe('export function f(a) {\nreturn a // kept\n}\n');
+    expect(compactVendorJs('const re = /x/\n  /* one line */\nf()\n')).toBe('const re = /x/\nf()\n');
+    // A comment with code after it on its line, or one never closed: left as it is.
+    for (const src of ['/* c */ f()\n', '/* a\n */ f()\n', '/* open\nf()\n', '/* a */ /* b */\n']) expect(compactVendorJs(src)).toBe(src);
+    // A string that may span lines (a template literal, a backslash continuation): served as published.
+    for (const src of ['const s = `\n// not a comment\n  indented\n`\n', "const s = 'a\\\n  b'\n"]) expect(compactVendorJs(src)).toBe(src);
   });
 });
