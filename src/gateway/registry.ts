@@ -46,6 +46,8 @@ export interface ArchiveRegistryOptions {
   maxOpen: number;
   /** Wrap every storage opened (metering). */
   wrapStorage?: (s: Storage) => Storage;
+  /** Decode threads of the archives it opens (`OpenArchiveOptions.decodeThreads`; 0: on the calling thread). */
+  decodeThreads?: number;
   /**
    * Opens and revalidations that take longer are abandoned (the next request tries afresh), so one
    * storage request that never returns cannot wedge an archive. Default: no limit.
@@ -323,6 +325,7 @@ export class ArchiveRegistry {
         trustedKeys: this.opts.trustedKeys,
         wrapStorage: this.opts.wrapStorage,
         resolveBase: this.resolveBase,
+        decodeThreads: this.opts.decodeThreads,
       });
       // Only with its whole chain in place (docs/gateway.md, "Thin archives"): a missing base is a 502
       // on every route, never a failure halfway through a body. One trailer read per base, in the root.

@@ -33,6 +33,8 @@ export interface GatewayOptions {
   reusePort?: boolean;
   /** `/metrics` of the whole server when this gateway is one of several workers. */
   aggregateMetrics?: () => Promise<string>;
+  /** Threads that decode bulk reads (default: a pool of one per core; 0: on the gateway's own thread). */
+  decodeThreads?: number;
 }
 
 /** A running gateway. */
@@ -133,6 +135,7 @@ export async function startGateway(config: Partial<ServeConfig>, opts: GatewayOp
     maxOpen: cfg.maxOpenArchives,
     openTimeoutMs: cfg.requestTimeoutMs,
     wrapStorage: (s) => meterStorage(s, storageCounters, metrics.observeStorage),
+    decodeThreads: opts.decodeThreads,
     onOpen: (outcome) => metrics.archiveOpens.inc({ outcome }),
     onRefused: (code) => metrics.archiveRefusals.inc({ reason: code.toLowerCase() }),
   });
