@@ -22,6 +22,7 @@ import type { Archive } from '../../reader/archive.js';
 import { ExtentMap, EXTENT_COPY_UP_MIN, type LowerRead } from './extents.js';
 import { Journal } from './journal.js';
 import { Namespace, type FileNode, type Lower, type NamespaceRecord } from './namespace.js';
+import { pauseAt } from './pause.js';
 import { cleanGenerations, fsyncDir, journalFile, readConfig, upperDir, type OverlayConfig } from './store.js';
 
 /** Copy-ups running at once: enough to overlap a few editors, few enough to bound memory and I/O. */
@@ -289,6 +290,7 @@ export class OverlaySession {
             if (piece.hole) continue;
             await fh.write(piece.bytes, 0, piece.bytes.byteLength, piece.offset);
             this.copiedBytes += piece.bytes.byteLength;
+            await pauseAt('copy-up');
           }
           await fh.truncate(end);
           await fh.sync();
