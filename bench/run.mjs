@@ -37,12 +37,19 @@ const PEERS = ['squashfs', 'casync', 'restic', 'zstd', 'nginx'];
 const PEER_TOOLS = { squashfs: ['mksquashfs', 'unsquashfs', 'squashfuse'], casync: ['casync'], restic: ['restic'], zstd: ['zstd', 'lz4'], nginx: ['nginx'] };
 const ALL = ['pack', 'versions', 'extract', 'random', 'gateway', 'micro', 'encryption', 'workspaces'];
 
+/**
+ * The workspaces scenario's own tree at the issue's sizes (100,000 files, a 4 GiB file, an archive of
+ * 10 GiB or more: 10.5 GiB of incompressible bytes). The smaller presets have none: that scenario
+ * then runs on the disk image and the small files (a default `make bench` stays ~13 min).
+ */
+const FULL_WORKSPACE = { files: 100000, large: 4 * GiB, filler: 6.5 * GiB };
+
 /** Data set sizes per preset. `full` is what the issue asks for. */
 const PRESETS = {
   smoke: { mixed: 12 * MiB, disk: 16 * MiB, small: 300, realMode: 'local', realLimit: 3 * MiB, duration: 1, runs: 1, micro: 4 * MiB, gatewayCache: 64 * MiB },
   quick: { mixed: 128 * MiB, disk: 256 * MiB, small: 5000, realMode: 'full', realLimit: 48 * MiB, duration: 3, runs: 1, micro: 32 * MiB, gatewayCache: 128 * MiB },
   default: { mixed: 512 * MiB, disk: 1 * GiB, small: 50000, realMode: 'full', realLimit: 160 * MiB, duration: 5, runs: 3, micro: 64 * MiB, gatewayCache: 256 * MiB },
-  full: { mixed: 1 * GiB, disk: 2 * GiB, small: 50000, realMode: 'full', realLimit: 512 * MiB, duration: 10, runs: 3, micro: 128 * MiB, gatewayCache: 256 * MiB },
+  full: { mixed: 1 * GiB, disk: 2 * GiB, small: 50000, realMode: 'full', realLimit: 512 * MiB, duration: 10, runs: 3, micro: 128 * MiB, gatewayCache: 256 * MiB, workspace: FULL_WORKSPACE },
 };
 
 function parseArgs(argv) {
@@ -93,6 +100,11 @@ function parseArgs(argv) {
       small: Math.max(100, Math.round(full.small * f)),
       realLimit: Math.max(2 * MiB, Math.round(full.realLimit * f)),
       micro: Math.max(4 * MiB, Math.min(full.micro, Math.round((full.micro * f) / MiB) * MiB)),
+      workspace: {
+        files: Math.max(100, Math.round(FULL_WORKSPACE.files * f)),
+        large: Math.max(64 * MiB, Math.round((FULL_WORKSPACE.large * f) / MiB) * MiB),
+        filler: Math.round((FULL_WORKSPACE.filler * f) / MiB) * MiB,
+      },
     };
   } else throw new Error(`--size: expected smoke, quick, default, full or a positive factor, got ${o.size}`);
   o.preset = preset;
@@ -165,6 +177,7 @@ async function main() {
     disk: once('disk', () => datasets.disk(opts.work, P.disk, log)),
     small: once('small', () => datasets.smallFiles(opts.work, P.small, log)),
     real: once('real', () => datasets.real(opts.work, P.realMode, P.realLimit, log)),
+    workspace: once('workspace', () => (P.workspace ? datasets.workspaceTree(opts.work, P.workspace, log) : null)),
   };
   const used = new Set();
   const tracked = Object.fromEntries(
@@ -223,9 +236,10 @@ async function main() {
 
   if (!opts.keep) await clearArtifacts(ctx);
   const descriptions = [];
-  for (const k of ['mixed', 'versions', 'disk', 'small', 'real']) {
+  for (const k of ['mixed', 'versions', 'disk', 'small', 'real', 'workspace']) {
     if (!used.has(k)) continue;
     const d = await data[k]();
+    if (!d) continue;
     descriptions.push({ name: d.name, description: describe(d), manifest: summaryOf(d) });
   }
 
@@ -267,6 +281,7 @@ function describe(d) {
   if (d.name === 'versions') return d.versions.map((v) => `${v.version}: ${v.changes}${v.version === 'v1' ? '' : ` — ${v.edits} edits, ${S(v.bytesAdded)} of new content, ${S(v.bytesDeleted)} deleted`}`).join('; ');
   if (d.name === 'disk') return `one ${S(d.bytes)} disk image (written in full, ${(d.zeroShare * 100).toFixed(0)} % zero 1 MiB regions, the rest inode-table-like, text, binary and incompressible blocks); v2: ${d.v2Changes} — ${S(d.v2BytesChanged)} of bytes really differ, ${d.v2Edits} edits.`;
   if (d.name === 'small-files') return `${d.files.toLocaleString('en-US')} files of 1–16 KiB (${S(d.bytes)}) in directories of 100: text 60 %, structured binary 30 %, incompressible 10 %.`;
+  if (d.name === 'workspace') return `${d.files.toLocaleString('en-US')} files (${S(d.bytes)}): ${d.smallFiles.toLocaleString('en-US')} small files as in small-files below ${d.smallDir}/, one ${S(d.largeSize)} incompressible file ${d.largeFile}, and ${S(d.fillerBytes)} of incompressible filler in 1 GiB files, so that the archive itself is as large as its content.`;
   if (d.name === 'real') return `${S(d.bytes)} in ${d.files.toLocaleString('en-US')} real files: ${d.sources.join('; ')}.`;
   return '';
 }

@@ -6,6 +6,7 @@
 //   versions     v1 = mixed; v2..v4 = successive edits, each recording the bytes really changed
 //   disk         one disk-image-like file (mostly zeros plus filesystem-like blocks) and a v2 of it
 //   small-files  N files of 1–16 KiB
+//   workspace    small files, one large incompressible file and incompressible filler (workspaces, full size)
 //   real         files from this machine and from npm packages (several versions of one package)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, promises as fs, utimesSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { runProcess } from './measure.mjs';
 
 const MiB = 1 << 20;
 const KiB = 1 << 10;
+const GiB = 1 << 30;
 const FIXED_MTIME = new Date('2024-06-01T12:00:00Z');
 /** Generator version, part of every data set's folder name: bump it when a generator changes. */
 const GEN = 'g2';
@@ -453,6 +455,12 @@ export async function smallFiles(work, count, log = () => {}) {
   const dir = path.join(work, 'data', name);
   log(`generating small-files (${count} files) in ${dir}`);
   await fresh(dir);
+  const bytes = writeSmallFiles(dir, count);
+  return finish(work, name, { name: 'small-files', dir, bytes, files: count });
+}
+
+/** `count` files of 1–16 KiB in directories of 100 below `dir` (the same bytes for the same count); returns their size. */
+function writeSmallFiles(dir, count) {
   const r = rng(`small/${count}`);
   let bytes = 0;
   const kinds = ['log', 'csv', 'json', 'log', 'csv', 'json', 'bin', 'bin', 'bin', 'rand'];
@@ -468,7 +476,44 @@ export async function smallFiles(work, count, log = () => {}) {
     utimesSync(f, FIXED_MTIME, FIXED_MTIME);
     bytes += len;
   }
-  return finish(work, name, { name: 'small-files', dir, bytes, files: count });
+  return bytes;
+}
+
+// ---- workspace ------------------------------------------------------------------------------------
+
+/**
+ * The tree of the workspaces scenario at the issue's sizes, one archive for its three bars:
+ * `small/` holds `spec.files` small files (the small-files generator's bytes), `large.img` is
+ * `spec.large` incompressible bytes (the file a 1-byte edit is committed from), and `filler/` holds
+ * `spec.filler` more incompressible bytes in 1 GiB files so that the archive itself, not only its
+ * logical size, reaches the issue's size. Incompressible: AES-CTR of zeros, deterministic per seed.
+ */
+export async function workspaceTree(work, spec, log = () => {}) {
+  const name = `workspace-${GEN}-${spec.files}-${spec.large}-${spec.filler}`;
+  const have = await done(work, name);
+  if (have) return have;
+  const dir = path.join(work, 'data', name);
+  log(`generating workspace (${spec.files} small files, ${fmtSize(spec.large)} file, ${fmtSize(spec.filler)} filler) in ${dir}`);
+  await fresh(dir);
+  const smallBytes = writeSmallFiles(path.join(dir, 'small'), spec.files);
+  await writeChunked(path.join(dir, 'large.img'), spec.large, producer('rand', `workspace/large/${spec.large}`));
+  let fillers = 0;
+  for (let at = 0; at < spec.filler; at += GiB) {
+    const n = Math.min(GiB, spec.filler - at);
+    await writeChunked(path.join(dir, 'filler', `part-${String(fillers).padStart(3, '0')}.bin`), n, producer('rand', `workspace/filler/${fillers}`));
+    fillers++;
+  }
+  return finish(work, name, {
+    name: 'workspace',
+    dir,
+    bytes: smallBytes + spec.large + spec.filler,
+    files: spec.files + 1 + fillers,
+    smallDir: 'small',
+    smallFiles: spec.files,
+    largeFile: 'large.img',
+    largeSize: spec.large,
+    fillerBytes: spec.filler,
+  });
 }
 
 // ---- real -----------------------------------------------------------------------------------------

@@ -126,7 +126,8 @@ command('checkout [archive] [dir]', 'a writable workspace of an archive in a new
   .option('--allow-other', 'let other users use the workspace mount')
   .addOption(new Option('--fuse <binding>', 'FUSE binding: 3, 2 or auto').choices(['auto', '3', '2']).env('HEXZ_FUSE'));
 
-command('workspaces', 'list the workspaces under HEXZ_HOME (~/.hexz) and whether each is mounted', () => import('./commands/workspaces.js'));
+command('workspaces', 'list the workspaces under HEXZ_HOME (~/.hexz) and whether each is mounted', () => import('./commands/workspaces.js'))
+  .option('--forget <id|dir>', 'unmount a workspace and delete its state, uncommitted changes included (refused while a commit runs)');
 
 command('status [dir]', 'paths added, modified, deleted and renamed in a workspace since its archive', () => import('./commands/status.js'));
 

@@ -120,6 +120,7 @@ export interface CommitRequest extends ControlRequest {
 export async function handleRequest(ctx: CommandContext, session: OverlaySession, req: ControlRequest): Promise<unknown> {
   const key = await ctx.key();
   if (req.op === 'ping') return { pid: process.pid };
+  if (req.op === 'retire') return session.retire();
   if (req.op === 'status') return overlayStatus(session, () => workspaceIdFunction({ root: session.config.mountpoint, state: session.config }, key));
   if (req.op === 'commit') {
     const r = req as CommitRequest;

@@ -29,6 +29,7 @@ import type { WorkspaceHead } from '../state.js';
 import { planFile } from './extents.js';
 import { joinPath, type DirNode, type FileNode } from './namespace.js';
 import type { OverlaySession } from './session.js';
+import { pauseAt } from './pause.js';
 import { overlayStatus, type OverlayStatus } from './status.js';
 import { generationDir, upperDir, writeConfig } from './store.js';
 
@@ -167,7 +168,9 @@ export async function commitOverlay(s: OverlaySession, output: string, opts: Ove
     const generation = cfg.generation + 1;
     await fs.mkdir(upperDir(s.dir, generation), { recursive: true });
     const next = { ...cfg, ...stateFor(created, cfg), generation };
+    await pauseAt('commit-written');
     await writeConfig(s.dir, next); // the commit point
+    await pauseAt('commit-point');
     await s.advance(next, created);
     await fs.rm(generationDir(s.dir, cfg.generation), { recursive: true, force: true });
     return { status, pack: summary, upperBytes, from: cfg.head, to: next.head };

@@ -9,7 +9,7 @@ import net from 'node:net';
 import { HexzError, toHexzError, type ErrorCode } from '../../errors.js';
 
 export interface ControlRequest {
-  op: 'status' | 'commit' | 'ping';
+  op: 'status' | 'commit' | 'ping' | 'retire';
   [key: string]: unknown;
 }
 

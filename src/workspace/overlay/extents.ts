@@ -18,6 +18,7 @@ import { promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { ChunkRef } from '../../format/chunk-index.js';
 import { HexzError } from '../../errors.js';
+import { pauseAt } from './pause.js';
 import { replaceDurably } from './store.js';
 
 /** Files from this size copy up by extent; smaller ones are copied whole (one pass is cheaper). */
@@ -138,6 +139,7 @@ export class ExtentMap {
           const buf = Buffer.allocUnsafe(e - s);
           await lower(buf, 0, e - s, s);
           await upper.write(buf, 0, e - s, s);
+          await pauseAt('extent-fill');
           this.set(i);
         })().finally(() => this.filling.delete(i));
         this.filling.set(i, p);

@@ -22,6 +22,7 @@ import type { Archive } from '../../reader/archive.js';
 import { ExtentMap, EXTENT_COPY_UP_MIN, type LowerRead } from './extents.js';
 import { Journal } from './journal.js';
 import { Namespace, type FileNode, type Lower, type NamespaceRecord } from './namespace.js';
+import { pauseAt } from './pause.js';
 import { cleanGenerations, fsyncDir, journalFile, readConfig, upperDir, type OverlayConfig } from './store.js';
 
 /** Copy-ups running at once: enough to overlap a few editors, few enough to bound memory and I/O. */
@@ -80,6 +81,8 @@ export class OverlaySession {
   /** Nodes copied up, by the HEAD path they came from: handles opened on HEAD's entry read them. */
   readonly byOrigin = new Map<string, FileNode>();
   private paused?: Promise<void>;
+  /** Set by `hexz workspaces --forget` just before it unmounts: no commit may start any more. */
+  private retired = false;
   private readonly maps = new Map<string, Promise<ExtentMap>>();
 
   private constructor(
@@ -135,6 +138,16 @@ export class OverlaySession {
     return run;
   }
 
+  /**
+   * Refuse every commit from now on, unless one runs already (then WORKSPACE_BUSY): the workspace's
+   * state is about to be deleted (`hexz workspaces --forget`), and a commit that moved HEAD meanwhile
+   * would be lost with it.
+   */
+  retire(): void {
+    if (this.paused) throw new HexzError('WORKSPACE_BUSY', 'cannot forget the workspace: a commit is running (wait for it to end)', { path: this.dir });
+    this.retired = true;
+  }
+
   /** Wait while a commit runs (every change to the workspace does, reads never do). */
   async whenOpen(): Promise<void> {
     while (this.paused) await this.paused;
@@ -146,6 +159,7 @@ export class OverlaySession {
    */
   async exclusive<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.paused) throw new HexzError('WORKSPACE_BUSY', `cannot ${what}: a commit is running`, { path: this.dir });
+    if (this.retired) throw new HexzError('WORKSPACE_BUSY', `cannot ${what}: the workspace is being forgotten`, { path: this.dir });
     let done!: () => void;
     this.paused = new Promise<void>((r) => (done = r));
     try {
@@ -289,6 +303,7 @@ export class OverlaySession {
             if (piece.hole) continue;
             await fh.write(piece.bytes, 0, piece.bytes.byteLength, piece.offset);
             this.copiedBytes += piece.bytes.byteLength;
+            await pauseAt('copy-up');
           }
           await fh.truncate(end);
           await fh.sync();

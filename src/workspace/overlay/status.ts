@@ -133,7 +133,8 @@ export async function overlayStatus(s: OverlaySession, idOf: () => Promise<(plai
   for (const h of whiteouts) await deleted(h);
   changes.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   report.clean = changes.length === 0;
-  report.unchanged = Math.max(0, s.archive.root.fileCount - changes.length);
+  // Added paths were not HEAD's: they leave HEAD's count of untouched paths as it was.
+  report.unchanged = Math.max(0, s.archive.root.fileCount - changes.filter((c) => c.kind !== 'added').length);
   return report;
 
   async function deleted(h: string): Promise<void> {
