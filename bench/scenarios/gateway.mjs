@@ -10,7 +10,8 @@ import { fmtSize } from '../lib/datasets.mjs';
 import { onePass, startHexz, startNginx, runWrk, wrkScript } from '../lib/http.mjs';
 import { median, medianOf } from '../lib/measure.mjs';
 import { addRow, table } from '../lib/report.mjs';
-import { REPO } from '../lib/tools.mjs';
+import { randomBytes } from '../lib/prng.mjs';
+import { hexz, REPO } from '../lib/tools.mjs';
 
 export const title = '5. HTTP gateway vs nginx';
 
@@ -156,6 +157,7 @@ export async function run(ctx) {
     bar: `≤ ${fmtSize(limit)}`,
     met: mem ? Math.max(mem.serverPeakRss, mem.hwm) <= limit : null,
   });
+  await firstRequestReads(ctx, out, storage, failed);
   await fs.rm(out, { recursive: true, force: true });
   return {
     tables,
@@ -167,6 +169,60 @@ export async function run(ctx) {
       'server CPU = CPU seconds of the server process tree ÷ wall time (2.0 = both cores busy); server peak RSS = the largest RSS of the server process tree sampled every 200 ms (nginx: master + workers).',
     ],
   };
+}
+
+/**
+ * O(1) first byte (issue 15): storage requests of the first range request for a byte in the middle
+ * of a file of more than 50,000 chunks, counted on the gateway's /metrics between the archive's open
+ * (GET /v1/archives/NAME) and the answer; the bar is at most 3 (file-table page, chunk-index page,
+ * the chunk). The file is 20 MiB of random bytes packed with 256-byte chunks (~80,000 references,
+ * two chunk-index pages): quick to build, and as many references as a 5 GiB file at the default size.
+ */
+async function firstRequestReads(ctx, out, storage, failed) {
+  const src = path.join(out, 'many-chunks');
+  await fs.mkdir(src, { recursive: true });
+  const size = 20 * MiB;
+  await fs.writeFile(path.join(src, 'big.bin'), randomBytes(5150, size));
+  const packed = await hexz(['--json', 'pack', '--force', '--chunk-size', '256', src, path.join(storage, 'many-chunks.hxz')], { stdout: 'capture' });
+  let measured = null;
+  let refs = null;
+  let srv = null;
+  try {
+    if (packed.code !== 0) throw new Error(`pack failed: ${String(packed.stderr).trim().split('\n').pop()}`);
+    srv = await startHexz(storage, ctx.preset.gatewayCache);
+    const info = await (await fetch(`${srv.base}/v1/archives/many-chunks`)).json();
+    refs = info.chunkRefs ?? info.info?.chunkRefs ?? null;
+    const before = await storageRequests(srv.base);
+    const at = Math.floor(size * 0.61) + 12345;
+    const r = await fetch(`${srv.base}/v1/archives/many-chunks/files/big.bin`, { headers: { Range: `bytes=${at}-${at + 999}` } });
+    await r.arrayBuffer();
+    if (r.status !== 206 || !r.headers.get('etag')) throw new Error(`status ${r.status}, ETag ${r.headers.get('etag')}`);
+    measured = (await storageRequests(srv.base)) - before;
+  } catch (err) {
+    ctx.log(`  first-request reads FAILED: ${err.message}`);
+    failed.set('first request', String(err.message));
+  } finally {
+    if (srv) await srv.stop();
+  }
+  if (measured !== null) ctx.log(`  first request of a file of ${refs} chunks: ${measured} storage reads beyond the open`);
+  ctx.targets.push({
+    id: 'gateway-first-byte',
+    text: 'first range request of a file of ≥ 50k chunks: at most 3 storage reads beyond the archive\'s open (with a strong ETag)',
+    measured: measured === null ? null : `${measured} storage reads for a file of ${refs ?? '?'} chunk references`,
+    bar: '≤ 3',
+    met: measured === null ? null : measured <= 3 && (refs ?? 0) >= 50_000,
+  });
+}
+
+/** hexz_storage_requests_total of the whole server (every worker), from /metrics. */
+async function storageRequests(base) {
+  const text = await (await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  let n = 0;
+  for (const line of text.split('\n')) {
+    const m = line.match(/^hexz_storage_requests_total(?:\{[^}]*\})?\s+([-\d.e+]+)/);
+    if (m) n += Number(m[1]);
+  }
+  return n;
 }
 
 /** Memory gauges from the gateway's Prometheus endpoint (cache, V8 heap, external buffers, RSS). */
