@@ -145,7 +145,6 @@ function answerWarm(ctx: GatewayContext, view: ArchiveView, request: ContentRequ
     let total = 0;
     for (const r of ranges) total += r.end - r.start + 1;
     if (total > WARM_MAX_BYTES) return void lease.release();
-    readAhead(ctx, request, lease, archive, ct.entry, ranges);
     const views: Uint8Array[] = [];
     for (let i = 0; i < ranges.length; i++) {
       const r = ranges[i];
@@ -159,6 +158,9 @@ function answerWarm(ctx: GatewayContext, view: ArchiveView, request: ContentRequ
       views.push(...got.views);
     }
     if (multipart) views.push(Buffer.from(multipart.tail, 'latin1'));
+    // Only now, when the warm path answers: a range that falls through to the async path is observed
+    // there, and observing it twice would count one request as two consecutive reads.
+    readAhead(ctx, request, lease, archive, ct.entry, ranges);
     const res = startRaw(reply, p);
     const toRelease = held;
     held = [];
