@@ -13,7 +13,8 @@
  *   Hold a lease only as long as the bytes are needed (a socket write, a copy into a FUSE buffer).
  */
 import { LRUCache } from 'lru-cache';
-import { arenaOverheadBytes, ChunkArena, type ArenaHandle, type ArenaLocation } from './arena.js';
+import { HexzError } from '../src/errors.js';
+import { arenaOverheadBytes, ChunkArena, MIN_SEGMENT_BYTES, type ArenaHandle, type ArenaLocation } from './arena.js';
 
 /** Default budget: enough for ~4,000 chunks of 64 KiB; `--cache-size` changes it. */
 export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
@@ -98,6 +99,14 @@ export function ioBudgetFor(maxBytes: number): number {
   return IO_BUFFER_BYTES * Math.min(16, Math.max(1, Math.floor(maxBytes / 8 / IO_BUFFER_BYTES)));
 }
 
+/** Smallest share of index pages a thread gets. */
+const MIN_PAGE_BYTES = 1 << 20;
+
+/** `n` bytes in MiB, for messages. */
+function mib(n: number): string {
+  return `${(n / (1 << 20)).toFixed(n % (1 << 20) === 0 ? 0 : 1)} MiB`;
+}
+
 /** Bytes of the budget given to decoded index pages (per thread): an eighth, 1–64 MiB. */
 export function pageBudgetFor(maxBytes: number): number {
   return Math.min(64 << 20, Math.max(1 << 20, Math.floor(maxBytes / 8)));
@@ -137,7 +146,13 @@ export class BlockCache {
     this.maxBytes = Math.max(MIN_CACHE_BYTES, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
     this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
     const threads = Math.max(1, opts.threads ?? 1);
-    const pageBytes = Math.max(1 << 20, Math.floor(pageBudgetFor(this.maxBytes) / threads));
+    // Every thread needs its own index pages (1 MiB at least) and one I/O buffer, and the arena two
+    // segments: a budget below that for this many threads would silently be exceeded.
+    const least = threads * (MIN_PAGE_BYTES + IO_BUFFER_BYTES) + 2 * MIN_SEGMENT_BYTES + arenaOverheadBytes(2 * MIN_SEGMENT_BYTES);
+    if (this.maxBytes < least) {
+      throw new HexzError('INVALID_ARGUMENT', `cache size ${mib(this.maxBytes)} is too small for ${threads} thread${threads === 1 ? '' : 's'} sharing it: at least ${mib(least)} (each thread keeps index pages and an I/O buffer of its own)`, { cacheBytes: this.maxBytes, threads });
+    }
+    const pageBytes = Math.max(MIN_PAGE_BYTES, Math.floor(pageBudgetFor(this.maxBytes) / threads));
     this.ioBuffersMax = Math.max(1, Math.floor(ioBudgetFor(this.maxBytes) / IO_BUFFER_BYTES / threads));
     const rest = this.maxBytes - threads * (pageBytes + this.ioBuffersMax * IO_BUFFER_BYTES);
     const arenaBytes = rest - arenaOverheadBytes(rest);

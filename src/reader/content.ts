@@ -33,7 +33,7 @@ import { ContentDigest } from '../format/content-digest.js';
 import type { FileEntry } from '../format/file-table.js';
 import { decodeChunkInto } from './decode.js';
 import { sharedDecodePool, type ExtentChunk } from './decode-pool.js';
-import { groupExtents, type ReadUnit } from './extents.js';
+import { DEFAULT_EXTENT_LIMITS, groupExtents, type ExtentLimits, type ReadUnit } from './extents.js';
 import type { OpenedArchive } from './opened.js';
 import type { BaseLease } from './bases.js';
 import type { IndexPages } from './pages.js';
@@ -381,6 +381,16 @@ export class ArchiveContent {
   }
 
   /**
+   * Extent limits for reads whose chunks should stay cached: an extent must fit in one segment of the
+   * cache's arena (1–4 MiB, smaller for small budgets), or it is decoded into memory of its own, never
+   * indexed, and a prefetch or a miss would be read and decoded again by the reader that wanted it.
+   */
+  private cachedExtentLimits(): ExtentLimits {
+    const segment = this.a.cache.arena.segmentBytes;
+    return segment >= DEFAULT_EXTENT_LIMITS.maxRaw ? DEFAULT_EXTENT_LIMITS : { ...DEFAULT_EXTENT_LIMITS, maxRaw: segment };
+  }
+
+  /**
    * Load the chunks of `plan` that are not cached (nor being loaded) in extents: a FUSE read of 1 MiB
    * that misses is one storage read and one decode job per run of chunks stored together, not one
    * of each per chunk. Chunks of single-chunk runs are left to the chunk path.
@@ -389,7 +399,7 @@ export class ArchiveContent {
     const slices: SpanSlice[] = plan.map((p) => ({ ...p, span: 0 }));
     const spans = [{ entry: e, start: 0, end: e.size }];
     const jobs: Array<Promise<void>> = [];
-    for (const unit of groupExtents(slices, (ref) => this.a.cache.hasChunk(ref.id, this.a.chunkTag))) {
+    for (const unit of groupExtents(slices, (ref) => this.a.cache.hasChunk(ref.id, this.a.chunkTag), this.cachedExtentLimits())) {
       if (unit.kind !== 'extent' || unit.slices.length < 2) continue;
       jobs.push(
         this.decodeExtent(unit, spans, false).then((pieces) => {
@@ -412,7 +422,7 @@ export class ArchiveContent {
     void (async () => {
       const plan = await this.plan(e, start, end - start);
       const slices: SpanSlice[] = plan.map((p) => ({ ...p, span: 0 }));
-      for (const unit of groupExtents(slices, (ref) => this.a.cache.hasChunk(ref.id, this.a.chunkTag))) {
+      for (const unit of groupExtents(slices, (ref) => this.a.cache.hasChunk(ref.id, this.a.chunkTag), this.cachedExtentLimits())) {
         if (this.closed) return;
         if (unit.kind !== 'extent') continue;
         if (!this.a.cache.tryReservePrefetch(unit.raw)) return;
@@ -535,7 +545,7 @@ export class ArchiveContent {
         raw += step;
       }
       if (slices.length === 0) return false;
-      units = groupExtents(slices, isCached);
+      units = groupExtents(slices, isCached, this.cachedExtentLimits());
       return true;
     };
     const unitRaw = (u: ReadUnit<SpanSlice>) => (u.kind === 'extent' ? u.raw : u.kind === 'cached' ? u.slice.ref.raw : 0);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BlockCache } from '@hexz/cache/block-cache.js';
+import { arenaOverheadBytes } from '@hexz/cache/arena.js';
+import { BlockCache, IO_BUFFER_BYTES, ioBudgetFor, pageBudgetFor } from '@hexz/cache/block-cache.js';
 import { coalesceReads, planCoalesced } from '@hexz/cache/coalesce.js';
 import { meterStorage } from '@hexz/cache/metered.js';
 import { Readahead } from '@hexz/cache/readahead.js';
@@ -16,6 +17,31 @@ function cid(n: number): Uint8Array {
 }
 
 describe('BlockCache', () => {
+  it('keeps arena, index pages and I/O buffers of every thread inside the budget, or refuses the budget', () => {
+    const MiB = 1 << 20;
+    for (const maxBytes of [8 * MiB, 16 * MiB, 64 * MiB, 256 * MiB, 1024 * MiB]) {
+      for (const threads of [1, 2, 4, 8]) {
+        let cache: BlockCache;
+        try {
+          cache = new BlockCache({ maxBytes, threads });
+        } catch (err) {
+          // Too small for this many threads: a clear error naming the least that works, never an overrun.
+          expect(String(err)).toMatch(/too small for \d+ threads? sharing it: at least [\d.]+ MiB/);
+          expect(maxBytes).toBeLessThan(threads * 6 * MiB);
+          continue;
+        }
+        const { arena } = cache;
+        // What each thread may hold besides the arena: its page LRU and its I/O buffers.
+        const pages = Math.max(MiB, Math.floor(pageBudgetFor(maxBytes) / threads));
+        const io = Math.max(1, Math.floor(ioBudgetFor(maxBytes) / IO_BUFFER_BYTES / threads)) * IO_BUFFER_BYTES;
+        const arenaBytes = arena.segmentBytes * arena.segmentCount;
+        expect(arenaBytes + arenaOverheadBytes(arenaBytes) + threads * (pages + io)).toBeLessThanOrEqual(maxBytes);
+      }
+    }
+    expect(() => new BlockCache({ maxBytes: 8 * MiB, threads: 1 })).not.toThrow();
+    expect(() => new BlockCache({ maxBytes: 8 * MiB, threads: 2 })).toThrow(/too small for 2 threads/);
+  });
+
   it('holds chunks in shared memory within its budget, all of it accounted', async () => {
     const cache = new BlockCache({ maxBytes: 32 << 20 });
     const { arena } = cache;

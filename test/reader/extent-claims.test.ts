@@ -39,7 +39,7 @@ interface Counted {
 }
 
 /** The archive on a fresh cache, every storage read counted; `damage(offset, bytes)` may alter what a read returns. */
-async function openCounted(decodeThreads: number, damage?: (offset: number, bytes: Uint8Array) => void): Promise<Counted> {
+async function openCounted(decodeThreads: number, damage?: (offset: number, bytes: Uint8Array) => void, cacheBytes = 128 * MiB): Promise<Counted> {
   const counts = { reads: 0, bytes: 0, extentReads: 0 };
   const wrap = (s: Storage): Storage => {
     const seen = (offset: number, bytes: Uint8Array) => {
@@ -66,7 +66,7 @@ async function openCounted(decodeThreads: number, damage?: (offset: number, byte
       close: () => s.close(),
     } as Storage;
   };
-  const archive = await openArchive(out, { cache: new BlockCache({ maxBytes: 128 * MiB }), wrapStorage: wrap, decodeThreads });
+  const archive = await openArchive(out, { cache: new BlockCache({ maxBytes: cacheBytes }), wrapStorage: wrap, decodeThreads });
   return { archive, counts };
 }
 
@@ -83,6 +83,27 @@ describe.each([2, 0])('extents in flight (%i decode threads)', (threads) => {
       expect(Buffer.concat(got).equals(data.subarray(MiB, 9 * MiB))).toBe(true);
       // 8 MiB of chunks, read once (+ the chunks straddling the edges and the gaps of one extent).
       expect(counts.bytes - before).toBeLessThan(8 * MiB + 1 * MiB);
+    } finally {
+      await archive.close();
+    }
+  });
+
+  it('with a small cache (1 MiB arena segments) too: extents fit a segment, nothing is read twice', async () => {
+    const { archive, counts } = await openCounted(threads, undefined, 16 * MiB);
+    try {
+      const e = await archive.resolve('big.bin');
+      await archive.read(e, 0, 1);
+      const before = counts.bytes;
+      archive.prefetch(e, 1 * MiB, 5 * MiB);
+      const got = await Promise.all(Array.from({ length: 4 }, (_, i) => archive.read(e, (1 + i) * MiB, MiB)));
+      expect(Buffer.concat(got).equals(data.subarray(MiB, 5 * MiB))).toBe(true);
+      // A miss of 2 MiB: in extents of one segment each, cached, so reading it again costs nothing.
+      const miss = await archive.read(e, 8 * MiB, 2 * MiB);
+      expect(Buffer.from(miss).equals(data.subarray(8 * MiB, 10 * MiB))).toBe(true);
+      const again = counts.reads;
+      await archive.read(e, 8 * MiB, 2 * MiB);
+      expect(counts.reads).toBe(again);
+      expect(counts.bytes - before).toBeLessThan(6 * MiB + 1 * MiB);
     } finally {
       await archive.close();
     }
