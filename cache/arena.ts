@@ -498,31 +498,18 @@ export class ChunkArena {
     }
   }
 
-  /** The loaded bytes of a `load` ticket are in place: make them visible and wake waiters. The pin stays. */
-  publish(key: Uint8Array, tag: number): void {
-    this.lock();
-    try {
-      const i = this.find(key, tag);
-      if (i >= 0) {
-        this.slots[i * SLOT_WORDS + SLOT_STATE] = READY;
-        Atomics.add(this.counters, K_INSERTED_BYTES, BigInt(this.slots[i * SLOT_WORDS + SLOT_LENGTH]));
-      }
-    } finally {
-      this.unlock();
-    }
-    this.notifyPublish();
+  /**
+   * The loaded bytes of a `load` ticket (reserved at `at`) are in place: make them visible and wake
+   * waiters. The pin stays. Only the slot still claimed at `at` is touched: one taken over as stale
+   * (STALE_LOAD_MS) belongs to its new loader, whose bytes may not be written yet.
+   */
+  publish(key: Uint8Array, tag: number, at: ArenaLocation): void {
+    this.settleLoading([key], tag, [at], true);
   }
 
-  /** A `load` ticket failed: forget the slot (the reserved bytes are simply left unused) and wake waiters. */
-  abandon(key: Uint8Array, tag: number): void {
-    this.lock();
-    try {
-      const i = this.find(key, tag);
-      if (i >= 0 && this.slots[i * SLOT_WORDS + SLOT_STATE] === LOADING) this.remove(i);
-    } finally {
-      this.unlock();
-    }
-    this.notifyPublish();
+  /** A `load` ticket failed: forget its slot (the reserved bytes are simply left unused) and wake waiters. */
+  abandon(key: Uint8Array, tag: number, at: ArenaLocation): void {
+    this.settleLoading([key], tag, [at], false);
   }
 
   /**

@@ -280,10 +280,10 @@ export class BlockCache {
       const done = (async () => {
         try {
           await load(this.arena.view(at));
-          this.arena.publish(id, tag);
+          this.arena.publish(id, tag, at);
         } catch (err) {
           this.counters.failures++;
-          this.arena.abandon(id, tag);
+          this.arena.abandon(id, tag, at);
           this.arena.unpin(at.segment);
           throw err;
         }

@@ -32,7 +32,7 @@ function load(a: ChunkArena, n: number, len: number, opts: { collide?: boolean; 
   if (t.kind === 'full' || t.kind === 'loading') return undefined;
   if (t.kind === 'load') {
     fill(a.view(t.at), n);
-    a.publish(key, 1);
+    a.publish(key, 1, t.at);
   }
   a.unpin(t.at.segment);
   return t.at;
@@ -55,7 +55,7 @@ describe('ChunkArena', () => {
     expect(a.beginLoad(key, 1, 1000).kind).toBe('loading');
     expect(a.lookup(key, 1)).toBeUndefined(); // not visible before publish
     fill(a.view(t.at), 1);
-    a.publish(key, 1);
+    a.publish(key, 1, t.at);
     a.unpin(t.at.segment);
     const at = a.lookup(key, 1)!;
     expect(holds(a.view(at), 1)).toBe(true);
@@ -69,7 +69,7 @@ describe('ChunkArena', () => {
     const key = id(2);
     const t = a.beginLoad(key, 1, 100);
     if (t.kind !== 'load') throw new Error(t.kind);
-    a.abandon(key, 1);
+    a.abandon(key, 1, t.at);
     a.unpin(t.at.segment);
     expect(a.beginLoad(key, 1, 100).kind).toBe('load');
   });
@@ -204,7 +204,7 @@ describe('ChunkArena', () => {
           if (t.kind === 'load') {
             loads++;
             for (let k = 0; k < v.length; k++) v[k] = (n * 31 + k * 7) & 0xff;
-            a.publish(key, 1);
+            a.publish(key, 1, t.at);
           } else {
             hits++;
             if (v.length !== len) bad++;
