@@ -13,13 +13,9 @@
  *   Hold a lease only as long as the bytes are needed (a socket write, a copy into a FUSE buffer).
  */
 import { LRUCache } from 'lru-cache';
-import { HexzError } from '../src/errors.js';
-import { arenaOverheadBytes, ChunkArena, MIN_SEGMENT_BYTES, type ArenaHandle, type ArenaLocation } from './arena.js';
+import { ChunkArena, type ArenaHandle, type ArenaLocation } from './arena.js';
+import { DEFAULT_CACHE_BYTES, IO_BUFFER_BYTES, MIN_CACHE_BYTES, prefetchBudgetFor, splitBudget } from './budget.js';
 
-/** Default budget: enough for ~4,000 chunks of 64 KiB; `--cache-size` changes it. */
-export const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
-/** Smallest budget: one I/O buffer, a small page cache and a couple of arena segments. */
-export const MIN_CACHE_BYTES = 8 * 1024 * 1024;
 /** Per-entry bookkeeping overhead counted against the page cache budget (key, node, promise). */
 const ENTRY_OVERHEAD = 256;
 /** How long a thread waits for another thread's load of a chunk before looking again. */
@@ -76,42 +72,6 @@ interface PageEntry {
 
 const NOOP = () => {};
 
-/**
- * Bytes of prefetch (chunks loaded ahead of their reader, not yet consumed) allowed for the whole
- * process: a quarter of the cache budget, between 4 and 64 MiB. Prefetched chunks land in the arena,
- * so this bounds how much of the cache readahead may claim ahead of its readers, and how much storage
- * traffic it may have in flight.
- */
-export function prefetchBudgetFor(maxBytes: number): number {
-  return Math.min(64 << 20, Math.max(4 << 20, Math.floor(maxBytes / 4)));
-}
-
-/** Size of one I/O buffer: a bulk reader's extent of stored bytes fits (src/reader/extents.ts, plus a gap). */
-export const IO_BUFFER_BYTES = 4 * 1024 * 1024 + 64 * 1024;
-
-/**
- * Bytes of the budget kept for I/O buffers (stored bytes of extents on their way to a decode worker):
- * an eighth, 1–16 buffers. Each extent holds one from its storage read to the end of its decode, so
- * the count bounds how many are in flight: 3 (a sixteenth of 256 MiB) left a cold sequential pass
- * waiting on buffers while the disk and the decode threads idled.
- */
-export function ioBudgetFor(maxBytes: number): number {
-  return IO_BUFFER_BYTES * Math.min(16, Math.max(1, Math.floor(maxBytes / 8 / IO_BUFFER_BYTES)));
-}
-
-/** Smallest share of index pages a thread gets. */
-const MIN_PAGE_BYTES = 1 << 20;
-
-/** `n` bytes in MiB, for messages. */
-function mib(n: number): string {
-  return `${(n / (1 << 20)).toFixed(n % (1 << 20) === 0 ? 0 : 1)} MiB`;
-}
-
-/** Bytes of the budget given to decoded index pages (per thread): an eighth, 1–64 MiB. */
-export function pageBudgetFor(maxBytes: number): number {
-  return Math.min(64 << 20, Math.max(1 << 20, Math.floor(maxBytes / 8)));
-}
-
 export interface BlockCacheOptions {
   /** The budget of the whole cache (default DEFAULT_CACHE_BYTES). */
   maxBytes?: number;
@@ -145,17 +105,8 @@ export class BlockCache {
   constructor(opts: BlockCacheOptions = {}) {
     this.maxBytes = Math.max(MIN_CACHE_BYTES, opts.maxBytes ?? DEFAULT_CACHE_BYTES);
     this.prefetchBudget = prefetchBudgetFor(this.maxBytes);
-    const threads = Math.max(1, opts.threads ?? 1);
-    // Every thread needs its own index pages (1 MiB at least) and one I/O buffer, and the arena two
-    // segments: a budget below that for this many threads would silently be exceeded.
-    const least = threads * (MIN_PAGE_BYTES + IO_BUFFER_BYTES) + 2 * MIN_SEGMENT_BYTES + arenaOverheadBytes(2 * MIN_SEGMENT_BYTES);
-    if (this.maxBytes < least) {
-      throw new HexzError('INVALID_ARGUMENT', `cache size ${mib(this.maxBytes)} is too small for ${threads} thread${threads === 1 ? '' : 's'} sharing it: at least ${mib(least)} (each thread keeps index pages and an I/O buffer of its own)`, { cacheBytes: this.maxBytes, threads });
-    }
-    const pageBytes = Math.max(MIN_PAGE_BYTES, Math.floor(pageBudgetFor(this.maxBytes) / threads));
-    this.ioBuffersMax = Math.max(1, Math.floor(ioBudgetFor(this.maxBytes) / IO_BUFFER_BYTES / threads));
-    const rest = this.maxBytes - threads * (pageBytes + this.ioBuffersMax * IO_BUFFER_BYTES);
-    const arenaBytes = rest - arenaOverheadBytes(rest);
+    const { pageBytes, ioBuffers, arenaBytes } = splitBudget(this.maxBytes, Math.max(1, opts.threads ?? 1));
+    this.ioBuffersMax = ioBuffers;
     this.arena = opts.arena ? ChunkArena.attach(opts.arena) : ChunkArena.create(arenaBytes);
     this.pages = new LRUCache<string, PageEntry>({
       maxSize: pageBytes,

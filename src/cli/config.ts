@@ -6,7 +6,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_CACHE_BYTES } from '../../cache/block-cache.js';
+import { DEFAULT_CACHE_BYTES } from '../../cache/budget.js';
 import type { StorageOptions } from '../../storage/index.js';
 import { HexzError } from '../errors.js';
 import type { BaseResolution } from '../reader/bases.js';

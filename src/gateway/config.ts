@@ -5,7 +5,7 @@
  * pass only what they change. Nothing here reads `process.env`; messages name the fields (the CLI
  * names its flags), and the field at fault is in the error's `option` context.
  */
-import { DEFAULT_CACHE_BYTES, MIN_CACHE_BYTES } from '../../cache/block-cache.js';
+import { DEFAULT_CACHE_BYTES, MIN_CACHE_BYTES } from '../../cache/budget.js';
 import type { StorageOptions } from '../../storage/index.js';
 import { HexzError } from '../errors.js';
 

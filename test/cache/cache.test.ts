@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { arenaOverheadBytes } from '@hexz/cache/arena.js';
-import { BlockCache, IO_BUFFER_BYTES, ioBudgetFor, pageBudgetFor } from '@hexz/cache/block-cache.js';
+import { BlockCache } from '@hexz/cache/block-cache.js';
+import { IO_BUFFER_BYTES, ioBudgetFor, pageBudgetFor } from '@hexz/cache/budget.js';
 import { coalesceReads, planCoalesced } from '@hexz/cache/coalesce.js';
 import { meterStorage } from '@hexz/cache/metered.js';
 import { Readahead } from '@hexz/cache/readahead.js';
