@@ -7,7 +7,6 @@
  */
 import { sharedCache } from '../../../cache/block-cache.js';
 import { openStorageRoot } from '../../../storage/index.js';
-import { startGateway } from '../../gateway/server.js';
 import { startHealthServer, type Liveness } from '../../gateway/health-server.js';
 import { defaultGatewayWorkers, startGatewayWorkers } from '../../gateway/workers.js';
 import { HexzError, toHexzError } from '../../errors.js';
@@ -37,6 +36,9 @@ export async function run(ctx: CommandContext, _args: string[], opts: Record<str
       const cluster = await startGatewayWorkers(config, { workers, log: info });
       ({ url, close, liveness } = cluster);
     } else {
+      // Loaded here: with worker threads the main thread only supervises and never loads Fastify,
+      // the routes or the page (~30 MiB of the main thread's heap and code).
+      const { startGateway } = await import('../../gateway/server.js');
       // The process's one cache, sized from the serve configuration (which may come from the config file).
       const gateway = await startGateway(config, { cache: sharedCache(config.cacheBytes) });
       ({ url, close } = gateway);
