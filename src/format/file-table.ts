@@ -64,6 +64,19 @@ export function splitPath(path: string): [parent: string, name: string] {
   return i < 0 ? ['', path] : [path.slice(0, i), path.slice(i + 1)];
 }
 
+/** Code units from which UTF-16 order (JavaScript's `<`) and UTF-8 byte order may disagree. */
+const SURROGATE_OR_ABOVE = /[\ud800-\uffff]/;
+
+/**
+ * Order of two strings as UTF-8 bytes, the order of the file table's names and parent paths, without
+ * encoding them. JavaScript compares UTF-16 code units, which gives the same order unless a surrogate
+ * meets a code unit of U+E000–U+FFFF: only then are the bytes compared.
+ */
+export function compareUtf8(a: string, b: string): number {
+  if (SURROGATE_OR_ABOVE.test(a) || SURROGATE_OR_ABOVE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** The byte-wise sort key of a path: `parent ‖ 0x00 ‖ name`. */
 export function sortKey(path: string): Buffer {
   const [parent, name] = splitPath(path);

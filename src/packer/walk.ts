@@ -9,7 +9,7 @@ import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { HexzError, toHexzError } from '../errors.js';
 import { MAX_PATH_BYTES } from '../format/constants.js';
-import type { EntryType } from '../format/file-table.js';
+import { compareUtf8, type EntryType } from '../format/file-table.js';
 
 /** Name of the ignore file read at the top of a directory input. */
 export const IGNORE_FILE = '.hexzignore';
@@ -88,7 +88,7 @@ export async function walkInput(input: string, onWarning: (msg: string) => void 
   // Entries are grouped by directory as they are found, and put in file-table order at the end: by
   // parent path, then by name, both as UTF-8 bytes (the order of `sortKey`, parent ‖ 0 ‖ name,
   // without building a key per entry).
-  const groups: Array<{ dir: string; entries: InputEntry[]; names: string[] }> = [];
+  const groups: Array<{ dir: string; children: Array<{ name: string; entry: InputEntry }> }> = [];
   let totalBytes = 0;
   const prefix = abs.endsWith('/') ? abs : `${abs}/`;
   // Synchronous calls: the walk is the only thing the packer does meanwhile, and an async lstat is a
@@ -103,8 +103,8 @@ export async function walkInput(input: string, onWarning: (msg: string) => void 
       onWarning(`skipping unreadable directory ${relDir}: ${(err as Error).message}`);
       return;
     }
-    const group = { dir: relDir, entries: [] as InputEntry[], names: [] as string[] };
-    groups.push(group);
+    const children: Array<{ name: string; entry: InputEntry }> = [];
+    groups.push({ dir: relDir, children });
     const subdirs: string[] = [];
     for (const d of dirents) {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
@@ -145,8 +145,7 @@ export async function walkInput(input: string, onWarning: (msg: string) => void 
         onWarning(`skipping ${rel}: ${kind}s cannot be archived`);
         continue;
       }
-      group.entries.push(entry);
-      group.names.push(d.name);
+      children.push({ name: d.name, entry });
     }
     for (const sub of subdirs) visit(sub);
   };
@@ -154,22 +153,10 @@ export async function walkInput(input: string, onWarning: (msg: string) => void 
   groups.sort((a, b) => compareUtf8(a.dir, b.dir));
   const entries: InputEntry[] = [];
   for (const g of groups) {
-    const order = g.names.map((_, i) => i).sort((a, b) => compareUtf8(g.names[a], g.names[b]));
-    for (const i of order) entries.push(g.entries[i]);
+    g.children.sort((a, b) => compareUtf8(a.name, b.name));
+    for (const c of g.children) entries.push(c.entry);
   }
   return { kind: 'directory', name, entries, totalBytes };
-}
-
-/** Code units from which UTF-16 order (JavaScript's `<`) and UTF-8 byte order may disagree. */
-const SURROGATE_OR_ABOVE = /[\ud800-\uffff]/;
-
-/**
- * Order of two strings as UTF-8 bytes. JavaScript compares UTF-16 code units, which gives the same
- * order unless a surrogate meets a code unit of U+E000–U+FFFF: only then are the bytes compared.
- */
-export function compareUtf8(a: string, b: string): number {
-  if (SURROGATE_OR_ABOVE.test(a) || SURROGATE_OR_ABOVE.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 async function loadIgnore(dir: string): Promise<Ignore | undefined> {

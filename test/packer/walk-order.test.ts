@@ -4,8 +4,8 @@ import { mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareUtf8, walkInput } from '../../src/packer/walk.js';
-import { sortKey } from '../../src/format/file-table.js';
+import { walkInput } from '../../src/packer/walk.js';
+import { compareUtf8, sortKey } from '../../src/format/file-table.js';
 
 const NAMES = ['a', 'b', 'a b', 'a-b', 'a.b', 'Z', 'z', 'é', '日本', '\u{1F600}', '\uE000', '\uFFFD0'.slice(1), 'ab\u{10000}', 'ab\uFFEE', '_'];
 
