@@ -11,7 +11,7 @@ import path from 'node:path';
 import { ERROR_TABLE, HexzError, type ErrorCode } from '../errors.js';
 import { loadTrustedKeys, readSigningKeyFile } from '../crypto/signing-keys.js';
 import { commitOverlay } from '../workspace/overlay/commit.js';
-import { callControl, serveControl, type ControlRequest } from '../workspace/overlay/control.js';
+import { callControl, serveControl, type ControlCall, type ControlRequest } from '../workspace/overlay/control.js';
 import { OverlaySession } from '../workspace/overlay/session.js';
 import { overlayStatus } from '../workspace/overlay/status.js';
 import { acquireLock, CONTROL_SOCKET, lockHolder, MOUNT_LOG, READY_FILE, type WorkspaceListing } from '../workspace/overlay/store.js';
@@ -116,8 +116,11 @@ export interface CommitRequest extends ControlRequest {
   signKeyFile?: string;
 }
 
-/** Run a status or commit request on an open session (in the server, or in the CLI when unmounted). */
-export async function handleRequest(ctx: CommandContext, session: OverlaySession, req: ControlRequest): Promise<unknown> {
+/**
+ * Run a status or commit request on an open session: in the server (`call` is the client's
+ * connection: its interruption and where its warnings go), or in the CLI when unmounted.
+ */
+export async function handleRequest(ctx: CommandContext, session: OverlaySession, req: ControlRequest, call?: ControlCall): Promise<unknown> {
   const key = await ctx.key();
   if (req.op === 'ping') return { pid: process.pid };
   if (req.op === 'retire') return session.retire();
@@ -136,7 +139,11 @@ export async function handleRequest(ctx: CommandContext, session: OverlaySession
       trustedKeys: ctx.config.trustedKeys ? await loadTrustedKeys(ctx.config.trustedKeys) : undefined,
       storage: ctx.config.storage,
       ...ctx.config.bases,
-      onWarning: (m) => ctx.warn(m),
+      signal: call?.signal ?? ctx.signal,
+      onWarning: (m) => {
+        ctx.warn(m); // the CLI's stderr, or the server's mount.log
+        call?.warn(m);
+      },
       openHead: (location) => ctx.open(location),
     });
   }
@@ -155,7 +162,7 @@ export async function serveWorkspace(ctx: CommandContext, w: WorkspaceListing, o
       await archive.close();
       throw err;
     }
-    const closeControl = await serveControl(path.join(w.dir, CONTROL_SOCKET), (req) => handleRequest(ctx, session, req));
+    const closeControl = await serveControl(path.join(w.dir, CONTROL_SOCKET), (req, call) => handleRequest(ctx, session, req, call));
     try {
       const { mountWorkspace } = await import('../../fuse/overlay-mount.js');
       const mount = await mountWorkspace(session, {
@@ -187,7 +194,8 @@ export async function servedBy(w: WorkspaceListing): Promise<number | undefined>
  * opened in this process (a commit then takes the workspace's lock, so nothing mounts it meanwhile).
  */
 export async function requestWorkspace<T>(ctx: CommandContext, w: WorkspaceListing, req: ControlRequest): Promise<T> {
-  const answer = await callControl<T>(path.join(w.dir, CONTROL_SOCKET), req);
+  // Ctrl-C interrupts a request the server runs too; its warnings are this command's.
+  const answer = await callControl<T>(path.join(w.dir, CONTROL_SOCKET), req, { signal: ctx.signal, onWarning: (m) => ctx.warn(m) });
   if (answer) return answer.result;
   const writes = req.op === 'commit';
   const release = writes ? await acquireLock(w.dir, 'commit') : undefined;

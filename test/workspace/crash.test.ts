@@ -6,12 +6,14 @@
  * each, `hexz checkout --resume` mounts the same state again and the test checks that nothing fsync'd
  * is lost, that the interrupted file holds either HEAD's bytes or the new ones (sha256, byte for
  * byte), that status and further commits work, and that an extract of the committed delta equals the
- * same edits applied to a plain copy. No timing assertions.
+ * same edits applied to a plain copy. Also Ctrl-C of `hexz commit` while the server writes the
+ * archive. No timing assertions.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hexz, hexzJson, run } from '../helpers/cli.js';
+import { CLI, hexz, hexzJson, run } from '../helpers/cli.js';
 import { randomBytesSeeded, sha256File, textBytes, treeDigest, writeTree } from '../helpers/data.js';
 import { makeTempDir } from '../helpers/tmp.js';
 import { FUSE_DEVICE_PRESENT, forceUnmount, waitFor } from '../fuse/mount-helper.js';
@@ -225,5 +227,31 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('kill -9 of a workspace server at its cras
     expect((await sh(ref, more)).code).toBe(0);
     expect((await changes(ws)).sort()).toEqual(['deleted small.bin', 'modified notes/moved.txt']);
     await commitAndCompare(ws, path.join(tmp.dir, 'after-v3.hxz'), ref);
+  });
+
+  it('Ctrl-C of `hexz commit` while the server writes the archive: the commit stops, nothing is left, the mount serves on', async () => {
+    const { ws, marker } = await pausedCheckout('ws-commit-interrupt', 'commit-reading');
+    const edits = `${DURABLE}\nprintf Z | dd of=big.img bs=1 seek=100000000 conv=notrunc,fsync status=none`;
+    expect((await sh(ws, edits)).code).toBe(0);
+    const before = (await changes(ws)).sort();
+    const { pid } = await workspaceOf(ws);
+    const out = path.join(tmp.dir, 'interrupted-v2.hxz');
+    const child = spawn(process.execPath, [CLI, 'commit', out, '-C', ws], { env: { ...process.env, ...env(), HEXZ_PROGRESS: '0' } });
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+    await waitFor(async () => existsSync(marker), 'the commit to reach its first file', 60_000);
+    child.kill('SIGINT');
+    expect(await exited, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+
+    // The server stopped the commit (its writer removed the partial archive) and serves on, unchanged.
+    expect(existsSync(out)).toBe(false);
+    expect((await fs.readdir(tmp.dir)).filter((n) => n.startsWith('interrupted-v2'))).toEqual([]);
+    expect(await workspaceOf(ws)).toMatchObject({ pid, generation: 0, head: { url: `file://${v1}` } });
+    expect((await changes(ws)).sort()).toEqual(before);
+    const ref = await reference('ref-commit-interrupt', edits);
+    await commitAndCompare(ws, out, ref);
+    expect(await workspaceOf(ws)).toMatchObject({ pid, generation: 1, head: { url: `file://${out}` } });
   });
 });

@@ -11,6 +11,11 @@
  * crash after it leaves the new HEAD and a stale generation that the next open deletes. The whole
  * commit runs with the workspace frozen (`OverlaySession.exclusive`): reads go on, changes wait, and
  * a file open for writing refuses the commit (WORKSPACE_BUSY).
+ *
+ * Interrupted (`signal`: Ctrl-C of `hexz commit`, also when the server runs it) while the archive is
+ * being written, the commit stops, the partial output is removed by its writer and the workspace is
+ * as it was. Once the archive is complete the few steps to the commit point run regardless: the
+ * work is kept and reported, not thrown away.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -155,6 +160,7 @@ export async function commitOverlay(s: OverlaySession, output: string, opts: Ove
       encrypt: cfg.encrypted,
       walked,
       reuse: async (e, bases) => {
+        await pauseAt('commit-reading', opts.signal);
         const mapped = tree.extents.get(e.path);
         if (mapped) return pieces(mapped, e.size, bases[0]);
         const from = tree.reuse.get(e.path);

@@ -7,20 +7,34 @@
  *
  * - `copy-up`: a whole-file copy-up wrote its first piece into `upper/.tmp-*`, not yet renamed;
  * - `extent-fill`: a write filled part of an extent from HEAD into the upper file, not yet in the map;
+ * - `commit-reading`: a commit is writing its archive (packing its first file), and stays there until
+ *   the commit is interrupted (then it goes on as interrupted: the test checks what is left);
  * - `commit-written`: the commit's archive is written, config.json not yet replaced;
  * - `commit-point`: config.json names the new HEAD, the old generation is not deleted yet.
  */
 import { writeFileSync } from 'node:fs';
+import { throwIfAborted } from '../../errors.js';
 
-export type PausePoint = 'copy-up' | 'extent-fill' | 'commit-written' | 'commit-point';
+export type PausePoint = 'copy-up' | 'extent-fill' | 'commit-reading' | 'commit-written' | 'commit-point';
 
 let paused = false;
 
-/** Never resolves when the test asked to stop at `point` (see the top of this file); resolves at once otherwise. */
-export function pauseAt(point: PausePoint): Promise<void> {
+/**
+ * Never resolves when the test asked to stop at `point` (see the top of this file) — or, given a
+ * signal, rejects with ABORTED when it fires; resolves at once otherwise.
+ */
+export function pauseAt(point: PausePoint, signal?: AbortSignal): Promise<void> {
   if (process.env.HEXZ_TEST_PAUSE_AT !== point || paused) return Promise.resolve();
   paused = true;
   const marker = process.env.HEXZ_TEST_PAUSE_MARKER;
   if (marker) writeFileSync(marker, `${process.pid}\n`);
-  return new Promise<void>(() => {});
+  return new Promise<void>((_resolve, reject) => {
+    signal?.addEventListener('abort', () => {
+      try {
+        throwIfAborted(signal);
+      } catch (err) {
+        reject(err);
+      }
+    }, { once: true });
+  });
 }
