@@ -111,6 +111,8 @@ export interface GlobalConfig {
   home: string;
   /** Workspace files from this size copy up by extent (HEXZ_EXTENT_MIN; default 64 MiB). */
   extentCopyUpMin?: number;
+  /** Workspace journals are considered for compaction from this many lines (HEXZ_JOURNAL_COMPACT; default 10,000). */
+  journalCompactMin?: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -170,5 +172,6 @@ export function globalConfig(flags: GlobalFlags, env: Env): GlobalConfig {
     signKeyFile: flags.signKey ?? (env.HEXZ_SIGN_KEY || undefined),
     home: path.resolve(env.HEXZ_HOME || path.join(os.homedir(), '.hexz')),
     extentCopyUpMin: env.HEXZ_EXTENT_MIN ? parseSize(env.HEXZ_EXTENT_MIN, 'HEXZ_EXTENT_MIN') : undefined,
+    journalCompactMin: env.HEXZ_JOURNAL_COMPACT ? parseInteger(env.HEXZ_JOURNAL_COMPACT, 'HEXZ_JOURNAL_COMPACT', 1, Number.MAX_SAFE_INTEGER) : undefined,
   };
 }

@@ -157,7 +157,7 @@ export async function serveWorkspace(ctx: CommandContext, w: WorkspaceListing, o
     const archive = await ctx.open(w.config.head.url);
     let session: OverlaySession;
     try {
-      session = await OverlaySession.open(w.dir, archive, { writable: true, extentCopyUpMin: ctx.config.extentCopyUpMin });
+      session = await OverlaySession.open(w.dir, archive, { writable: true, extentCopyUpMin: ctx.config.extentCopyUpMin, compactMinLines: ctx.config.journalCompactMin });
     } catch (err) {
       await archive.close();
       throw err;

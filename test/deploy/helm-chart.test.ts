@@ -388,6 +388,7 @@ describe('settings reach hexz as it reads them', () => {
     HEXZ_DECODE_THREADS: 'one per core by default, which follows the pod CPU; extraEnv can set it',
     HEXZ_HOME: 'workspaces (hexz checkout) only: the gateway has none',
     HEXZ_EXTENT_MIN: 'workspaces (hexz checkout) only: the gateway has none',
+    HEXZ_JOURNAL_COMPACT: 'workspaces (hexz checkout) only: the gateway has none',
   };
 
   it('sets every variable of the gateway configuration, and only those', () => {

@@ -7,7 +7,7 @@
  * is lost, that the interrupted file holds either HEAD's bytes or the new ones (sha256, byte for
  * byte), that status and further commits work, and that an extract of the committed delta equals the
  * same edits applied to a plain copy. Also Ctrl-C of `hexz commit` while the server writes the
- * archive. No timing assertions.
+ * archive, and kill -9 after the journal was compacted. No timing assertions.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
@@ -253,5 +253,30 @@ describe.skipIf(!FUSE_DEVICE_PRESENT)('kill -9 of a workspace server at its cras
     const ref = await reference('ref-commit-interrupt', edits);
     await commitAndCompare(ws, out, ref);
     expect(await workspaceOf(ws)).toMatchObject({ pid, generation: 1, head: { url: `file://${out}` } });
+  });
+
+  it('kill -9 after the journal was compacted: the snapshot and the records after it give the same tree', async () => {
+    const ws = path.join(tmp.dir, 'ws-compacted');
+    // Compaction considered from 300 lines (default 10,000), so a few hundred operations trigger it.
+    const r = await hexz(['checkout', v1, ws], { env: { ...env(), HEXZ_JOURNAL_COMPACT: '300' } });
+    expect(r.code, r.stderr).toBe(0);
+    mounted.push(ws);
+    // Hundreds of files created and deleted (an editor's or a build's temp files), then real edits.
+    const churn = 'set -e\nfor i in $(seq 1 400); do echo $i > tmp.$i; rm tmp.$i; done';
+    expect((await sh(ws, churn)).code).toBe(0);
+    expect((await sh(ws, DURABLE)).code).toBe(0);
+    const journal = path.join((await workspaceOf(ws)).state, 'gen-0', 'journal');
+    const lines = (await fs.readFile(journal, 'utf8')).split('\n').filter(Boolean);
+    expect(lines.some((l) => l.includes('"op":"node"'))).toBe(true);
+    expect(lines.length).toBeLessThan(300);
+    const before = (await changes(ws)).sort();
+    expect(before).toEqual(['added kept.txt', 'modified notes/a.txt', 'renamed notes/b.txt -> notes/moved.txt']);
+
+    const { pid } = await workspaceOf(ws);
+    process.kill(pid!, 'SIGKILL');
+    await waitFor(async () => !(await workspaceOf(ws)).pid, `the server of ${ws} to die after kill -9`);
+    await resume(ws);
+    expect((await changes(ws)).sort()).toEqual(before);
+    await commitAndCompare(ws, path.join(tmp.dir, 'compacted-v2.hxz'), await reference('ref-compacted', DURABLE));
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The overlay's pure core without a mount: the namespace over an in-memory HEAD (every operation,
- * the errors they answer, replay giving the same tree), and the journal's durability format (a torn
- * or damaged tail is cut off, never misread).
+ * the errors they answer, replay giving the same tree), the journal's durability format (a torn
+ * or damaged tail is cut off, never misread) and its compaction (a snapshot of the tree replays as
+ * the same tree, and the records after it apply the same way).
  */
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { planFile } from '@hexz/src/workspace/overlay/extents.js';
 import { Journal, parseJournal } from '@hexz/src/workspace/overlay/journal.js';
 import { acquireLock, cleanGenerations, createWorkspaceDir, generationDir, readConfig, upperDir, writeConfig, type OverlayConfig } from '@hexz/src/workspace/overlay/store.js';
 import { Namespace, RENAME_EXCHANGE, RENAME_NOREPLACE, type Lower, type NamespaceRecord } from '@hexz/src/workspace/overlay/namespace.js';
+import { SnapshotLoader, snapshotRecords, type SnapshotRecord } from '@hexz/src/workspace/overlay/snapshot.js';
 import { makeTempDir } from '../helpers/tmp.js';
 
 const HEAD: Array<[string, FileEntry['type'], number?]> = [
@@ -130,6 +132,69 @@ describe('overlay namespace', () => {
   });
 });
 
+/** A namespace rebuilt from snapshot records (as read back from a journal: through JSON). */
+function loaded(records: SnapshotRecord[]): Namespace {
+  const ns = new Namespace(lowerOf(), { mode: 0o755, mtimeMs: 0 });
+  const loader = new SnapshotLoader(ns);
+  for (const r of JSON.parse(JSON.stringify(records)) as SnapshotRecord[]) loader.add(r);
+  loader.finish();
+  return ns;
+}
+
+describe('journal compaction (snapshot of the tree)', () => {
+  /** Every kind of change: renamed HEAD directories, whiteouts, opaque dirs, hard links, exchange, attrs. */
+  const history: NamespaceRecord[] = [
+    { op: 'rename', from: 'a', to: 'c', flags: 0, t },
+    { op: 'create', path: 'c/sub/n', upper: 'u1', mode: 0o644, t: 2 },
+    { op: 'content', path: 'b.txt', upper: 'u2', from: 'b.txt', extents: true, t: 3 },
+    { op: 'link', from: 'b.txt', to: 'c/hard', t: 4 },
+    { op: 'unlink', path: 'c/x.txt', t: 5 },
+    { op: 'rmdir', path: 'empty', t: 6 },
+    { op: 'mkdir', path: 'empty', mode: 0o700, t: 7 },
+    { op: 'symlink', path: 'empty/l', target: '../b.txt', t: 8 },
+    { op: 'attr', path: 'c/y.txt', mode: 0o600, mtimeMs: 12345, uid: 7, gid: 8, t: 9 },
+    { op: 'rename', from: 'c/sub', to: 'sub2', flags: 0, t: 10 },
+    { op: 'create', path: 'tmp1', upper: 'u3', mode: 0o600, t: 11 },
+    { op: 'rename', from: 'tmp1', to: 'link', flags: RENAME_EXCHANGE, t: 12 },
+    { op: 'unlink', path: 'link', t: 13 },
+  ];
+
+  it('replays as the same tree, names, whiteouts and hard links included', async () => {
+    const live = await applied(history);
+    const snap = snapshotRecords(live);
+    const again = loaded(snap);
+    expect(await tree(again)).toEqual(await tree(live));
+    expect(snapshotRecords(again)).toEqual(snap);
+    // The hard link is still one node with two names (its first name first), and the whiteouts hold.
+    const hard = (await again.find('c/hard'))!.node!;
+    expect(hard).toBe((await again.find('b.txt'))!.node);
+    expect(again.pathOf(hard)).toBe('b.txt');
+    expect(await again.find('c/x.txt')).toBeUndefined();
+    expect(await again.find('a')).toBeUndefined();
+    expect(await tree(live)).toContain('tmp1 -> b.txt');
+  });
+
+  it('applies the records that follow it as the uncompacted journal does', async () => {
+    const after: NamespaceRecord[] = [
+      { op: 'unlink', path: 'b.txt', t: 20 },
+      { op: 'rename', from: 'sub2', to: 'c/sub', flags: 0, t: 21 },
+      { op: 'create', path: 'c/x.txt', upper: 'u4', mode: 0o644, t: 22 },
+      { op: 'rename', from: 'c', to: 'a', flags: 0, t: 23 },
+    ];
+    const full = await applied([...history, ...after]);
+    const compacted = loaded(snapshotRecords(await applied(history)));
+    for (const r of after) await compacted.apply(r);
+    expect(await tree(compacted)).toEqual(await tree(full));
+    expect(snapshotRecords(compacted)).toEqual(snapshotRecords(full));
+  });
+
+  it('refuses an inconsistent snapshot (a name in a node it does not have)', () => {
+    const snap = snapshotRecords(new Namespace(lowerOf(), { mode: 0o755, mtimeMs: 0 }));
+    const bad = [{ ...snap[0], kind: 'dir', children: [['x', 5]] }] as SnapshotRecord[];
+    expect(() => loaded(bad)).toThrow(expect.objectContaining({ code: 'CORRUPT' }));
+  });
+});
+
 describe('overlay journal', () => {
   let tmp: { dir: string; cleanup: () => Promise<void> };
   beforeAll(async () => {
@@ -167,6 +232,23 @@ describe('overlay journal', () => {
     await reopened.journal.append({ op: 'mkdir', path: 'next', mode: 0o755, t });
     await reopened.journal.close();
     expect((await Journal.read(file)).map((r) => (r as { path: string }).path)).toEqual(['ok', 'next']);
+  });
+  it('rewrites itself durably (compaction) and appends after the new content', async () => {
+    const file = path.join(tmp.dir, 'j3');
+    const { journal } = await Journal.open(file);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => journal.append({ op: 'mkdir', path: `d${i}`, mode: 0o755, t: i })));
+    const snap = snapshotRecords(await applied([{ op: 'mkdir', path: 'kept', mode: 0o755, t }]));
+    await journal.rewrite(snap);
+    expect(journal.appended).toBe(0);
+    await journal.append({ op: 'mkdir', path: 'after', mode: 0o755, t });
+    await journal.close();
+    expect(await Journal.read(file)).toEqual([...snap, { op: 'mkdir', path: 'after', mode: 0o755, t }]);
+    // A compaction cut short by a crash leaves its temp file: the journal is the old one, the temp goes.
+    await fs.writeFile(`${file}.compact.tmp`, 'partial');
+    const reopened = await Journal.open(file);
+    expect(reopened.records).toHaveLength(snap.length + 1);
+    expect(existsSync(`${file}.compact.tmp`)).toBe(false);
+    await reopened.journal.close();
   });
 });
 

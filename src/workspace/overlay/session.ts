@@ -20,9 +20,10 @@ import { HexzError, toHexzError } from '../../errors.js';
 import type { FileEntry } from '../../format/file-table.js';
 import type { Archive } from '../../reader/archive.js';
 import { ExtentMap, EXTENT_COPY_UP_MIN, type LowerRead } from './extents.js';
-import { Journal } from './journal.js';
+import { Journal, type JournalRecord } from './journal.js';
 import { Namespace, type FileNode, type Lower, type NamespaceRecord } from './namespace.js';
 import { pauseAt } from './pause.js';
+import { isSnapshotRecord, SnapshotLoader, snapshotRecords } from './snapshot.js';
 import { cleanGenerations, fsyncDir, journalFile, readConfig, upperDir, type OverlayConfig } from './store.js';
 
 /** Copy-ups running at once: enough to overlap a few editors, few enough to bound memory and I/O. */
@@ -30,6 +31,12 @@ export const MAX_COPY_UPS = 4;
 /** HEAD lookups and directory listings kept (HEAD never changes under a session). */
 const LOWER_CACHE_ENTRIES = 100_000;
 const LIST_CACHE_ENTRIES = 2_000;
+/**
+ * Journal compaction (./snapshot.ts): never below this many lines (replaying 10,000 records takes a
+ * fraction of a second), and only when the journal holds COMPACT_RATIO times the lines of a snapshot.
+ */
+export const COMPACT_MIN_LINES = 10_000;
+const COMPACT_RATIO = 2;
 
 const MISSING = Symbol('missing');
 
@@ -65,6 +72,8 @@ export interface SessionOptions {
   writable: boolean;
   /** Files from this size copy up by extent (default EXTENT_COPY_UP_MIN). */
   extentCopyUpMin?: number;
+  /** Journals are considered for compaction from this many lines (default COMPACT_MIN_LINES). */
+  compactMinLines?: number;
 }
 
 export class OverlaySession {
@@ -84,12 +93,18 @@ export class OverlaySession {
   /** Set by `hexz workspaces --forget` just before it unmounts: no commit may start any more. */
   private retired = false;
   private readonly maps = new Map<string, Promise<ExtentMap>>();
+  /** Lines the journal held when opened (or after its last compaction). */
+  private linesAtOpen = 0;
+  private nextCompactionCheck = Infinity;
+  /** Compactions of the journal since the session opened (tests report it). */
+  compactions = 0;
 
   private constructor(
     readonly dir: string,
     public config: OverlayConfig,
     public archive: Archive,
     private readonly extentMin: number,
+    private readonly compactMin: number,
   ) {}
 
   /** Open the workspace in `dir` over `archive` (its HEAD) and replay its journal. */
@@ -98,7 +113,7 @@ export class OverlaySession {
     if (archive.uuid !== config.head.uuid) {
       throw new HexzError('BASE_MISMATCH', `the workspace's HEAD is ${config.head.uuid}, but ${archive.url} is ${archive.uuid}`, { archive: archive.url, path: dir });
     }
-    const s = new OverlaySession(dir, config, archive, opts.extentCopyUpMin ?? EXTENT_COPY_UP_MIN);
+    const s = new OverlaySession(dir, config, archive, opts.extentCopyUpMin ?? EXTENT_COPY_UP_MIN, opts.compactMinLines ?? COMPACT_MIN_LINES);
     if (opts.writable) await cleanGenerations(dir, config.generation);
     await s.start(opts.writable);
     return s;
@@ -110,17 +125,53 @@ export class OverlaySession {
     if (rootEntry) rootMeta.mode = rootEntry.mode & 0o7777 || 0o755;
     this.namespace = new Namespace(archiveLower(this.archive), rootMeta);
     const file = journalFile(this.dir, this.config.generation);
-    let records: NamespaceRecord[];
+    let records: JournalRecord[];
     if (writable) ({ journal: this.journal, records } = await Journal.open(file));
     else records = await Journal.read(file);
+    // A compacted journal starts with the snapshot of its tree; ordinary records follow it.
+    const snapshot = new SnapshotLoader(this.namespace);
+    let replayed = 0;
     for (const r of records) {
       try {
+        if (isSnapshotRecord(r)) {
+          if (replayed) throw new HexzError('CORRUPT', 'a snapshot record after ordinary ones');
+          snapshot.add(r);
+          continue;
+        }
+        if (replayed++ === 0) snapshot.finish();
         await this.namespace.apply(r);
       } catch (err) {
         // A record is journaled only after it applied; failing now means the journal and HEAD disagree.
         throw new HexzError('CORRUPT', `the workspace journal ${file} does not replay over HEAD (${toHexzError(err).message})`, { path: file }, { cause: err });
       }
     }
+    if (replayed === 0) snapshot.finish();
+    this.linesAtOpen = records.length;
+    this.nextCompactionCheck = this.compactMin;
+    if (this.journal) await this.serialize(() => this.compactIfWorth());
+  }
+
+  /** Lines in the journal file now. */
+  get journalLines(): number {
+    return this.linesAtOpen + (this.journal?.appended ?? 0);
+  }
+
+  /**
+   * Rewrite the journal as a snapshot of the tree when it holds several times the lines the tree
+   * needs (a history of creates and unlinks of files long gone). Runs in the mutation queue, so the
+   * snapshot is exactly what the journal describes. Checked again only after as many new lines as the
+   * journal (or the minimum) holds then, so compaction costs O(1) per mutation, amortised.
+   */
+  private async compactIfWorth(): Promise<void> {
+    const lines = this.journalLines;
+    if (!this.journal || lines < this.nextCompactionCheck) return;
+    const records = snapshotRecords(this.namespace);
+    if (lines >= COMPACT_RATIO * records.length) {
+      await this.journal.rewrite(records);
+      this.linesAtOpen = records.length;
+      this.compactions++;
+    }
+    this.nextCompactionCheck = this.journalLines + Math.max(this.compactMin, this.journalLines);
   }
 
   get upper(): string {
@@ -185,6 +236,7 @@ export class OverlaySession {
     });
     await durable;
     this.reclaim();
+    if (this.journalLines >= this.nextCompactionCheck) await this.serialize(() => this.compactIfWorth());
   }
 
   /**
